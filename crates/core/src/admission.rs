@@ -1,0 +1,312 @@
+//! Admission: validating a submitted `RunSpec` at the edge and turning it into the first checkpoint.
+
+use std::collections::BTreeSet;
+
+use prost::Message as _;
+use sha2::{Digest, Sha256};
+
+use crate::v1::{planner, Budget, RetryPolicy, RunSpec, RunState, RunStatus};
+use crate::{tools, SCHEMA_VERSION};
+
+/// Sizes and ceilings the gateway enforces, and the defaults it fills in. Built from config.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Lanes that have workers; a run naming another lane is refused.
+    pub lanes: Vec<String>,
+    /// Most steps a script plan may list.
+    pub max_plan_steps: u32,
+    /// Largest `args_json` of one tool call, in bytes.
+    pub max_args_bytes: usize,
+    /// Largest goal text, in bytes.
+    pub max_goal_bytes: usize,
+    /// `max_steps` when the spec leaves it 0.
+    pub default_max_steps: u32,
+    /// Highest `max_steps` a spec may ask for.
+    pub ceiling_max_steps: u32,
+    /// Wall-clock budget when the spec leaves it 0.
+    pub default_wall_clock_ms: u64,
+    /// Highest wall-clock budget a spec may ask for.
+    pub ceiling_wall_clock_ms: u64,
+    /// Attempts per step when the spec leaves it 0.
+    pub default_max_attempts: u32,
+    /// Highest attempts per step a spec may ask for.
+    pub ceiling_max_attempts: u32,
+    /// First retry back-off when the spec leaves it 0.
+    pub default_initial_backoff_ms: u64,
+    /// Back-off cap when the spec leaves it 0.
+    pub default_max_backoff_ms: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            lanes: vec!["main".into()],
+            max_plan_steps: 10_000,
+            max_args_bytes: 64 * 1024,
+            max_goal_bytes: 16 * 1024,
+            default_max_steps: 100,
+            ceiling_max_steps: 10_000,
+            default_wall_clock_ms: 60 * 60 * 1000,
+            ceiling_wall_clock_ms: 7 * 24 * 60 * 60 * 1000,
+            default_max_attempts: 3,
+            ceiling_max_attempts: 20,
+            default_initial_backoff_ms: 1_000,
+            default_max_backoff_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+/// A spec refused at the edge: which field, and why. Maps to gRPC INVALID_ARGUMENT.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    /// Path of the offending field, e.g. `spec.planner.script.steps[2].tool`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> SpecError {
+    SpecError { field: field.into(), message: message.into() }
+}
+
+/// Checks a spec against the policy without building anything.
+pub fn validate(spec: &RunSpec, policy: &Policy) -> Result<(), SpecError> {
+    if spec.goal.len() > policy.max_goal_bytes {
+        return Err(err("spec.goal", format!("is {} bytes, the limit is {}", spec.goal.len(), policy.max_goal_bytes)));
+    }
+    let lane = effective_lane(spec);
+    if !policy.lanes.iter().any(|l| l == lane) {
+        return Err(err("spec.lane", format!("unknown lane {lane:?} (lanes: {})", policy.lanes.join(", "))));
+    }
+    let script = match spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
+        Some(planner::Kind::Script(script)) => script,
+        None => return Err(err("spec.planner", "is required (supported: script)")),
+    };
+    if script.steps.is_empty() {
+        return Err(err("spec.planner.script.steps", "is empty: a script plan needs at least one step"));
+    }
+    if script.steps.len() > policy.max_plan_steps as usize {
+        return Err(err(
+            "spec.planner.script.steps",
+            format!("has {} steps, the limit is {}", script.steps.len(), policy.max_plan_steps),
+        ));
+    }
+    for tool in &spec.allowed_tools {
+        if !tools::BUILTIN_TOOLS.contains(&tool.as_str()) {
+            return Err(err("spec.allowed_tools", tools::ArgsError::UnknownTool(tool.clone()).to_string()));
+        }
+    }
+    for (i, call) in script.steps.iter().enumerate() {
+        let field = format!("spec.planner.script.steps[{i}]");
+        if call.args_json.len() > policy.max_args_bytes {
+            return Err(err(
+                format!("{field}.args_json"),
+                format!("is {} bytes, the limit is {}", call.args_json.len(), policy.max_args_bytes),
+            ));
+        }
+        if !spec.allowed_tools.is_empty() && !spec.allowed_tools.contains(&call.tool) {
+            return Err(err(format!("{field}.tool"), format!("{:?} is not in spec.allowed_tools", call.tool)));
+        }
+        tools::validate_call(&call.tool, &call.args_json).map_err(|e| match e {
+            tools::ArgsError::UnknownTool(_) => err(format!("{field}.tool"), e.to_string()),
+            _ => err(format!("{field}.args_json"), e.to_string()),
+        })?;
+    }
+    effective_budget(spec.budget.as_ref(), policy)?;
+    effective_retry(spec.retry.as_ref(), policy)?;
+    Ok(())
+}
+
+/// Validates `spec` and builds the run's first checkpoint (status `queued`, step 0).
+pub fn admit(
+    run_id: &str,
+    tenant: &str,
+    idempotency_key: &str,
+    spec: RunSpec,
+    policy: &Policy,
+    now_ms: i64,
+) -> Result<RunState, SpecError> {
+    validate(&spec, policy)?;
+    let budget = effective_budget(spec.budget.as_ref(), policy)?;
+    let retry = effective_retry(spec.retry.as_ref(), policy)?;
+    let mut spec = spec;
+    if spec.allowed_tools.is_empty() {
+        spec.allowed_tools = script_tools(&spec);
+    }
+    let lane = effective_lane(&spec).to_string();
+    Ok(RunState {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.to_string(),
+        tenant: tenant.to_string(),
+        idempotency_key: idempotency_key.to_string(),
+        status: RunStatus::Queued as i32,
+        next_step: 0,
+        attempt: 0,
+        steps: Vec::new(),
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        deadline_at_ms: now_ms.saturating_add(budget.max_wall_clock_ms as i64),
+        stop_reason: None,
+        budget: Some(budget),
+        retry: Some(retry),
+        lane,
+        event_seq: 0,
+        last_error: String::new(),
+        spec: Some(spec),
+    })
+}
+
+/// Stable fingerprint of a submitted spec: a reused idempotency key must come with the same spec.
+pub fn fingerprint(spec: &RunSpec) -> String {
+    let digest = Sha256::digest(spec.encode_to_vec());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+fn effective_lane(spec: &RunSpec) -> &str {
+    if spec.lane.is_empty() { "main" } else { &spec.lane }
+}
+
+fn script_tools(spec: &RunSpec) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    if let Some(planner::Kind::Script(script)) = spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
+        names.extend(script.steps.iter().map(|c| c.tool.clone()));
+    }
+    names.into_iter().collect()
+}
+
+fn effective_budget(budget: Option<&Budget>, policy: &Policy) -> Result<Budget, SpecError> {
+    let b = budget.cloned().unwrap_or_default();
+    let max_steps = if b.max_steps == 0 { policy.default_max_steps } else { b.max_steps };
+    if max_steps > policy.ceiling_max_steps {
+        return Err(err("spec.budget.max_steps", format!("{max_steps} exceeds the ceiling {}", policy.ceiling_max_steps)));
+    }
+    let wall = if b.max_wall_clock_ms == 0 { policy.default_wall_clock_ms } else { b.max_wall_clock_ms };
+    if wall > policy.ceiling_wall_clock_ms {
+        return Err(err(
+            "spec.budget.max_wall_clock_ms",
+            format!("{wall} exceeds the ceiling {}", policy.ceiling_wall_clock_ms),
+        ));
+    }
+    Ok(Budget { max_steps, max_wall_clock_ms: wall, ..b })
+}
+
+fn effective_retry(retry: Option<&RetryPolicy>, policy: &Policy) -> Result<RetryPolicy, SpecError> {
+    let r = retry.cloned().unwrap_or_default();
+    let max_attempts = if r.max_attempts == 0 { policy.default_max_attempts } else { r.max_attempts };
+    if max_attempts > policy.ceiling_max_attempts {
+        return Err(err(
+            "spec.retry.max_attempts",
+            format!("{max_attempts} exceeds the ceiling {}", policy.ceiling_max_attempts),
+        ));
+    }
+    let initial = if r.initial_backoff_ms == 0 { policy.default_initial_backoff_ms } else { r.initial_backoff_ms };
+    let max = if r.max_backoff_ms == 0 { policy.default_max_backoff_ms } else { r.max_backoff_ms };
+    if initial > max {
+        return Err(err("spec.retry.initial_backoff_ms", format!("{initial} is above max_backoff_ms {max}")));
+    }
+    Ok(RetryPolicy { max_attempts, initial_backoff_ms: initial, max_backoff_ms: max })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v1::{Planner, ScriptPlan, ToolCall};
+
+    fn spec(steps: &[(&str, &str)]) -> RunSpec {
+        RunSpec {
+            goal: "test".into(),
+            planner: Some(Planner {
+                kind: Some(planner::Kind::Script(ScriptPlan {
+                    steps: steps.iter().map(|(t, a)| ToolCall { tool: t.to_string(), args_json: a.to_string() }).collect(),
+                })),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn admits_with_defaults() {
+        let p = Policy::default();
+        let s = admit("r1", "t", "k", spec(&[("echo", "{}"), ("sleep", r#"{"ms":1}"#)]), &p, 1_000).unwrap();
+        assert_eq!(s.status(), RunStatus::Queued);
+        assert_eq!(s.next_step, 0);
+        assert_eq!(s.lane, "main");
+        assert_eq!(s.budget.as_ref().unwrap().max_steps, p.default_max_steps);
+        assert_eq!(s.deadline_at_ms, 1_000 + p.default_wall_clock_ms as i64);
+        assert_eq!(s.spec.unwrap().allowed_tools, vec!["echo".to_string(), "sleep".to_string()]);
+    }
+
+    #[test]
+    fn empty_plan_names_the_field() {
+        let e = validate(&spec(&[]), &Policy::default()).unwrap_err();
+        assert_eq!(e.field, "spec.planner.script.steps");
+        assert!(e.message.contains("empty"));
+    }
+
+    #[test]
+    fn missing_planner_is_refused() {
+        let e = validate(&RunSpec::default(), &Policy::default()).unwrap_err();
+        assert_eq!(e.field, "spec.planner");
+    }
+
+    #[test]
+    fn unknown_tool_names_the_step() {
+        let e = validate(&spec(&[("echo", "{}"), ("shell", "{}")]), &Policy::default()).unwrap_err();
+        assert_eq!(e.field, "spec.planner.script.steps[1].tool");
+        assert!(e.message.contains("\"shell\""));
+    }
+
+    #[test]
+    fn tool_outside_allowed_tools_is_refused() {
+        let mut s = spec(&[("sleep", r#"{"ms":1}"#)]);
+        s.allowed_tools = vec!["echo".into()];
+        let e = validate(&s, &Policy::default()).unwrap_err();
+        assert_eq!(e.field, "spec.planner.script.steps[0].tool");
+    }
+
+    #[test]
+    fn bad_args_name_args_json() {
+        let e = validate(&spec(&[("sleep", r#"{"ms":"x"}"#)]), &Policy::default()).unwrap_err();
+        assert_eq!(e.field, "spec.planner.script.steps[0].args_json");
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let p = Policy { max_plan_steps: 2, max_args_bytes: 10, ..Policy::default() };
+        assert!(validate(&spec(&[("echo", "{}"); 3]), &p).unwrap_err().message.contains("limit is 2"));
+        let e = validate(&spec(&[("echo", r#"{"long":"aaaaaaa"}"#)]), &p).unwrap_err();
+        assert_eq!(e.field, "spec.planner.script.steps[0].args_json");
+    }
+
+    #[test]
+    fn ceilings_are_enforced() {
+        let mut s = spec(&[("echo", "{}")]);
+        s.budget = Some(Budget { max_steps: 1_000_000, ..Default::default() });
+        assert_eq!(validate(&s, &Policy::default()).unwrap_err().field, "spec.budget.max_steps");
+        s.budget = None;
+        s.retry = Some(RetryPolicy { max_attempts: 99, ..Default::default() });
+        assert_eq!(validate(&s, &Policy::default()).unwrap_err().field, "spec.retry.max_attempts");
+    }
+
+    #[test]
+    fn unknown_lane_is_refused() {
+        let mut s = spec(&[("echo", "{}")]);
+        s.lane = "canary".into();
+        assert_eq!(validate(&s, &Policy::default()).unwrap_err().field, "spec.lane");
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_sensitive() {
+        let a = spec(&[("echo", "{}")]);
+        let mut b = a.clone();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        b.labels.insert("x".into(), "y".into());
+        b.labels.insert("a".into(), "b".into());
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        let mut c = a.clone();
+        c.labels.insert("a".into(), "b".into());
+        c.labels.insert("x".into(), "y".into());
+        assert_eq!(fingerprint(&b), fingerprint(&c));
+    }
+}
