@@ -1,0 +1,50 @@
+//! Baton's Kafka layer (DESIGN §3): [`Topics`] names, the one [`Producer`] wrapper,
+//! [`consumer`] construction with the lease-owns-the-work offset policy, and [`admin`] topic setup.
+
+pub mod admin;
+mod consumer;
+mod producer;
+mod topics;
+
+pub use consumer::{consumer, traceparent_of};
+pub use producer::Producer;
+pub use rdkafka;
+pub use topics::Topics;
+
+/// Errors from the bus, with the topic they concern.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Building a client from config failed.
+    #[error("kafka client config: {0}")]
+    Client(#[source] rdkafka::error::KafkaError),
+    /// A record could not be delivered.
+    #[error("produce to {topic}: {source}")]
+    Produce {
+        /// Destination topic.
+        topic: String,
+        /// Broker or client error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// Topic administration failed.
+    #[error("topic {topic}: {reason}")]
+    Admin {
+        /// The topic.
+        topic: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Result alias for the bus.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Client settings shared by producers, consumers and the admin client.
+pub(crate) fn base_config(kafka: &baton_config::Kafka, client_id: &str) -> rdkafka::ClientConfig {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", &kafka.brokers)
+        .set("client.id", client_id)
+        .set("socket.keepalive.enable", "true")
+        .set("log_level", "4");
+    c
+}

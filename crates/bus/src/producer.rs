@@ -1,0 +1,81 @@
+//! The one producer wrapper: idempotent, keyed by run id, protobuf payloads, `traceparent` header.
+
+use std::time::Duration;
+
+use baton_proto::v1::{RunEvent, Task};
+use prost::Message as _;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::util::Timeout;
+
+use crate::{base_config, Error, Result, Topics};
+
+/// Produces tasks and events. Cheap to clone.
+#[derive(Clone)]
+pub struct Producer {
+    inner: FutureProducer,
+    topics: Topics,
+}
+
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Producer {
+    /// A producer for the configured brokers.
+    pub fn new(kafka: &baton_config::Kafka, client_id: &str) -> Result<Self> {
+        let mut c = base_config(kafka, client_id);
+        c.set("enable.idempotence", kafka.idempotence.to_string())
+            .set("linger.ms", kafka.linger_ms.to_string())
+            .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string())
+            .set("compression.type", "none");
+        let inner = c.create().map_err(Error::Client)?;
+        Ok(Self { inner, topics: Topics::new(&kafka.topic_prefix) })
+    }
+
+    /// The topic names this producer writes to.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// Produces `task` to its lane's topic and waits for the broker's acknowledgement.
+    pub async fn send_task(&self, task: &Task) -> Result<()> {
+        let topic = self.topics.tasks(&task.lane);
+        self.send(&topic, &task.run_id, task.encode_to_vec()).await
+    }
+
+    /// Produces `events` in order to the events topic and waits for all acknowledgements.
+    pub async fn send_events(&self, events: &[RunEvent]) -> Result<()> {
+        let topic = self.topics.events();
+        for event in events {
+            self.send(&topic, &event.run_id, event.encode_to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<()> {
+        let mut headers = OwnedHeaders::new();
+        if let Some(tp) = baton_telemetry::trace::current_traceparent() {
+            headers = headers.insert(Header { key: "traceparent", value: Some(tp.as_bytes()) });
+        }
+        let record = FutureRecord::to(topic).key(key).payload(&payload).headers(headers);
+        match self.inner.send(record, Timeout::After(DELIVERY_TIMEOUT)).await {
+            Ok(_) => {
+                metrics::counter!("baton_bus_produced_total", "topic" => topic.to_string()).increment(1);
+                Ok(())
+            }
+            Err((source, _)) => Err(Error::Produce { topic: topic.to_string(), source }),
+        }
+    }
+
+    /// True if the broker answers a metadata request within `timeout`.
+    pub async fn probe(&self, timeout: Duration) -> bool {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.client().fetch_metadata(None, timeout).is_ok()).await.unwrap_or(false)
+    }
+
+    /// Waits up to `timeout` for queued records to be delivered.
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(e) = self.inner.flush(timeout) {
+            tracing::warn!(error = %e, "producer flush incomplete");
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The config tree: one section per concern, every field with a default that runs on a laptop.
+
+use serde::{Deserialize, Serialize};
+
+/// The whole fleet's config. Each service reads the sections it needs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Kafka-protocol broker and topics.
+    pub kafka: Kafka,
+    /// Redis connection.
+    pub redis: Redis,
+    /// Admission: limits, defaults and ceilings for run specs.
+    pub runs: Runs,
+    /// The gRPC gateway.
+    pub gateway: Gateway,
+    /// Step executors.
+    pub worker: Worker,
+    /// Recovery of abandoned work.
+    pub reaper: Reaper,
+    /// Delayed retries and timers.
+    pub scheduler: Scheduler,
+    /// Logs and traces.
+    pub telemetry: Telemetry,
+}
+
+/// `[kafka]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Kafka {
+    /// Bootstrap servers, comma-separated (`BATON_KAFKA_BROKERS`).
+    pub brokers: String,
+    /// Prefix of every topic name: `<prefix>.tasks.<lane>`, `<prefix>.events`.
+    pub topic_prefix: String,
+    /// Partitions of topics Baton creates (the most workers of a lane that can share work).
+    pub partitions: i32,
+    /// Replication factor of topics Baton creates.
+    pub replication_factor: i32,
+    /// Consumer-group partition assignment: `range`, `roundrobin` or `cooperative-sticky`.
+    pub assignment_strategy: String,
+    /// Consumer session timeout: how long a dead worker keeps its partitions.
+    pub session_timeout_ms: u32,
+    /// Producer idempotence (`enable.idempotence`).
+    pub idempotence: bool,
+    /// Producer linger: how long to wait to batch records.
+    pub linger_ms: u32,
+}
+
+impl Default for Kafka {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "baton".into(),
+            partitions: 8,
+            replication_factor: 1,
+            assignment_strategy: "range".into(),
+            session_timeout_ms: 10_000,
+            idempotence: true,
+            linger_ms: 2,
+        }
+    }
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Redis {
+    /// Connection URL.
+    pub url: String,
+    /// Connections per service process.
+    pub pool_size: usize,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Self { url: "redis://127.0.0.1:6379".into(), pool_size: 32 }
+    }
+}
+
+/// `[runs]`: what a submitted spec may ask for, and what it gets when it asks for nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Runs {
+    /// Lanes that have workers.
+    pub lanes: Vec<String>,
+    /// Most steps a script plan may list.
+    pub max_plan_steps: u32,
+    /// Largest args of one tool call, bytes.
+    pub max_args_bytes: usize,
+    /// Largest goal text, bytes.
+    pub max_goal_bytes: usize,
+    /// Step budget when the spec sets none.
+    pub default_max_steps: u32,
+    /// Highest step budget a spec may set.
+    pub ceiling_max_steps: u32,
+    /// Wall-clock budget when the spec sets none.
+    pub default_wall_clock_ms: u64,
+    /// Highest wall-clock budget a spec may set.
+    pub ceiling_wall_clock_ms: u64,
+    /// Attempts per step when the spec sets none.
+    pub default_max_attempts: u32,
+    /// Highest attempts per step a spec may set.
+    pub ceiling_max_attempts: u32,
+    /// First retry back-off when the spec sets none.
+    pub default_initial_backoff_ms: u64,
+    /// Back-off cap when the spec sets none.
+    pub default_max_backoff_ms: u64,
+    /// How long a finished run's checkpoint and history are kept.
+    pub retention_secs: u64,
+    /// How long a submit idempotency key maps to its run.
+    pub idempotency_ttl_secs: u64,
+    /// How long a produced task may wait before the reaper checks that it was picked up.
+    pub dispatch_grace_ms: u64,
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        let p = baton_core::admission::Policy::default();
+        Self {
+            lanes: p.lanes,
+            max_plan_steps: p.max_plan_steps,
+            max_args_bytes: p.max_args_bytes,
+            max_goal_bytes: p.max_goal_bytes,
+            default_max_steps: p.default_max_steps,
+            ceiling_max_steps: p.ceiling_max_steps,
+            default_wall_clock_ms: p.default_wall_clock_ms,
+            ceiling_wall_clock_ms: p.ceiling_wall_clock_ms,
+            default_max_attempts: p.default_max_attempts,
+            ceiling_max_attempts: p.ceiling_max_attempts,
+            default_initial_backoff_ms: p.default_initial_backoff_ms,
+            default_max_backoff_ms: p.default_max_backoff_ms,
+            retention_secs: 7 * 24 * 3600,
+            idempotency_ttl_secs: 24 * 3600,
+            dispatch_grace_ms: 60_000,
+        }
+    }
+}
+
+impl Runs {
+    /// The admission policy these settings describe.
+    pub fn policy(&self) -> baton_core::admission::Policy {
+        baton_core::admission::Policy {
+            lanes: self.lanes.clone(),
+            max_plan_steps: self.max_plan_steps,
+            max_args_bytes: self.max_args_bytes,
+            max_goal_bytes: self.max_goal_bytes,
+            default_max_steps: self.default_max_steps,
+            ceiling_max_steps: self.ceiling_max_steps,
+            default_wall_clock_ms: self.default_wall_clock_ms,
+            ceiling_wall_clock_ms: self.ceiling_wall_clock_ms,
+            default_max_attempts: self.default_max_attempts,
+            ceiling_max_attempts: self.ceiling_max_attempts,
+            default_initial_backoff_ms: self.default_initial_backoff_ms,
+            default_max_backoff_ms: self.default_max_backoff_ms,
+        }
+    }
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gateway {
+    /// gRPC listen address.
+    pub listen: String,
+    /// HTTP address for /healthz, /readyz, /metrics.
+    pub ops_listen: String,
+    /// Largest accepted gRPC request, bytes.
+    pub max_request_bytes: usize,
+    /// Most concurrent WatchRun streams.
+    pub max_watchers: usize,
+    /// Largest ListRuns page.
+    pub max_page_size: u32,
+    /// Bounded drain on SIGTERM.
+    pub drain_grace_ms: u64,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".into(),
+            ops_listen: "127.0.0.1:9460".into(),
+            max_request_bytes: 1024 * 1024,
+            max_watchers: 1024,
+            max_page_size: 500,
+            drain_grace_ms: 10_000,
+        }
+    }
+}
+
+/// `[worker]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Worker {
+    /// Lane this worker executes.
+    pub lane: String,
+    /// HTTP address for /healthz, /readyz, /metrics.
+    pub ops_listen: String,
+    /// Steps executed at once by one worker process.
+    pub concurrency: usize,
+    /// Lease TTL: how long a silent worker keeps a run.
+    pub lease_ttl_ms: u64,
+    /// How often a running step renews its lease.
+    pub heartbeat_ms: u64,
+    /// Longest one tool call may take.
+    pub step_timeout_ms: u64,
+    /// Largest tool output kept in the checkpoint, bytes.
+    pub max_output_bytes: usize,
+    /// Bounded drain on SIGTERM.
+    pub drain_grace_ms: u64,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Self {
+            lane: "main".into(),
+            ops_listen: "127.0.0.1:9461".into(),
+            concurrency: 64,
+            lease_ttl_ms: 30_000,
+            heartbeat_ms: 10_000,
+            step_timeout_ms: 5 * 60 * 1000,
+            max_output_bytes: 64 * 1024,
+            drain_grace_ms: 30_000,
+        }
+    }
+}
+
+/// `[reaper]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reaper {
+    /// HTTP address for /healthz, /readyz, /metrics.
+    pub ops_listen: String,
+    /// Longest sleep between sweeps when nothing is due sooner.
+    pub max_interval_ms: u64,
+    /// Most index entries handled per sweep.
+    pub batch: usize,
+    /// Bounded drain on SIGTERM.
+    pub drain_grace_ms: u64,
+}
+
+impl Default for Reaper {
+    fn default() -> Self {
+        Self { ops_listen: "127.0.0.1:9463".into(), max_interval_ms: 1_000, batch: 500, drain_grace_ms: 5_000 }
+    }
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scheduler {
+    /// HTTP address for /healthz, /readyz, /metrics.
+    pub ops_listen: String,
+    /// Bounded drain on SIGTERM.
+    pub drain_grace_ms: u64,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self { ops_listen: "127.0.0.1:9462".into(), drain_grace_ms: 5_000 }
+    }
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Telemetry {
+    /// Log filter, `RUST_LOG` syntax.
+    pub log_level: String,
+    /// `json` (default) or `text`.
+    pub log_format: String,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self { log_level: "info".into(), log_format: "json".into() }
+    }
+}

@@ -1,0 +1,70 @@
+//! Layering and validation tests, fed from maps and temp files (never the process env).
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn defaults_are_valid() {
+    let c = load(&Sources::default()).unwrap();
+    assert_eq!(c, Config::default());
+}
+
+#[test]
+fn layers_apply_in_order() {
+    let dir = std::env::temp_dir().join(format!("baton-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("baton.toml");
+    std::fs::write(&file, "[worker]\nconcurrency = 4\nlane = \"main\"\n[kafka]\nbrokers = \"file:1\"\n").unwrap();
+    let sources = Sources {
+        file: Some(file),
+        env: env(&[("BATON_KAFKA_BROKERS", "env:2"), ("PATH", "/bin"), ("BATON_WORKER_LEASE_TTL_MS", "40000")]),
+        overrides: vec!["worker.concurrency=8".into()],
+    };
+    let c = load(&sources).unwrap();
+    assert_eq!(c.kafka.brokers, "env:2");
+    assert_eq!(c.worker.concurrency, 8);
+    assert_eq!(c.worker.lease_ttl_ms, 40000);
+}
+
+#[test]
+fn list_values_parse_from_env() {
+    let c = load(&Sources { env: env(&[("BATON_RUNS_LANES", r#"["main","canary"]"#)]), ..Default::default() }).unwrap();
+    assert_eq!(c.runs.lanes, vec!["main", "canary"]);
+}
+
+#[test]
+fn unknown_env_key_is_named() {
+    let e = load(&Sources { env: env(&[("BATON_WORKER_CONCURENCY", "3")]), ..Default::default() }).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("BATON_WORKER_CONCURENCY") && msg.contains("worker.concurency"), "{msg}");
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let e = load(&Sources { overrides: vec!["worker.concurrency=lots".into()], ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("concurrency"), "{e}");
+}
+
+#[test]
+fn inconsistent_values_are_refused() {
+    let e = load(&Sources { overrides: vec!["worker.heartbeat_ms=20000".into()], ..Default::default() }).unwrap_err();
+    assert!(e.to_string().starts_with("worker.heartbeat_ms:"), "{e}");
+    let e = load(&Sources { overrides: vec!["kafka.assignment_strategy=sticky".into()], ..Default::default() }).unwrap_err();
+    assert!(e.to_string().starts_with("kafka.assignment_strategy:"), "{e}");
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let e = load(&Sources { file: Some("/nonexistent/baton.toml".into()), ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/baton.toml"), "{e}");
+}
+
+#[test]
+fn dump_round_trips() {
+    let c = Config::default();
+    let back: Config = toml::from_str(&dump(&c)).unwrap();
+    assert_eq!(back, c);
+}

@@ -1,0 +1,111 @@
+//! `Config::validate`: ranges and cross-field rules, each error naming its key.
+
+use std::net::SocketAddr;
+
+use crate::{Config, Error};
+
+fn invalid(key: &str, reason: impl Into<String>) -> Error {
+    Error::Invalid { key: key.to_string(), reason: reason.into() }
+}
+
+fn addr(key: &str, value: &str) -> Result<(), Error> {
+    value
+        .parse::<SocketAddr>()
+        .map(|_| ())
+        .map_err(|e| invalid(key, format!("{value:?} is not a host:port socket address ({e})")))
+}
+
+fn positive(key: &str, value: u64) -> Result<(), Error> {
+    if value == 0 {
+        return Err(invalid(key, "must be greater than 0"));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Checks every value that a type alone cannot; the first problem is returned.
+    pub fn validate(&self) -> Result<(), Error> {
+        let k = &self.kafka;
+        if k.brokers.trim().is_empty() {
+            return Err(invalid("kafka.brokers", "must list at least one host:port"));
+        }
+        if k.topic_prefix.is_empty() || !k.topic_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            return Err(invalid("kafka.topic_prefix", format!("{:?} must be non-empty [A-Za-z0-9._-]", k.topic_prefix)));
+        }
+        if k.partitions < 1 {
+            return Err(invalid("kafka.partitions", "must be at least 1"));
+        }
+        if k.replication_factor < 1 {
+            return Err(invalid("kafka.replication_factor", "must be at least 1"));
+        }
+        if !["range", "roundrobin", "cooperative-sticky"].contains(&k.assignment_strategy.as_str()) {
+            return Err(invalid(
+                "kafka.assignment_strategy",
+                format!("{:?} is not one of range, roundrobin, cooperative-sticky", k.assignment_strategy),
+            ));
+        }
+        if k.session_timeout_ms < 1_000 {
+            return Err(invalid("kafka.session_timeout_ms", "must be at least 1000"));
+        }
+        if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
+            return Err(invalid("redis.url", format!("{:?} must start with redis:// or rediss://", self.redis.url)));
+        }
+        positive("redis.pool_size", self.redis.pool_size as u64)?;
+
+        let r = &self.runs;
+        if r.lanes.is_empty() {
+            return Err(invalid("runs.lanes", "must name at least one lane"));
+        }
+        positive("runs.max_plan_steps", r.max_plan_steps.into())?;
+        positive("runs.default_max_steps", r.default_max_steps.into())?;
+        if r.default_max_steps > r.ceiling_max_steps {
+            return Err(invalid("runs.default_max_steps", "must not exceed runs.ceiling_max_steps"));
+        }
+        positive("runs.default_wall_clock_ms", r.default_wall_clock_ms)?;
+        if r.default_wall_clock_ms > r.ceiling_wall_clock_ms {
+            return Err(invalid("runs.default_wall_clock_ms", "must not exceed runs.ceiling_wall_clock_ms"));
+        }
+        positive("runs.default_max_attempts", r.default_max_attempts.into())?;
+        if r.default_max_attempts > r.ceiling_max_attempts {
+            return Err(invalid("runs.default_max_attempts", "must not exceed runs.ceiling_max_attempts"));
+        }
+        positive("runs.dispatch_grace_ms", r.dispatch_grace_ms)?;
+        positive("runs.idempotency_ttl_secs", r.idempotency_ttl_secs)?;
+        positive("runs.retention_secs", r.retention_secs)?;
+
+        let g = &self.gateway;
+        addr("gateway.listen", &g.listen)?;
+        addr("gateway.ops_listen", &g.ops_listen)?;
+        if g.max_request_bytes < 1024 {
+            return Err(invalid("gateway.max_request_bytes", "must be at least 1024"));
+        }
+        positive("gateway.max_watchers", g.max_watchers as u64)?;
+        positive("gateway.max_page_size", g.max_page_size.into())?;
+
+        let w = &self.worker;
+        if !r.lanes.contains(&w.lane) {
+            return Err(invalid("worker.lane", format!("{:?} is not in runs.lanes {:?}", w.lane, r.lanes)));
+        }
+        addr("worker.ops_listen", &w.ops_listen)?;
+        positive("worker.concurrency", w.concurrency as u64)?;
+        positive("worker.lease_ttl_ms", w.lease_ttl_ms)?;
+        positive("worker.heartbeat_ms", w.heartbeat_ms)?;
+        if w.heartbeat_ms.saturating_mul(2) > w.lease_ttl_ms {
+            return Err(invalid(
+                "worker.heartbeat_ms",
+                format!("{} must be at most half of worker.lease_ttl_ms ({})", w.heartbeat_ms, w.lease_ttl_ms),
+            ));
+        }
+        positive("worker.step_timeout_ms", w.step_timeout_ms)?;
+        positive("worker.max_output_bytes", w.max_output_bytes as u64)?;
+
+        addr("reaper.ops_listen", &self.reaper.ops_listen)?;
+        positive("reaper.max_interval_ms", self.reaper.max_interval_ms)?;
+        positive("reaper.batch", self.reaper.batch as u64)?;
+        addr("scheduler.ops_listen", &self.scheduler.ops_listen)?;
+        if !["json", "text"].contains(&self.telemetry.log_format.as_str()) {
+            return Err(invalid("telemetry.log_format", format!("{:?} is not json or text", self.telemetry.log_format)));
+        }
+        Ok(())
+    }
+}

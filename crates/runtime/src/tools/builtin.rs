@@ -1,0 +1,32 @@
+//! Built-in tools: `echo` returns its arguments; `sleep` waits, and stops early when cancelled.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{Invocation, Tool, ToolError};
+use crate::BoxFuture;
+
+/// Returns its arguments and the idempotency key it was called with.
+pub struct Echo;
+
+impl Tool for Echo {
+    fn invoke(&self, call: Invocation) -> BoxFuture<'static, Result<Value, ToolError>> {
+        Box::pin(async move { Ok(json!({ "echo": Value::Object(call.args), "idempotency_key": call.idempotency_key })) })
+    }
+}
+
+/// Waits `ms` milliseconds.
+pub struct Sleep;
+
+impl Tool for Sleep {
+    fn invoke(&self, call: Invocation) -> BoxFuture<'static, Result<Value, ToolError>> {
+        Box::pin(async move {
+            let ms = baton_core::tools::sleep_ms(&call.args).map_err(|e| ToolError::Fatal(e.to_string()))?;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(ms)) => Ok(json!({ "slept_ms": ms })),
+                _ = call.cancel.cancelled() => Err(ToolError::Cancelled),
+            }
+        })
+    }
+}

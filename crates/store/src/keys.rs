@@ -1,0 +1,34 @@
+//! Redis key names (DESIGN §4). Per-run keys are hash-tagged `{<run id>}` so one run lives in one slot.
+
+/// The checkpoint hash of run `r`.
+pub fn run(r: &str) -> String {
+    format!("baton:run:{{{r}}}")
+}
+
+/// The lease of run `r`'s in-flight step.
+pub fn lease(r: &str) -> String {
+    format!("baton:lease:{{{r}}}")
+}
+
+/// The fencing counter of run `r`.
+pub fn fence(r: &str) -> String {
+    format!("baton:fence:{{{r}}}")
+}
+
+/// The event stream of run `r`.
+pub fn events(r: &str) -> String {
+    format!("baton:events:{{{r}}}")
+}
+
+/// A submit idempotency key of `tenant`.
+pub fn idempotency(tenant: &str, key: &str) -> String {
+    format!("baton:idem:{tenant}:{key}")
+}
+
+/// Index of a tenant's runs by creation time (for ListRuns).
+pub fn tenant_runs(tenant: &str) -> String {
+    format!("baton:tenant-runs:{tenant}")
+}
+
+/// Index of runs whose step is in flight or whose hand-on is unconfirmed, by due time.
+pub const INFLIGHT: &str = "baton:inflight";

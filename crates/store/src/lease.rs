@@ -1,0 +1,108 @@
+//! The step pipeline's atomic operations (DESIGN §5): claim a step under a fresh fence,
+//! renew the lease while it runs, and commit the next checkpoint only if the fence still holds.
+
+use baton_core::status;
+use baton_proto::v1::{RunEvent, RunState};
+use prost::Message as _;
+use redis::Value;
+
+use crate::runs::decode_state;
+use crate::{keys, scripts::scripts, Error, Result, Store};
+
+/// Proof of a claim: the lease token and the fence it was granted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Run the lease is on.
+    pub run_id: String,
+    /// Fencing token: strictly greater than every earlier claim's.
+    pub fence: u64,
+    /// Value of the lease key: `<owner>/<fence>`.
+    pub token: String,
+}
+
+/// What a claim attempt got.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    /// The step is ours: its lease and the checkpoint to execute from.
+    Granted(Lease, Box<RunState>),
+    /// The task is not to be executed; the reason is one of `missing`, `terminal`, `waiting`,
+    /// `stale` (step already done), `ahead` (step not reached) or `leased` (someone else has it).
+    Refused(String),
+}
+
+/// What a commit got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The checkpoint and events were written and the lease dropped.
+    Committed,
+    /// Someone claimed the run after us: nothing was written.
+    Fenced,
+}
+
+impl Store {
+    /// Claims step `step`, attempt `attempt` of `run_id` for `owner`, with a lease of `ttl_ms`.
+    pub async fn claim(&self, run_id: &str, step: u32, attempt: u32, owner: &str, ttl_ms: u64) -> Result<Claim> {
+        let mut conn = self.conn().await?;
+        let reply: Vec<Value> = scripts()
+            .claim
+            .key(keys::run(run_id))
+            .key(keys::lease(run_id))
+            .key(keys::fence(run_id))
+            .arg(step)
+            .arg(attempt)
+            .arg(owner)
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        let verdict: String = reply.first().map(redis::from_redis_value_ref).transpose()?.unwrap_or_default();
+        if verdict != "ok" {
+            return Ok(Claim::Refused(verdict));
+        }
+        let (Some(fence), Some(state)) = (reply.get(1), reply.get(2)) else {
+            return Err(Error::Corrupt { key: keys::run(run_id), reason: "claim reply too short".into() });
+        };
+        let fence: u64 = redis::from_redis_value_ref(fence)?;
+        let bytes: Vec<u8> = redis::from_redis_value_ref(state)?;
+        let mut state = decode_state(&keys::run(run_id), &bytes, None)?;
+        if state.status() == baton_proto::v1::RunStatus::Queued {
+            state.status = baton_proto::v1::RunStatus::Running as i32;
+        }
+        let lease = Lease { run_id: run_id.to_string(), fence, token: format!("{owner}/{fence}") };
+        Ok(Claim::Granted(lease, Box::new(state)))
+    }
+
+    /// Extends the lease by `ttl_ms` if it is still ours. False means it was lost.
+    pub async fn renew(&self, lease: &Lease, ttl_ms: u64) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let renewed: i64 =
+            scripts().renew.key(keys::lease(&lease.run_id)).arg(&lease.token).arg(ttl_ms).invoke_async(&mut conn).await?;
+        Ok(renewed == 1)
+    }
+
+    /// Writes `state` and appends `events` if no one claimed the run since `lease` was granted,
+    /// then drops the lease. A terminal state is kept for `retention_ms` more.
+    pub async fn commit(&self, lease: &Lease, state: &RunState, events: &[RunEvent], retention_ms: u64) -> Result<CommitOutcome> {
+        let mut conn = self.conn().await?;
+        let r = &lease.run_id;
+        let retention = if status::is_terminal(state.status()) { retention_ms } else { 0 };
+        let mut invocation = scripts().commit.prepare_invoke();
+        invocation
+            .key(keys::run(r))
+            .key(keys::lease(r))
+            .key(keys::fence(r))
+            .key(keys::events(r))
+            .arg(&lease.token)
+            .arg(lease.fence)
+            .arg(state.encode_to_vec())
+            .arg(status::name(state.status()))
+            .arg(state.next_step)
+            .arg(state.attempt)
+            .arg(state.updated_at_ms)
+            .arg(retention);
+        for event in events {
+            invocation.arg(event.encode_to_vec());
+        }
+        let verdict: String = invocation.invoke_async(&mut conn).await?;
+        Ok(if verdict == "ok" { CommitOutcome::Committed } else { CommitOutcome::Fenced })
+    }
+}

@@ -1,0 +1,207 @@
+//! Run records: creating the first checkpoint, idempotent submit keys, reading checkpoints,
+//! listing a tenant's runs, and reading a run's event stream.
+
+use baton_core::status;
+use baton_proto::v1::{RunEvent, RunState, RunStatus};
+use prost::Message as _;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::AsyncCommands as _;
+
+use crate::{keys, scripts::scripts, Error, Result, Store};
+
+/// What an idempotency key reservation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The key was free and now maps to the given run id.
+    New,
+    /// The key already maps to a run, submitted with the given spec fingerprint.
+    Existing {
+        /// The run the key points at.
+        run_id: String,
+        /// Fingerprint of the spec first submitted with the key.
+        fingerprint: String,
+    },
+}
+
+/// One event read back from a run's stream.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Redis stream entry id, to resume reading after it.
+    pub stream_id: String,
+    /// The event.
+    pub event: RunEvent,
+}
+
+/// A page of ListRuns.
+#[derive(Debug, Clone, Default)]
+pub struct RunPage {
+    /// Checkpoints, newest first.
+    pub runs: Vec<RunState>,
+    /// Where the next page starts; `None` at the end.
+    pub next: Option<String>,
+}
+
+const LIST_CHUNK: isize = 256;
+const LIST_SCAN_LIMIT: usize = 8192;
+
+impl Store {
+    /// Maps `tenant`/`key` to `run_id` unless it already maps to a run.
+    pub async fn reserve_idempotency(
+        &self,
+        tenant: &str,
+        key: &str,
+        run_id: &str,
+        fingerprint: &str,
+        ttl_secs: u64,
+    ) -> Result<Reservation> {
+        let mut conn = self.conn().await?;
+        let k = keys::idempotency(tenant, key);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&k)
+            .arg(format!("{run_id} {fingerprint}"))
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl_secs)
+            .query_async(&mut conn)
+            .await?;
+        if set.is_some() {
+            return Ok(Reservation::New);
+        }
+        let value: Option<String> = conn.get(&k).await?;
+        let value = value.ok_or_else(|| Error::Corrupt { key: k.clone(), reason: "vanished while read".into() })?;
+        let (run_id, fingerprint) =
+            value.split_once(' ').ok_or_else(|| Error::Corrupt { key: k.clone(), reason: format!("bad value {value:?}") })?;
+        Ok(Reservation::Existing { run_id: run_id.to_string(), fingerprint: fingerprint.to_string() })
+    }
+
+    /// Writes the first checkpoint and event of a run, unless it exists. Returns true if created.
+    pub async fn create_run(&self, state: &RunState, event: &RunEvent) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let r = &state.run_id;
+        let created: i64 = scripts()
+            .create
+            .key(keys::run(r))
+            .key(keys::events(r))
+            .arg(state.encode_to_vec())
+            .arg(status::name(state.status()))
+            .arg(&state.tenant)
+            .arg(&state.lane)
+            .arg(state.created_at_ms)
+            .arg(event.encode_to_vec())
+            .invoke_async(&mut conn)
+            .await?;
+        if created == 1 {
+            let _: () = conn.zadd(keys::tenant_runs(&state.tenant), r, state.created_at_ms).await?;
+        }
+        Ok(created == 1)
+    }
+
+    /// The checkpoint of a run, with its current status, or `None` if unknown.
+    pub async fn load_run(&self, run_id: &str) -> Result<Option<RunState>> {
+        let mut conn = self.conn().await?;
+        let k = keys::run(run_id);
+        let (bytes, status_name): (Option<Vec<u8>>, Option<String>) =
+            redis::cmd("HMGET").arg(&k).arg("state").arg("status").query_async(&mut conn).await?;
+        let Some(bytes) = bytes else { return Ok(None) };
+        Ok(Some(decode_state(&k, &bytes, status_name.as_deref())?))
+    }
+
+    /// A page of `tenant`'s runs, newest first, optionally only those in `only`.
+    /// `after` is the `next` of the previous page.
+    pub async fn list_runs(&self, tenant: &str, only: Option<RunStatus>, page_size: usize, after: Option<&str>) -> Result<RunPage> {
+        let mut conn = self.conn().await?;
+        let index = keys::tenant_runs(tenant);
+        let mut cursor = after.and_then(parse_cursor);
+        let mut page = RunPage::default();
+        let mut scanned = 0usize;
+        loop {
+            let max = cursor.as_ref().map_or("+inf".to_string(), |(s, _)| s.to_string());
+            let chunk: Vec<(String, i64)> = redis::cmd("ZREVRANGEBYSCORE")
+                .arg(&index)
+                .arg(&max)
+                .arg("-inf")
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(LIST_CHUNK)
+                .query_async(&mut conn)
+                .await?;
+            let fresh: Vec<(String, i64)> = chunk
+                .iter()
+                .filter(|(id, score)| cursor.as_ref().is_none_or(|(s, last)| score < s || (score == s && id < last)))
+                .cloned()
+                .collect();
+            if fresh.is_empty() {
+                return Ok(page);
+            }
+            let mut pipe = redis::pipe();
+            for (id, _) in &fresh {
+                pipe.cmd("HMGET").arg(keys::run(id)).arg("state").arg("status");
+            }
+            let rows: Vec<(Option<Vec<u8>>, Option<String>)> = pipe.query_async(&mut conn).await?;
+            for ((id, score), (bytes, status_name)) in fresh.into_iter().zip(rows) {
+                scanned += 1;
+                cursor = Some((score, id.clone()));
+                let Some(bytes) = bytes else {
+                    // Expired past retention: drop the stale index entry.
+                    let _: () = conn.zrem(&index, &id).await?;
+                    continue;
+                };
+                let state = decode_state(&keys::run(&id), &bytes, status_name.as_deref())?;
+                if only.is_none_or(|s| state.status() == s) {
+                    page.runs.push(state);
+                }
+                if page.runs.len() >= page_size || scanned >= LIST_SCAN_LIMIT {
+                    page.next = cursor.as_ref().map(|(s, id)| format!("{s}:{id}"));
+                    return Ok(page);
+                }
+            }
+        }
+    }
+
+    /// Events of a run after stream entry `after` (`None`: from the start), at most `count`.
+    pub async fn events_after(&self, run_id: &str, after: Option<&str>, count: usize) -> Result<Vec<StoredEvent>> {
+        let mut conn = self.conn().await?;
+        let k = keys::events(run_id);
+        let start = after.map_or("-".to_string(), |id| format!("({id}"));
+        let reply: StreamRangeReply = conn.xrange_count(&k, start, "+", count).await?;
+        reply.ids.iter().map(|e| decode_event(&k, e)).collect()
+    }
+
+    /// Like [`Store::events_after`], but waits up to `block_ms` for new events when there are none.
+    pub async fn events_wait(&self, run_id: &str, after: &str, block_ms: usize, count: usize) -> Result<Vec<StoredEvent>> {
+        let mut conn = self.conn().await?;
+        let k = keys::events(run_id);
+        let opts = StreamReadOptions::default().block(block_ms).count(count);
+        let reply: Option<StreamReadReply> = conn.xread_options(&[&k], &[after], &opts).await?;
+        let mut out = Vec::new();
+        for stream in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in &stream.ids {
+                out.push(decode_event(&k, entry)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_cursor(token: &str) -> Option<(i64, String)> {
+    let (score, id) = token.split_once(':')?;
+    Some((score.parse().ok()?, id.to_string()))
+}
+
+/// Decodes a checkpoint; the hash's `status` field is the authority on status.
+pub(crate) fn decode_state(key: &str, bytes: &[u8], status_name: Option<&str>) -> Result<RunState> {
+    let mut state = RunState::decode(bytes).map_err(|e| Error::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+    if let Some(s) = status_name.and_then(status::parse) {
+        state.status = s as i32;
+    }
+    Ok(state)
+}
+
+fn decode_event(key: &str, entry: &StreamId) -> Result<StoredEvent> {
+    let bytes: Vec<u8> = entry
+        .get("e")
+        .ok_or_else(|| Error::Corrupt { key: key.to_string(), reason: format!("entry {} has no event", entry.id) })?;
+    let event = RunEvent::decode(bytes.as_slice()).map_err(|e| Error::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+    Ok(StoredEvent { stream_id: entry.id.clone(), event })
+}

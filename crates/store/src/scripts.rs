@@ -1,0 +1,40 @@
+//! The one Redis script loader: each Lua script is compiled in once and run by SHA
+//! (redis-rs falls back to EVAL after a server restart flushed the script cache).
+
+use std::sync::OnceLock;
+
+use redis::Script;
+
+/// All scripts of the store, loaded once per process.
+pub struct Scripts {
+    /// Take the lease of a run's next step (`lua/claim.lua`).
+    pub claim: Script,
+    /// Fenced checkpoint write (`lua/commit.lua`).
+    pub commit: Script,
+    /// First checkpoint of a run (`lua/create.lua`).
+    pub create: Script,
+    /// Lease heartbeat (`lua/renew.lua`).
+    pub renew: Script,
+    /// Conditional index removal (`lua/unindex.lua`).
+    pub unindex: Script,
+}
+
+/// The process-wide scripts.
+pub fn scripts() -> &'static Scripts {
+    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
+    SCRIPTS.get_or_init(|| {
+        let terminal = baton_core::status::terminal_names()
+            .iter()
+            .map(|n| format!("[\"{n}\"]=true"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let prelude = format!("local TERMINAL = {{{terminal}}}\n");
+        Scripts {
+            claim: Script::new(&format!("{prelude}{}", include_str!("lua/claim.lua"))),
+            commit: Script::new(include_str!("lua/commit.lua")),
+            create: Script::new(include_str!("lua/create.lua")),
+            renew: Script::new(include_str!("lua/renew.lua")),
+            unindex: Script::new(include_str!("lua/unindex.lua")),
+        }
+    })
+}

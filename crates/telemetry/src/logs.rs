@@ -1,0 +1,49 @@
+//! Log and trace setup: structured JSON logs on stdout, plus OTLP trace export when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Keeps the trace exporter alive; flushes it when dropped at the end of `main`.
+pub struct Guard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("trace exporter shutdown: {e}");
+            }
+        }
+    }
+}
+
+/// Installs the global subscriber. `format` is `json` or `text`; `filter` uses `RUST_LOG` syntax.
+pub fn init(service: &'static str, filter: &str, format: &str) -> anyhow::Result<Guard> {
+    let filter = EnvFilter::try_new(filter).map_err(|e| anyhow::anyhow!("telemetry.log_level {filter:?}: {e}"))?;
+    let fmt = if format == "text" {
+        tracing_subscriber::fmt::layer().with_target(false).boxed()
+    } else {
+        tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false).boxed()
+    };
+    let mut provider = None;
+    let otel = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
+            let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
+            let p = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
+            let tracer = p.tracer(service);
+            opentelemetry::global::set_tracer_provider(p.clone());
+            provider = Some(p);
+            Some(tracing_opentelemetry::layer().with_tracer(tracer))
+        }
+        _ => None,
+    };
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
+    Ok(Guard { provider })
+}
