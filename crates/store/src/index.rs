@@ -49,3 +49,12 @@ impl Store {
         Ok((ttl >= 0).then_some(ttl))
     }
 }
+
+impl Store {
+    /// Adds the run to the in-flight index only if it has no entry yet.
+    pub async fn inflight_set_if_absent(&self, run_id: &str, due_ms: i64) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let _: i64 = redis::cmd("ZADD").arg(keys::INFLIGHT).arg("NX").arg(due_ms).arg(run_id).query_async(&mut conn).await?;
+        Ok(())
+    }
+}

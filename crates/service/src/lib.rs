@@ -1,0 +1,109 @@
+//! Service scaffolding shared by gateway, worker, scheduler and reaper: [`main`] turns a
+//! `run(config, shutdown)` function into a binary, and [`spawn_probes`] keeps readiness current.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use baton_config::{Config, ConfigArgs};
+use baton_telemetry::Readiness;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for a config that cannot be loaded or is invalid.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code for a failure to set up telemetry or the runtime.
+pub const EXIT_SETUP: u8 = 3;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// The whole `main` of a service: flags → config (exit 2 on error, `--dump-config`) →
+/// telemetry → `run(config, shutdown)` with SIGTERM/SIGINT as the shutdown signal.
+pub fn main<F, Fut>(service: &'static str, run: F) -> ExitCode
+where
+    F: FnOnce(Config, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let cli = Cli::parse();
+    let config = match baton_config::load(&cli.config.sources()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("baton-{service}: invalid config: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if cli.config.dump_config {
+        print!("{}", baton_config::dump(&config));
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("baton-{service}: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
+    runtime.block_on(async move {
+        let _guard = match baton_telemetry::logs::init(service, &config.telemetry.log_level, &config.telemetry.log_format) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("baton-{service}: cannot set up telemetry: {e}");
+                return ExitCode::from(EXIT_SETUP);
+            }
+        };
+        tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "starting");
+        let shutdown = baton_telemetry::shutdown::on_signal();
+        match run(config, shutdown).await {
+            Ok(()) => {
+                tracing::info!(service, "stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!(service, error = format!("{e:#}"), "failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Probes Redis and the broker every two seconds and records the results in `readiness`,
+/// until `stop` fires.
+pub fn spawn_probes(readiness: Readiness, store: baton_store::Store, producer: baton_bus::Producer, stop: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            readiness.set_redis(store.ping().await.is_ok());
+            readiness.set_kafka(producer.probe(Duration::from_secs(2)).await);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
+}
+
+/// Creates the fleet's topics, retrying every second until it works or `shutdown` fires.
+pub async fn ensure_topics(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    loop {
+        match baton_bus::admin::ensure_topics(&config.kafka, &config.runs.lanes).await {
+            Ok(()) => return Ok(()),
+            Err(e) => tracing::warn!(error = %e, "cannot create topics yet, retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => anyhow::bail!("shut down before topics could be created"),
+        }
+    }
+}
+
+/// A process-unique identity for a service instance: `<service>-<pid>-<random>`.
+pub fn instance_id(service: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{service}-{}-{:05x}", std::process::id(), nanos & 0xfffff)
+}

@@ -1,0 +1,38 @@
+//! Test helpers that start the real stack as separate processes on loopback: a private
+//! `redis-server`, a private `tansu` broker (sqlite storage), and the Baton service binaries.
+//! Everything lives in a temp dir and is killed when dropped; every wait is bounded.
+#![allow(clippy::unwrap_used)]
+
+mod process;
+pub mod runs;
+mod stack;
+
+pub use process::{bin_path, free_port, http_body, http_status, wait_for_port, Proc};
+pub use stack::{Broker, Redis, Stack, StackOptions};
+
+/// A fresh temp dir for one test, removed on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Creates `baton-<label>-<pid>-<n>` under the system temp dir.
+    pub fn new(label: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!("baton-{label}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("BATON_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

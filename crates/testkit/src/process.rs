@@ -1,0 +1,127 @@
+//! Child processes for tests: locating binaries, free ports, bounded readiness waits, kill/term.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+/// A running child process, killed (SIGKILL) when dropped.
+pub struct Proc {
+    /// Name for messages, e.g. `worker`.
+    pub name: String,
+    /// The child.
+    pub child: Child,
+    /// Its log file (stdout and stderr).
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Spawns `program` with exactly `env` (the parent environment is not inherited), logging to
+    /// `<dir>/<name>.log`.
+    pub fn spawn(name: &str, program: &Path, args: &[String], env: &[(String, String)], dir: &Path) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(env.iter().cloned())
+            .env("RUST_BACKTRACE", "1")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}", program.display()));
+        Self { name: name.to_string(), child, log }
+    }
+
+    /// OS process id.
+    pub fn pid(&self) -> i32 {
+        self.child.id().map(|p| p as i32).unwrap_or(-1)
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// SIGTERM; returns the exit status if it exits within `within`.
+    pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        signal(self.pid(), "TERM");
+        tokio::time::timeout(within, self.child.wait()).await.ok().and_then(Result::ok)
+    }
+
+    /// The process's log so far, for failure messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn signal(pid: i32, name: &str) {
+    if pid > 0 {
+        let _ = std::process::Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until something accepts TCP connections on `port`, at most `within`.
+pub async fn wait_for_port(port: u16, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// HTTP status of `GET path` on a loopback port, or `None` if nothing answered.
+pub async fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// HTTP body of `GET path` on a loopback port.
+pub async fn http_body(port: u16, path: &str) -> Option<String> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// Path of a workspace binary (`target/<profile>/<name>`), next to the running test's `deps/`.
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join(name);
+    assert!(path.is_file(), "{} not built: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+/// Finds an executable on PATH or in `~/.cargo/bin`.
+pub fn find_executable(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        dirs.push(PathBuf::from(home).join("bin"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    dirs.push(PathBuf::from("/usr/sbin"));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}

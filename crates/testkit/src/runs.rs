@@ -1,0 +1,90 @@
+//! Run helpers for tests: building script specs, submitting, watching to the end, and
+//! checking that a run's history is consistent (every step committed once, in order).
+
+use std::time::Duration;
+
+use baton_proto::v1::run_service_client::RunServiceClient;
+use baton_proto::v1::{
+    planner, EventKind, Planner, RunEvent, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest, ToolCall, WatchRunRequest,
+};
+use tonic::transport::Channel;
+
+/// A script spec of `(tool, args_json)` steps.
+pub fn script(steps: &[(&str, &str)]) -> RunSpec {
+    RunSpec {
+        goal: "test".into(),
+        planner: Some(Planner {
+            kind: Some(planner::Kind::Script(ScriptPlan {
+                steps: steps.iter().map(|(t, a)| ToolCall { tool: t.to_string(), args_json: a.to_string() }).collect(),
+            })),
+        }),
+        ..Default::default()
+    }
+}
+
+/// `n` echo steps.
+pub fn echoes(n: usize) -> RunSpec {
+    let steps: Vec<(String, String)> = (0..n).map(|i| ("echo".to_string(), format!(r#"{{"i":{i}}}"#))).collect();
+    let refs: Vec<(&str, &str)> = steps.iter().map(|(t, a)| (t.as_str(), a.as_str())).collect();
+    script(&refs)
+}
+
+/// Submits `spec` and returns the run id.
+pub async fn submit(client: &mut RunServiceClient<Channel>, spec: RunSpec, key: &str) -> String {
+    let req = SubmitRunRequest { spec: Some(spec), idempotency_key: key.to_string() };
+    client.submit_run(req).await.expect("submit").into_inner().run_id
+}
+
+/// Watches a run from the start until its RUN_FINISHED event, at most `within`.
+pub async fn watch_to_end(client: &mut RunServiceClient<Channel>, run_id: &str, within: Duration) -> Result<Vec<RunEvent>, String> {
+    let fut = async {
+        let mut stream = client
+            .watch_run(WatchRunRequest { run_id: run_id.to_string(), after_seq: 0 })
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
+        let mut events = Vec::new();
+        while let Some(event) = stream.message().await.map_err(|s| s.to_string())? {
+            let last = event.kind() == EventKind::RunFinished;
+            events.push(event);
+            if last {
+                break;
+            }
+        }
+        Ok(events)
+    };
+    tokio::time::timeout(within, fut).await.map_err(|_| format!("run {run_id} did not finish within {within:?}"))?
+}
+
+/// Checks a finished run's history: sequence numbers 1..n without gaps; steps committed
+/// exactly once each, in order from 0; one RUN_FINISHED, last. Returns the committed steps.
+pub fn check_history(events: &[RunEvent]) -> Result<u32, String> {
+    let mut next_step = 0u32;
+    for (i, e) in events.iter().enumerate() {
+        if e.seq != i as u64 + 1 {
+            return Err(format!("event {i} has seq {} (want {}): {events:?}", e.seq, i + 1));
+        }
+        match e.kind() {
+            EventKind::StepCompleted => {
+                if e.step != next_step {
+                    return Err(format!("step {} committed when {next_step} was next (duplicate or gap)", e.step));
+                }
+                if e.idempotency_key != format!("{}:{}", e.run_id, e.step) {
+                    return Err(format!("step {} ran with key {:?}", e.step, e.idempotency_key));
+                }
+                next_step += 1;
+            }
+            EventKind::RunFinished if i + 1 != events.len() => return Err("RUN_FINISHED is not the last event".into()),
+            _ => {}
+        }
+    }
+    match events.last() {
+        Some(e) if e.kind() == EventKind::RunFinished => Ok(next_step),
+        _ => Err("history does not end with RUN_FINISHED".into()),
+    }
+}
+
+/// The final status in a finished history.
+pub fn final_status(events: &[RunEvent]) -> RunStatus {
+    events.last().map_or(RunStatus::Unspecified, |e| e.status())
+}

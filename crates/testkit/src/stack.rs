@@ -1,0 +1,208 @@
+//! The stack a test runs against: [`Redis`], [`Broker`], and the four services ([`Stack`]).
+
+use std::time::Duration;
+
+use baton_proto::v1::run_service_client::RunServiceClient;
+use tonic::transport::Channel;
+
+use crate::process::{find_executable, http_status};
+use crate::{bin_path, free_port, wait_for_port, Proc, TempDir};
+
+const START_WITHIN: Duration = Duration::from_secs(30);
+
+/// A private `redis-server` on a free loopback port.
+pub struct Redis {
+    /// Its port.
+    pub port: u16,
+    /// The process.
+    pub proc: Proc,
+    aof: bool,
+}
+
+impl Redis {
+    /// Starts redis-server in `dir`; with `aof`, writes are fsynced every second and survive a restart.
+    pub async fn start(dir: &TempDir, aof: bool) -> Self {
+        Self::start_on(dir, free_port(), aof).await
+    }
+
+    async fn start_on(dir: &TempDir, port: u16, aof: bool) -> Self {
+        let exe = find_executable("redis-server").expect("redis-server not found: run scripts/install-deps.sh");
+        let args: Vec<String> = [
+            "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+            if aof { "yes" } else { "no" }, "--dir", &dir.path().display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let proc = Proc::spawn(&format!("redis-{port}"), &exe, &args, &[], dir.path());
+        assert!(wait_for_port(port, START_WITHIN).await, "redis-server did not start:\n{}", proc.log_text());
+        Self { port, proc, aof }
+    }
+
+    /// Kills it with SIGKILL and starts it again on the same port and directory.
+    pub async fn restart(&mut self, dir: &TempDir) {
+        self.proc.kill().await;
+        let fresh = Self::start_on(dir, self.port, self.aof).await;
+        *self = fresh;
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A private tansu broker with sqlite storage on a free loopback port.
+pub struct Broker {
+    /// Its port.
+    pub port: u16,
+    /// The process.
+    pub proc: Proc,
+}
+
+impl Broker {
+    /// Starts tansu in `dir`.
+    pub async fn start(dir: &TempDir) -> Self {
+        Self::start_on(dir, free_port()).await
+    }
+
+    async fn start_on(dir: &TempDir, port: u16) -> Self {
+        let exe = find_executable("tansu").expect("tansu not found: run scripts/install-deps.sh");
+        let url = format!("tcp://127.0.0.1:{port}");
+        let args: Vec<String> = [
+            "broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let proc = Proc::spawn(&format!("tansu-{port}"), &exe, &args, &[], dir.path());
+        assert!(wait_for_port(port, START_WITHIN).await, "tansu did not start:\n{}", proc.log_text());
+        Self { port, proc }
+    }
+
+    /// Kills it with SIGKILL and starts it again on the same port and storage.
+    pub async fn restart(&mut self, dir: &TempDir) {
+        self.proc.kill().await;
+        *self = Self::start_on(dir, self.port).await;
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// Settings of a test stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Extra `BATON_*` variables for every service, e.g. short leases.
+    pub env: Vec<(String, String)>,
+    /// Redis with AOF persistence (for restart tests).
+    pub redis_aof: bool,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        let env = [
+            ("BATON_WORKER_LEASE_TTL_MS", "3000"),
+            ("BATON_WORKER_HEARTBEAT_MS", "1000"),
+            ("BATON_KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("BATON_KAFKA_PARTITIONS", "4"),
+            ("BATON_RUNS_DISPATCH_GRACE_MS", "5000"),
+            ("BATON_REAPER_MAX_INTERVAL_MS", "250"),
+            ("BATON_WORKER_DRAIN_GRACE_MS", "5000"),
+            ("BATON_TELEMETRY_LOG_LEVEL", "info,librdkafka=warn,rdkafka=warn"),
+        ];
+        Self { env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), redis_aof: false }
+    }
+}
+
+/// Redis, a broker, and any number of Baton services, all in one temp dir.
+pub struct Stack {
+    /// Where logs and data live.
+    pub dir: TempDir,
+    /// The Redis server.
+    pub redis: Redis,
+    /// The broker.
+    pub broker: Broker,
+    /// The gateway's gRPC port (0 until [`Stack::start_gateway`]).
+    pub grpc_port: u16,
+    /// Running services, in start order.
+    pub services: Vec<Proc>,
+    opts: StackOptions,
+}
+
+impl Stack {
+    /// Starts Redis and the broker (no services yet).
+    pub async fn infra(label: &str, opts: StackOptions) -> Self {
+        let dir = TempDir::new(label);
+        let redis = Redis::start(&dir, opts.redis_aof).await;
+        let broker = Broker::start(&dir).await;
+        Self { dir, redis, broker, grpc_port: 0, services: Vec::new(), opts }
+    }
+
+    /// Starts Redis, the broker, gateway, one worker, scheduler and reaper.
+    pub async fn full(label: &str, opts: StackOptions) -> Self {
+        let mut stack = Self::infra(label, opts).await;
+        stack.start_gateway().await;
+        stack.start("worker").await;
+        stack.start("scheduler").await;
+        stack.start("reaper").await;
+        stack
+    }
+
+    /// The environment every service gets: broker, Redis, ports, and the options' extras.
+    pub fn env(&self, service: &str, ops_port: u16) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("BATON_KAFKA_BROKERS".to_string(), self.broker.bootstrap()),
+            ("BATON_REDIS_URL".to_string(), self.redis.url()),
+            (format!("BATON_{}_OPS_LISTEN", service.to_uppercase()), format!("127.0.0.1:{ops_port}")),
+        ];
+        if service == "gateway" {
+            env.push(("BATON_GATEWAY_LISTEN".to_string(), format!("127.0.0.1:{}", self.grpc_port)));
+        }
+        env.extend(self.opts.env.iter().cloned());
+        env
+    }
+
+    /// Starts the gateway and waits until it is ready.
+    pub async fn start_gateway(&mut self) {
+        self.grpc_port = free_port();
+        self.start("gateway").await;
+    }
+
+    /// Starts `baton-<service>` and waits until its `/readyz` answers 200. Returns its index.
+    pub async fn start(&mut self, service: &str) -> usize {
+        self.start_with(service, &[]).await
+    }
+
+    /// Like [`Stack::start`], with extra environment variables.
+    pub async fn start_with(&mut self, service: &str, extra: &[(&str, &str)]) -> usize {
+        let ops_port = free_port();
+        let mut env = self.env(service, ops_port);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let name = format!("{service}-{}", self.services.len());
+        let proc = Proc::spawn(&name, &bin_path(&format!("baton-{service}")), &[], &env, self.dir.path());
+        let deadline = tokio::time::Instant::now() + START_WITHIN;
+        loop {
+            if http_status(ops_port, "/readyz").await == Some(200) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{name} not ready in time:\n{}", proc.log_text());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.services.push(proc);
+        self.services.len() - 1
+    }
+
+    /// A gRPC client of the gateway.
+    pub async fn client(&self) -> RunServiceClient<Channel> {
+        let endpoint = format!("http://127.0.0.1:{}", self.grpc_port);
+        RunServiceClient::connect(endpoint).await.expect("connect to gateway")
+    }
+
+    /// All service logs, for failure messages.
+    pub fn logs(&self) -> String {
+        self.services.iter().map(|p| format!("==== {} ====\n{}", p.name, p.log_text())).collect()
+    }
+}

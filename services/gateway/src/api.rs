@@ -1,0 +1,99 @@
+//! `baton.v1.RunService` handlers: thin, each validating its arguments and delegating.
+
+use std::sync::Arc;
+
+use baton_core::status::is_terminal;
+use baton_proto::v1::run_service_server::RunService;
+use baton_proto::v1::{
+    CancelRunRequest, CancelRunResponse, GetRunRequest, ListRunsRequest, ListRunsResponse, Run, RunStatus,
+    SubmitRunRequest, SubmitRunResponse, WatchRunRequest,
+};
+use tonic::{Request, Response, Status};
+
+use crate::convert::{run_id_arg, run_of, store_error};
+use crate::{submit, tenant, watch, Gateway};
+
+/// The RunService implementation.
+pub struct Api(pub Arc<Gateway>);
+
+impl Api {
+    async fn load_owned(&self, tenant: &str, run_id: &str) -> Result<baton_proto::v1::RunState, Status> {
+        run_id_arg(run_id)?;
+        match self.0.store.load_run(run_id).await.map_err(store_error)? {
+            Some(state) if state.tenant == tenant => Ok(state),
+            _ => Err(Status::not_found(format!("run {run_id} not found"))),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl RunService for Api {
+    #[tracing::instrument(skip_all)]
+    async fn submit_run(&self, request: Request<SubmitRunRequest>) -> Result<Response<SubmitRunResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        submit::submit(&self.0, &tenant, request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_run(&self, request: Request<GetRunRequest>) -> Result<Response<Run>, Status> {
+        let tenant = tenant::of(&request)?;
+        let state = self.load_owned(&tenant, &request.get_ref().run_id).await?;
+        Ok(Response::new(run_of(state)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_runs(&self, request: Request<ListRunsRequest>) -> Result<Response<ListRunsResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        let req = request.into_inner();
+        let max = self.0.config.gateway.max_page_size;
+        let page_size = match req.page_size {
+            0 => 50.min(max),
+            n if n > max => return Err(Status::invalid_argument(format!("page_size: {n} is above the limit {max}"))),
+            n => n,
+        };
+        let only = match RunStatus::try_from(req.status) {
+            Ok(RunStatus::Unspecified) => None,
+            Ok(s) => Some(s),
+            Err(_) => return Err(Status::invalid_argument(format!("status: {} is not a RunStatus", req.status))),
+        };
+        let token = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
+        if let Some(t) = token {
+            let valid = t.split_once(':').is_some_and(|(s, id)| s.parse::<i64>().is_ok() && run_id_arg(id).is_ok());
+            if !valid {
+                return Err(Status::invalid_argument("page_token: not a token returned by ListRuns"));
+            }
+        }
+        let page = self.0.store.list_runs(&tenant, only, page_size as usize, token).await.map_err(store_error)?;
+        Ok(Response::new(ListRunsResponse {
+            runs: page.runs.into_iter().map(run_of).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+        }))
+    }
+
+    type WatchRunStream = watch::EventStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn watch_run(&self, request: Request<WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
+        let tenant = tenant::of(&request)?;
+        let req = request.into_inner();
+        self.load_owned(&tenant, &req.run_id).await?;
+        let permit = self.0.watchers.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!("too many watchers (limit {})", self.0.config.gateway.max_watchers))
+        })?;
+        Ok(Response::new(watch::watch(self.0.clone(), req.run_id, req.after_seq, permit)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn cancel_run(&self, request: Request<CancelRunRequest>) -> Result<Response<CancelRunResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        let state = self.load_owned(&tenant, &request.get_ref().run_id).await?;
+        if is_terminal(state.status()) {
+            return Err(Status::failed_precondition(format!(
+                "run {} already ended {}",
+                state.run_id,
+                baton_core::status::name(state.status())
+            )));
+        }
+        Err(Status::unimplemented("cancelling an active run is not available yet"))
+    }
+}

@@ -1,0 +1,44 @@
+//! Mapping internal records to API messages and errors to gRPC statuses.
+
+use baton_proto::v1::{Run, RunState};
+use tonic::Status;
+
+/// The client's view of a checkpoint.
+pub fn run_of(state: RunState) -> Run {
+    Run {
+        steps_completed: state.steps.len() as u32,
+        run_id: state.run_id,
+        tenant: state.tenant,
+        status: state.status,
+        spec: state.spec,
+        steps: state.steps,
+        created_at_ms: state.created_at_ms,
+        updated_at_ms: state.updated_at_ms,
+        deadline_at_ms: state.deadline_at_ms,
+        stop_reason: state.stop_reason,
+        lane: state.lane,
+        budget: state.budget,
+    }
+}
+
+/// A store failure as UNAVAILABLE (the caller may retry) or INTERNAL (corrupt data).
+pub fn store_error(e: baton_store::Error) -> Status {
+    match e {
+        baton_store::Error::Corrupt { .. } => {
+            tracing::error!(error = %e, "corrupt record");
+            Status::internal(e.to_string())
+        }
+        other => Status::unavailable(format!("state store unavailable: {other}")),
+    }
+}
+
+/// Checks a run id argument: non-empty, bounded, no key-breaking characters.
+pub fn run_id_arg(run_id: &str) -> Result<(), Status> {
+    if run_id.is_empty() {
+        return Err(Status::invalid_argument("run_id: is required"));
+    }
+    if run_id.len() > 128 || !run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(Status::invalid_argument(format!("run_id: {run_id:?} is not a run id")));
+    }
+    Ok(())
+}

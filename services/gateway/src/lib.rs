@@ -1,0 +1,94 @@
+//! The gateway service: serves `baton.v1.RunService` over gRPC (with `grpc.health.v1` and
+//! server reflection), backed by Redis for state and Kafka for dispatch.
+
+mod api;
+mod convert;
+mod submit;
+mod tenant;
+mod watch;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_config::Config;
+use baton_proto::v1::run_service_server::RunServiceServer;
+use baton_telemetry::Readiness;
+use tokio::sync::Semaphore;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+/// State shared by every request.
+pub(crate) struct Gateway {
+    pub config: Config,
+    pub store: baton_store::Store,
+    pub producer: baton_bus::Producer,
+    pub watchers: Arc<Semaphore>,
+}
+
+/// Runs the gateway until `shutdown` fires, then stops accepting calls and drains within
+/// `gateway.drain_grace_ms`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let readiness = Readiness::new(10_000);
+    let ops_stop = CancellationToken::new();
+    let ops = baton_telemetry::ops::serve(&config.gateway.ops_listen, readiness.clone(), ops_stop.clone()).await?;
+    let store = baton_store::Store::new(&config.redis)?;
+    let producer = baton_bus::Producer::new(&config.kafka, &baton_service::instance_id("gateway"))?;
+    baton_service::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());
+    baton_service::ensure_topics(&config, &shutdown).await?;
+
+    let listener = tokio::net::TcpListener::bind(&config.gateway.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("gateway.listen {}: {e}", config.gateway.listen))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<RunServiceServer<api::Api>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(baton_proto::v1::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let max_request = config.gateway.max_request_bytes;
+    let grace = Duration::from_millis(config.gateway.drain_grace_ms);
+    let gateway = Arc::new(Gateway {
+        watchers: Arc::new(Semaphore::new(config.gateway.max_watchers)),
+        config,
+        store,
+        producer: producer.clone(),
+    });
+    let service = RunServiceServer::new(api::Api(gateway)).max_decoding_message_size(max_request);
+
+    // Keep the main-loop tick alive while serving.
+    let ticker = readiness.clone();
+    let tick_stop = ops_stop.clone();
+    tokio::spawn(async move {
+        loop {
+            ticker.tick();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tick_stop.cancelled() => return,
+            }
+        }
+    });
+    tracing::info!(grpc = %addr, ops = %ops, "gateway ready");
+    let draining = shutdown.clone();
+    let drain_readiness = readiness.clone();
+    let server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            draining.cancelled().await;
+            drain_readiness.set_draining();
+            health.set_not_serving::<RunServiceServer<api::Api>>().await;
+        });
+    let mut server = std::pin::pin!(server);
+    let result = tokio::select! {
+        r = &mut server => r.map_err(anyhow::Error::from),
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "drain grace ran out with calls still open");
+            Ok(())
+        }
+    };
+    producer.flush(Duration::from_secs(5));
+    ops_stop.cancel();
+    result
+}

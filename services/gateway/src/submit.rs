@@ -1,0 +1,84 @@
+//! SubmitRun: validate at the edge, honour the idempotency key, write the first checkpoint,
+//! then dispatch the first task. The in-flight entry written first makes a crash anywhere
+//! after the checkpoint recoverable by the reaper.
+
+use baton_core::admission::{admit, fingerprint, validate};
+use baton_core::events::push;
+use baton_proto::v1::{EventKind, RunStatus, SubmitRunRequest, SubmitRunResponse, Task, TaskKind};
+use baton_store::Reservation;
+use baton_telemetry::now_ms;
+use tonic::Status;
+
+use crate::convert::store_error;
+use crate::Gateway;
+
+const MAX_IDEMPOTENCY_KEY: usize = 256;
+
+/// Admits a run for `tenant`, or returns the run its idempotency key already names.
+pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result<SubmitRunResponse, Status> {
+    let spec = req.spec.ok_or_else(|| Status::invalid_argument("spec: is required"))?;
+    let key = req.idempotency_key;
+    if key.len() > MAX_IDEMPOTENCY_KEY || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Status::invalid_argument(format!(
+            "idempotency_key: must be at most {MAX_IDEMPOTENCY_KEY} characters without spaces"
+        )));
+    }
+    let policy = gw.config.runs.policy();
+    validate(&spec, &policy).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let print = fingerprint(&spec);
+    let mut run_id = uuid::Uuid::now_v7().to_string();
+    if !key.is_empty() {
+        let ttl = gw.config.runs.idempotency_ttl_secs;
+        match gw.store.reserve_idempotency(tenant, &key, &run_id, &print, ttl).await.map_err(store_error)? {
+            Reservation::New => {}
+            Reservation::Existing { run_id: existing, fingerprint } => {
+                if fingerprint != print {
+                    return Err(Status::already_exists(format!(
+                        "idempotency_key: {key:?} was already used for run {existing} with a different spec"
+                    )));
+                }
+                if let Some(state) = gw.store.load_run(&existing).await.map_err(store_error)? {
+                    metrics::counter!("baton_gateway_submits_total", "result" => "deduplicated").increment(1);
+                    return Ok(SubmitRunResponse { run_id: existing, deduplicated: true, status: state.status });
+                }
+                // An earlier submit reserved the key but died before writing the run: finish it.
+                run_id = existing;
+            }
+        }
+    }
+    let now = now_ms();
+    let mut state = admit(&run_id, tenant, &key, spec, &policy, now).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let mut events = Vec::new();
+    push(&mut state, &mut events, EventKind::RunQueued, now, |_| {});
+    let due = now + gw.config.runs.dispatch_grace_ms as i64;
+    gw.store.inflight_set(&run_id, due).await.map_err(store_error)?;
+    let created = gw.store.create_run(&state, &events[0]).await.map_err(store_error)?;
+    if !created {
+        let status = gw.store.load_run(&run_id).await.map_err(store_error)?.map_or(RunStatus::Queued as i32, |s| s.status);
+        return Ok(SubmitRunResponse { run_id, deduplicated: true, status });
+    }
+    metrics::counter!("baton_gateway_submits_total", "result" => "admitted").increment(1);
+    let task = Task {
+        run_id: run_id.clone(),
+        step: 0,
+        attempt: 0,
+        kind: TaskKind::Advance as i32,
+        lane: state.lane.clone(),
+        not_before_ms: 0,
+        tenant: tenant.to_string(),
+    };
+    // The run is durable from here on: a failed dispatch is retried by the reaper.
+    match gw.producer.send_task(&task).await {
+        Ok(()) => {
+            if let Err(e) = gw.store.inflight_clear(&run_id, due).await {
+                tracing::warn!(run_id = %run_id, error = %e, "cannot clear in-flight entry after dispatch");
+            }
+        }
+        Err(e) => tracing::warn!(run_id = %run_id, error = %e, "first task not dispatched; the reaper will retry"),
+    }
+    if let Err(e) = gw.producer.send_events(&events).await {
+        tracing::warn!(run_id = %run_id, error = %e, "queued event not delivered to Kafka");
+    }
+    tracing::info!(run_id = %run_id, tenant, "run admitted");
+    Ok(SubmitRunResponse { run_id, deduplicated: false, status: RunStatus::Queued as i32 })
+}

@@ -1,0 +1,83 @@
+//! WatchRun: the run's history from its Redis stream, then live events, until the run ends,
+//! the client goes away, or the run expires.
+
+use std::pin::Pin;
+
+use baton_core::status::is_terminal;
+use baton_proto::v1::{RunEvent, RunStatus};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::Status;
+
+use crate::convert::store_error;
+use crate::Gateway;
+
+/// The stream type of WatchRun.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<RunEvent, Status>> + Send>>;
+
+const BATCH: usize = 256;
+const BLOCK_MS: usize = 2_000;
+
+/// Streams events of `run_id` with `seq > after_seq`.
+pub fn watch(gw: std::sync::Arc<Gateway>, run_id: String, after_seq: u64, permit: OwnedSemaphorePermit) -> EventStream {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let _permit = permit;
+        if let Err(status) = pump(&gw, &run_id, after_seq, &tx).await {
+            let _ = tx.send(Err(status)).await;
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
+async fn pump(gw: &Gateway, run_id: &str, after_seq: u64, tx: &mpsc::Sender<Result<RunEvent, Status>>) -> Result<(), Status> {
+    let mut cursor: Option<String> = None;
+    // History first.
+    loop {
+        let batch = gw.store.events_after(run_id, cursor.as_deref(), BATCH).await.map_err(store_error)?;
+        let done = batch.len() < BATCH;
+        for stored in batch {
+            cursor = Some(stored.stream_id);
+            if send(tx, stored.event, after_seq).await? {
+                return Ok(());
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    // Then live.
+    let mut cursor = cursor.unwrap_or_else(|| "0".to_string());
+    loop {
+        if tx.is_closed() {
+            return Ok(());
+        }
+        let batch = gw.store.events_wait(run_id, &cursor, BLOCK_MS, BATCH).await.map_err(store_error)?;
+        if batch.is_empty() {
+            match gw.store.load_run(run_id).await.map_err(store_error)? {
+                None => return Err(Status::not_found(format!("run {run_id} expired while watched"))),
+                Some(s) if is_terminal(s.status()) && s.status() != RunStatus::Unspecified => {
+                    // Finished, and its last event was already streamed (or predates after_seq).
+                    return Ok(());
+                }
+                Some(_) => continue,
+            }
+        }
+        for stored in batch {
+            cursor = stored.stream_id;
+            if send(tx, stored.event, after_seq).await? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Sends one event; true when it was the run's last.
+async fn send(tx: &mpsc::Sender<Result<RunEvent, Status>>, event: RunEvent, after_seq: u64) -> Result<bool, Status> {
+    let last = is_terminal(event.status());
+    if event.seq > after_seq && tx.send(Ok(event)).await.is_err() {
+        return Ok(true);
+    }
+    Ok(last)
+}
