@@ -8,7 +8,10 @@ mod lease;
 mod runs;
 mod scripts;
 
-use deadpool_redis::{Config as PoolConfig, Pool, Runtime};
+use std::time::Duration;
+
+use deadpool_redis::{Manager, Pool, Runtime};
+use redis::AsyncConnectionConfig;
 
 pub use lease::{Claim, CommitOutcome, Lease};
 pub use runs::{Reservation, RunPage, StoredEvent};
@@ -38,6 +41,9 @@ pub enum Error {
     Config(String),
 }
 
+/// Longest wait for one Redis reply.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Result alias for the store.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -48,11 +54,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Builds the connection pool (connections are opened lazily).
+    /// Builds the connection pool (connections are opened lazily). Replies may take up to
+    /// [`RESPONSE_TIMEOUT`], which bounds blocking reads such as a watch's `XREAD BLOCK`.
     pub fn new(config: &baton_config::Redis) -> Result<Self> {
-        let mut pool_config = PoolConfig::from_url(config.url.clone());
-        pool_config.pool = Some(deadpool_redis::PoolConfig::new(config.pool_size));
-        let pool = pool_config.create_pool(Some(Runtime::Tokio1)).map_err(|e| Error::Config(e.to_string()))?;
+        let connection = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let manager = Manager::new_with_config(config.url.as_str(), connection)?;
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(3)))
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
         Ok(Self { pool })
     }
 

@@ -4,6 +4,8 @@
 -- Returns 'ok' or 'fenced'.
 local current = tonumber(redis.call('GET', KEYS[3]) or '0')
 if current ~= tonumber(ARGV[2]) then return 'fenced' end
+-- One commit per claim: a repeated commit under the same fence must not append events twice.
+if tonumber(redis.call('HGET', KEYS[1], 'fence') or '0') >= current then return 'fenced' end
 local lease = redis.call('GET', KEYS[2])
 if lease and lease ~= ARGV[1] then return 'fenced' end
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'status', ARGV[4], 'step', ARGV[5], 'attempt', ARGV[6],

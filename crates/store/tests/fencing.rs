@@ -1,0 +1,109 @@
+//! The claim/commit scripts against a real redis-server: fencing rejects a stale owner without
+//! changing anything; claims refuse duplicates, stale and finished steps.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use baton_core::admission::{admit, Policy};
+use baton_core::machine::{apply_outcome, Outcome, StepContext};
+use baton_core::plan::{script_proposal, Proposal};
+use baton_proto::v1::{planner, EventKind, Planner, RunEvent, RunSpec, RunState, ScriptPlan, ToolCall};
+use baton_store::{Claim, CommitOutcome, Store};
+use baton_testkit::{Redis, TempDir};
+
+fn spec(n: usize) -> RunSpec {
+    RunSpec {
+        planner: Some(Planner {
+            kind: Some(planner::Kind::Script(ScriptPlan {
+                steps: (0..n).map(|_| ToolCall { tool: "echo".into(), args_json: "{}".into() }).collect(),
+            })),
+        }),
+        ..Default::default()
+    }
+}
+
+async fn store_with_run(redis: &Redis, run_id: &str, steps: usize) -> (Store, RunState) {
+    let config = baton_config::Redis { url: redis.url(), pool_size: 4 };
+    let store = Store::new(&config).unwrap();
+    let state = admit(run_id, "t", "", spec(steps), &Policy::default(), 1).unwrap();
+    let queued = RunEvent { run_id: run_id.into(), seq: 1, kind: EventKind::RunQueued as i32, ..Default::default() };
+    assert!(store.create_run(&state, &queued).await.unwrap());
+    assert!(!store.create_run(&state, &queued).await.unwrap(), "create is idempotent");
+    (store, state)
+}
+
+fn completed(state: RunState, fence: u64, worker: &str) -> baton_core::machine::Transition {
+    let Proposal::Call(call) = script_proposal(&state) else { panic!("finished") };
+    let ctx = StepContext { worker: worker.into(), fence, started_at_ms: 2, now_ms: 3 };
+    apply_outcome(state, &call, Outcome::Completed { output_json: format!("\"{worker}\"") }, &ctx, 0.0)
+}
+
+fn granted(claim: Claim) -> (baton_store::Lease, RunState) {
+    match claim {
+        Claim::Granted(lease, state) => (lease, *state),
+        Claim::Refused(r) => panic!("claim refused: {r}"),
+    }
+}
+
+fn refused(claim: Claim) -> String {
+    match claim {
+        Claim::Granted(..) => panic!("claim granted"),
+        Claim::Refused(r) => r,
+    }
+}
+
+#[tokio::test]
+async fn a_commit_with_an_old_fence_is_rejected_and_changes_nothing() {
+    let dir = TempDir::new("fencing");
+    let redis = Redis::start(&dir, false).await;
+    let (store, _) = store_with_run(&redis, "run-f", 3).await;
+
+    // Worker A claims step 0 with a short lease and stalls past it.
+    let (lease_a, state_a) = granted(store.claim("run-f", 0, 0, "worker-a", 100).await.unwrap());
+    assert_eq!(refused(store.claim("run-f", 0, 0, "worker-b", 100).await.unwrap()), "leased");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(!store.renew(&lease_a, 1000).await.unwrap(), "an expired lease cannot be renewed");
+
+    // Worker B takes over with a newer fence.
+    let (lease_b, state_b) = granted(store.claim("run-f", 0, 0, "worker-b", 5_000).await.unwrap());
+    assert!(lease_b.fence > lease_a.fence);
+    let before = store.load_run("run-f").await.unwrap().unwrap();
+    let events_before = store.events_after("run-f", None, 100).await.unwrap().len();
+
+    // A's late commit is rejected and leaves checkpoint, history and B's lease untouched.
+    let late = completed(state_a, lease_a.fence, "worker-a");
+    assert_eq!(store.commit(&lease_a, &late.state, &late.events, 0).await.unwrap(), CommitOutcome::Fenced);
+    assert_eq!(store.load_run("run-f").await.unwrap().unwrap(), before);
+    assert_eq!(store.events_after("run-f", None, 100).await.unwrap().len(), events_before);
+    assert!(store.renew(&lease_b, 5_000).await.unwrap(), "B still holds its lease");
+
+    // B commits; the step is recorded once, by B.
+    let t = completed(state_b, lease_b.fence, "worker-b");
+    assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Committed);
+    let after = store.load_run("run-f").await.unwrap().unwrap();
+    assert_eq!(after.next_step, 1);
+    assert_eq!(after.steps.len(), 1);
+    assert_eq!(after.steps[0].worker, "worker-b");
+
+    // Committing the same claim twice is refused: one commit per fence, no duplicated events.
+    assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Fenced);
+    assert_eq!(store.events_after("run-f", None, 100).await.unwrap().len(), events_before + 1);
+    // Duplicate task for the finished step 0: stale. A task for step 2: not reached yet.
+    assert_eq!(refused(store.claim("run-f", 0, 0, "worker-c", 100).await.unwrap()), "stale");
+    assert_eq!(refused(store.claim("run-f", 2, 0, "worker-c", 100).await.unwrap()), "ahead");
+    assert_eq!(refused(store.claim("nope", 0, 0, "worker-c", 100).await.unwrap()), "missing");
+}
+
+#[tokio::test]
+async fn a_finished_run_refuses_claims_and_expires_after_retention() {
+    let dir = TempDir::new("fencing-done");
+    let redis = Redis::start(&dir, false).await;
+    let (store, _) = store_with_run(&redis, "run-d", 1).await;
+    let (lease, state) = granted(store.claim("run-d", 0, 0, "w", 5_000).await.unwrap());
+    let t = completed(state, lease.fence, "w");
+    assert_eq!(t.state.status(), baton_proto::v1::RunStatus::Succeeded);
+    assert_eq!(store.commit(&lease, &t.state, &t.events, 300).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(refused(store.claim("run-d", 1, 0, "w", 100).await.unwrap()), "terminal");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(store.load_run("run-d").await.unwrap().is_none(), "retention expired the finished run");
+}

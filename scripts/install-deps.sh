@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Baton's stack and tests need, if missing: a C toolchain for librdkafka,
+# redis-server (Debian package), the tansu broker 0.6.0 and cargo-nextest (crates.io).
+# Idempotent: a second run only checks.
+set -euo pipefail
+
+log() { printf '==> %s\n' "$*" >&2; }
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+APT_UPDATED=""
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    log "apt-get not available: install $* with your package manager"; exit 1
+  fi
+  if [ -z "$APT_UPDATED" ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v cargo >/dev/null || { log "cargo not found: install Rust from rustup first"; exit 1; }
+for tool in cc make perl pkg-config; do
+  command -v "$tool" >/dev/null || { log "installing build tools"; apt_install build-essential pkg-config perl; break; }
+done
+
+if ! command -v redis-server >/dev/null && [ ! -x /usr/bin/redis-server ]; then
+  log "installing redis-server"
+  apt_install redis-server
+fi
+
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+if ! "$CARGO_BIN/tansu" --version 2>/dev/null | grep -q ' 0\.6\.0'; then
+  log "building the tansu 0.6.0 broker from crates.io (about 12 minutes, once)"
+  cargo install tansu --version 0.6.0 --locked --features libsql,dynostore
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+log "dependencies present: $(redis-server --version | cut -d' ' -f3), tansu $("$CARGO_BIN/tansu" --version | cut -d' ' -f2), $(cargo nextest --version | head -1)"
