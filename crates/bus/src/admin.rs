@@ -8,12 +8,15 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::{base_config, Error, Result, Topics};
 
-/// Creates `<prefix>.events` and `<prefix>.tasks.<lane>` for every lane, if missing.
-pub async fn ensure_topics(kafka: &baton_config::Kafka, lanes: &[String]) -> Result<()> {
+/// Creates, if missing: `<prefix>.events`, `<prefix>.tasks.<lane>` for every lane,
+/// `<prefix>.tasks.retry.<tier>` for every retry tier, and `<prefix>.tasks.dlq`.
+pub async fn ensure_topics(kafka: &baton_config::Kafka, lanes: &[String], retry_tiers_ms: &[u64]) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = base_config(kafka, "baton-admin").create().map_err(Error::Client)?;
     let topics = Topics::new(&kafka.topic_prefix);
     let mut names = vec![topics.events()];
     names.extend(lanes.iter().map(|l| topics.tasks(l)));
+    names.extend(retry_tiers_ms.iter().map(|t| topics.retry(&baton_core::retry::tier_label(*t))));
+    names.push(topics.dlq());
     let new: Vec<NewTopic<'_>> = names
         .iter()
         .map(|n| NewTopic::new(n, kafka.partitions, TopicReplication::Fixed(kafka.replication_factor)))

@@ -7,7 +7,7 @@ mod producer;
 mod topics;
 
 pub use consumer::{consumer, traceparent_of};
-pub use producer::Producer;
+pub use producer::{Producer, LANE_HEADER, NOT_BEFORE_HEADER};
 pub use rdkafka;
 pub use topics::Topics;
 

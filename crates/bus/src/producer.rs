@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use baton_proto::v1::{RunEvent, Task};
+use baton_proto::v1::{DeadLetter, RunEvent, Task};
 use prost::Message as _;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
@@ -18,6 +18,11 @@ pub struct Producer {
 }
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Header of a retry record: earliest time (ms since epoch) it may run.
+pub const NOT_BEFORE_HEADER: &str = "baton-not-before";
+/// Header of retry and dead-letter records: the lane of the run.
+pub const LANE_HEADER: &str = "baton-lane";
 
 impl Producer {
     /// A producer for the configured brokers.
@@ -39,20 +44,48 @@ impl Producer {
     /// Produces `task` to its lane's topic and waits for the broker's acknowledgement.
     pub async fn send_task(&self, task: &Task) -> Result<()> {
         let topic = self.topics.tasks(&task.lane);
-        self.send(&topic, &task.run_id, task.encode_to_vec()).await
+        self.send(&topic, &task.run_id, task.encode_to_vec(), &[]).await
+    }
+
+    /// Produces a retry `task` to the tier topic `tier_label`; headers carry its not-before
+    /// time and lane.
+    pub async fn send_retry(&self, task: &Task, tier_label: &str) -> Result<()> {
+        let topic = self.topics.retry(tier_label);
+        let not_before = task.not_before_ms.to_string();
+        let headers = [(NOT_BEFORE_HEADER, not_before.as_str()), (LANE_HEADER, task.lane.as_str())];
+        self.send(&topic, &task.run_id, task.encode_to_vec(), &headers).await
+    }
+
+    /// Produces a dead letter to the DLQ topic; headers name its origin, attempts and error.
+    pub async fn send_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
+        let topic = self.topics.dlq();
+        let (partition, offset, attempts) =
+            (letter.origin_partition.to_string(), letter.origin_offset.to_string(), letter.attempts.to_string());
+        let headers = [
+            ("baton-origin-topic", letter.origin_topic.as_str()),
+            ("baton-origin-partition", partition.as_str()),
+            ("baton-origin-offset", offset.as_str()),
+            ("baton-attempts", attempts.as_str()),
+            ("baton-error", letter.error.as_str()),
+            (LANE_HEADER, letter.lane.as_str()),
+        ];
+        self.send(&topic, &letter.run_id, letter.encode_to_vec(), &headers).await
     }
 
     /// Produces `events` in order to the events topic and waits for all acknowledgements.
     pub async fn send_events(&self, events: &[RunEvent]) -> Result<()> {
         let topic = self.topics.events();
         for event in events {
-            self.send(&topic, &event.run_id, event.encode_to_vec()).await?;
+            self.send(&topic, &event.run_id, event.encode_to_vec(), &[]).await?;
         }
         Ok(())
     }
 
-    async fn send(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<()> {
+    async fn send(&self, topic: &str, key: &str, payload: Vec<u8>, extra: &[(&str, &str)]) -> Result<()> {
         let mut headers = OwnedHeaders::new();
+        for (k, v) in extra {
+            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+        }
         if let Some(tp) = baton_telemetry::trace::current_traceparent() {
             headers = headers.insert(Header { key: "traceparent", value: Some(tp.as_bytes()) });
         }

@@ -22,6 +22,21 @@ impl Topics {
         format!("{}.events", self.prefix)
     }
 
+    /// `<prefix>.tasks.retry.<tier>`: failed steps waiting out a back-off of about `tier`.
+    pub fn retry(&self, tier_label: &str) -> String {
+        format!("{}.tasks.retry.{tier_label}", self.prefix)
+    }
+
+    /// `<prefix>.tasks.dlq`: steps that exhausted their retries.
+    pub fn dlq(&self) -> String {
+        format!("{}.tasks.dlq", self.prefix)
+    }
+
+    /// Consumer group of the schedulers.
+    pub fn scheduler_group(&self) -> String {
+        format!("{}-scheduler", self.prefix)
+    }
+
     /// Consumer group of a lane's workers.
     pub fn worker_group(&self, lane: &str) -> String {
         format!("{}-worker-{lane}", self.prefix)

@@ -250,13 +250,25 @@ impl Default for Reaper {
 pub struct Scheduler {
     /// HTTP address for /healthz, /readyz, /metrics.
     pub ops_listen: String,
+    /// Delays of the retry tier topics, ascending (`<prefix>.tasks.retry.1s`, ...).
+    pub retry_tiers_ms: Vec<u64>,
+    /// Longest sleep of the timer sweeper when nothing is due sooner.
+    pub timer_max_interval_ms: u64,
+    /// Most timers woken per sweep.
+    pub timer_batch: usize,
     /// Bounded drain on SIGTERM.
     pub drain_grace_ms: u64,
 }
 
 impl Default for Scheduler {
     fn default() -> Self {
-        Self { ops_listen: "127.0.0.1:9462".into(), drain_grace_ms: 5_000 }
+        Self {
+            ops_listen: "127.0.0.1:9462".into(),
+            retry_tiers_ms: vec![1_000, 10_000, 60_000, 600_000],
+            timer_max_interval_ms: 1_000,
+            timer_batch: 500,
+            drain_grace_ms: 5_000,
+        }
     }
 }
 

@@ -103,6 +103,12 @@ impl Config {
         positive("reaper.max_interval_ms", self.reaper.max_interval_ms)?;
         positive("reaper.batch", self.reaper.batch as u64)?;
         addr("scheduler.ops_listen", &self.scheduler.ops_listen)?;
+        let tiers = &self.scheduler.retry_tiers_ms;
+        if tiers.is_empty() || tiers.contains(&0) || tiers.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(invalid("scheduler.retry_tiers_ms", format!("{tiers:?} must be non-empty, positive and strictly ascending")));
+        }
+        positive("scheduler.timer_max_interval_ms", self.scheduler.timer_max_interval_ms)?;
+        positive("scheduler.timer_batch", self.scheduler.timer_batch as u64)?;
         if !["json", "text"].contains(&self.telemetry.log_format.as_str()) {
             return Err(invalid("telemetry.log_format", format!("{:?} is not json or text", self.telemetry.log_format)));
         }

@@ -113,7 +113,7 @@ pub fn validate(spec: &RunSpec, policy: &Policy) -> Result<(), SpecError> {
             _ => err(format!("{field}.args_json"), e.to_string()),
         })?;
     }
-    effective_budget(spec.budget.as_ref(), policy)?;
+    effective_budget(spec, policy)?;
     effective_retry(spec.retry.as_ref(), policy)?;
     Ok(())
 }
@@ -128,7 +128,7 @@ pub fn admit(
     now_ms: i64,
 ) -> Result<RunState, SpecError> {
     validate(&spec, policy)?;
-    let budget = effective_budget(spec.budget.as_ref(), policy)?;
+    let budget = effective_budget(&spec, policy)?;
     let retry = effective_retry(spec.retry.as_ref(), policy)?;
     let mut spec = spec;
     if spec.allowed_tools.is_empty() {
@@ -153,6 +153,8 @@ pub fn admit(
         lane,
         event_seq: 0,
         last_error: String::new(),
+        wake_at_ms: 0,
+        wait_reason: String::new(),
         spec: Some(spec),
     })
 }
@@ -175,9 +177,15 @@ fn script_tools(spec: &RunSpec) -> Vec<String> {
     names.into_iter().collect()
 }
 
-fn effective_budget(budget: Option<&Budget>, policy: &Policy) -> Result<Budget, SpecError> {
-    let b = budget.cloned().unwrap_or_default();
-    let max_steps = if b.max_steps == 0 { policy.default_max_steps } else { b.max_steps };
+/// The spec's budget with defaults filled in: an unset step budget is the policy default, or
+/// the script's length if that is longer (a fixed plan's length is its own bound).
+fn effective_budget(spec: &RunSpec, policy: &Policy) -> Result<Budget, SpecError> {
+    let b = spec.budget.clone().unwrap_or_default();
+    let plan_len = match spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
+        Some(planner::Kind::Script(s)) => s.steps.len() as u32,
+        None => 0,
+    };
+    let max_steps = if b.max_steps == 0 { policy.default_max_steps.max(plan_len) } else { b.max_steps };
     if max_steps > policy.ceiling_max_steps {
         return Err(err("spec.budget.max_steps", format!("{max_steps} exceeds the ceiling {}", policy.ceiling_max_steps)));
     }
@@ -235,6 +243,13 @@ mod tests {
         assert_eq!(s.budget.as_ref().unwrap().max_steps, p.default_max_steps);
         assert_eq!(s.deadline_at_ms, 1_000 + p.default_wall_clock_ms as i64);
         assert_eq!(s.spec.unwrap().allowed_tools, vec!["echo".to_string(), "sleep".to_string()]);
+    }
+
+    #[test]
+    fn a_long_script_gets_a_step_budget_that_fits_it() {
+        let steps = vec![("echo", "{}"); 250];
+        let s = admit("r", "t", "", spec(&steps), &Policy::default(), 0).unwrap();
+        assert_eq!(s.budget.unwrap().max_steps, 250);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod events;
 pub mod machine;
 pub mod plan;
+pub mod retry;
 pub mod status;
 pub mod tools;
 

@@ -28,6 +28,11 @@ pub enum Outcome {
         /// Tool output as JSON text.
         output_json: String,
     },
+    /// The step parks the run until `wake_at_ms` (the `wait` tool).
+    Waiting {
+        /// When to wake (ms since epoch).
+        wake_at_ms: i64,
+    },
     /// The tool failed.
     Failed {
         /// What went wrong.
@@ -38,7 +43,7 @@ pub enum Outcome {
 }
 
 /// What the worker must hand on after committing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     /// Produce a task for this step and attempt now.
     Advance {
@@ -56,7 +61,21 @@ pub enum Next {
         /// Back-off before the retry may run.
         delay_ms: u64,
     },
-    /// The run is terminal (or waiting): no task.
+    /// The run waits for a timer: index it in the timers, no task.
+    Wait {
+        /// When to wake (ms since epoch).
+        wake_at_ms: i64,
+    },
+    /// The step exhausted its retries: write a dead letter, no task.
+    DeadLetter {
+        /// The failed step.
+        step: u32,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last error.
+        error: String,
+    },
+    /// The run is terminal: no task.
     Nothing,
 }
 
@@ -126,25 +145,47 @@ pub fn apply_outcome(mut state: RunState, call: &ToolCall, outcome: Outcome, ctx
             let next = Next::Advance { step: state.next_step, attempt: 0 };
             Transition { state, events, next }
         }
+        Outcome::Waiting { wake_at_ms } => {
+            let output_json = format!(r#"{{"wake_at_ms":{wake_at_ms}}}"#);
+            let completed = Outcome::Completed { output_json };
+            let mut t = apply_outcome(state, call, completed, ctx, jitter);
+            if t.state.status() != RunStatus::Running || wake_at_ms <= ctx.now_ms {
+                return t;
+            }
+            t.state.status = RunStatus::Waiting as i32;
+            t.state.wait_reason = "timer".into();
+            t.state.wake_at_ms = wake_at_ms;
+            push(&mut t.state, &mut t.events, EventKind::RunWaiting, ctx.now_ms, |e| {
+                e.step = step + 1;
+                e.not_before_ms = wake_at_ms;
+                e.detail = "timer".into();
+            });
+            t.next = Next::Wait { wake_at_ms };
+            t
+        }
         Outcome::Failed { error, retryable } => {
             state.last_error = error.clone();
-            push(&mut state, &mut events, EventKind::StepFailed, ctx.now_ms, |e| {
-                fill_step(e, step, attempt, &call.tool, &key, error.clone(), ctx)
-            });
             let policy = state.retry.clone().unwrap_or_default();
+            let retry_at = (retryable && attempt + 1 < policy.max_attempts.max(1))
+                .then(|| ctx.now_ms + backoff_ms(&policy, attempt, jitter) as i64);
+            push(&mut state, &mut events, EventKind::StepFailed, ctx.now_ms, |e| {
+                fill_step(e, step, attempt, &call.tool, &key, error.clone(), ctx);
+                e.not_before_ms = retry_at.unwrap_or(0);
+            });
             if !retryable {
                 let t = finish(state, RunStatus::Failed, reason("tool_error", format!("step {step} ({}): {error}", call.tool)), ctx.now_ms);
                 events.extend(t.events);
                 return Transition { state: t.state, events, next: Next::Nothing };
             }
-            if attempt + 1 >= policy.max_attempts.max(1) {
+            let Some(retry_at) = retry_at else {
                 let msg = format!("step {step} ({}) failed {} times, last error: {error}", call.tool, attempt + 1);
                 let t = finish(state, RunStatus::DeadLettered, reason("retries_exhausted", msg), ctx.now_ms);
                 events.extend(t.events);
-                return Transition { state: t.state, events, next: Next::Nothing };
-            }
+                let next = Next::DeadLetter { step, attempts: attempt + 1, error };
+                return Transition { state: t.state, events, next };
+            };
             state.attempt = attempt + 1;
-            let delay_ms = backoff_ms(&policy, attempt, jitter);
+            let delay_ms = (retry_at - ctx.now_ms).max(0) as u64;
             Transition { state, events, next: Next::Retry { step, attempt: attempt + 1, delay_ms } }
         }
     }
@@ -165,6 +206,68 @@ pub fn finish(mut state: RunState, status: RunStatus, stop: StopReason, now_ms: 
     Transition { state, events, next: Next::Nothing }
 }
 
+/// Wakes a waiting run: it continues at its next step.
+pub fn wake(mut state: RunState, now_ms: i64) -> Transition {
+    state.status = RunStatus::Running as i32;
+    state.wake_at_ms = 0;
+    state.wait_reason.clear();
+    state.updated_at_ms = now_ms;
+    let mut events = Vec::new();
+    let step = state.next_step;
+    push(&mut state, &mut events, EventKind::RunResumed, now_ms, |e| e.step = step);
+    let next = Next::Advance { step, attempt: state.attempt };
+    Transition { state, events, next }
+}
+
+/// Resumes a dead-lettered run at its failed step, with attempts reset.
+pub fn requeue(mut state: RunState, by: &str, now_ms: i64) -> Transition {
+    state.status = RunStatus::Running as i32;
+    state.attempt = 0;
+    state.stop_reason = None;
+    state.last_error.clear();
+    state.updated_at_ms = now_ms;
+    let mut events = Vec::new();
+    let step = state.next_step;
+    push(&mut state, &mut events, EventKind::RunRequeued, now_ms, |e| {
+        e.step = step;
+        e.detail = format!("requeued by {by}");
+    });
+    Transition { state, events, next: Next::Advance { step, attempt: 0 } }
+}
+
+/// A request, from outside the run, to stop it: a cancel or an overdue deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopRequest {
+    /// `Cancelled` or `TimedOut`.
+    pub status: RunStatus,
+    /// Stop reason code, e.g. `cancelled`, `deadline`.
+    pub code: String,
+    /// Who asked, e.g. `tenant:acme`, `reaper`.
+    pub by: String,
+    /// Free text, e.g. the canceller's reason.
+    pub message: String,
+}
+
+impl StopRequest {
+    /// The form stored in the run's `stop` field: `status|code|by|message`.
+    pub fn encode(&self) -> String {
+        format!("{}|{}|{}|{}", crate::status::name(self.status), self.code, self.by.replace('|', "/"), self.message)
+    }
+
+    /// Inverse of [`StopRequest::encode`].
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(4, '|');
+        let status = crate::status::parse(parts.next()?)?;
+        Some(Self { status, code: parts.next()?.into(), by: parts.next()?.into(), message: parts.next()?.into() })
+    }
+
+    /// Ends the run as asked.
+    pub fn apply(&self, state: RunState, now_ms: i64) -> Transition {
+        let why = StopReason { code: self.code.clone(), message: self.message.clone(), by: self.by.clone() };
+        finish(state, self.status, why, now_ms)
+    }
+}
+
 /// Back-off before retry number `attempt + 1`: exponential from the initial delay, capped,
 /// with up to 20% jitter below the value (`jitter` in `[0, 1)`).
 pub fn backoff_ms(policy: &RetryPolicy, attempt: u32, jitter: f64) -> u64 {
@@ -177,7 +280,7 @@ pub fn backoff_ms(policy: &RetryPolicy, attempt: u32, jitter: f64) -> u64 {
 
 /// A stop reason.
 pub fn reason(code: &str, message: impl Into<String>) -> StopReason {
-    StopReason { code: code.to_string(), message: message.into() }
+    StopReason { code: code.to_string(), message: message.into(), by: String::new() }
 }
 
 fn fill_step(e: &mut RunEvent, step: u32, attempt: u32, tool: &str, key: &str, detail: String, ctx: &StepContext) {
@@ -277,10 +380,11 @@ mod tests {
         let fail = || Outcome::Failed { error: "503".into(), retryable: true };
         let t = apply_outcome(s, &c, fail(), &ctx(), 0.0);
         assert_eq!(t.next, Next::Retry { step: 0, attempt: 1, delay_ms: 1_000 });
+        assert_eq!(t.events[0].not_before_ms, 20 + 1_000);
         assert_eq!(t.state.attempt, 1);
         assert_eq!(t.state.last_error, "503");
         let t = apply_outcome(t.state, &c, fail(), &ctx(), 0.0);
-        assert_eq!(t.next, Next::Nothing);
+        assert_eq!(t.next, Next::DeadLetter { step: 0, attempts: 2, error: "503".into() });
         assert_eq!(t.state.status(), RunStatus::DeadLettered);
         assert_eq!(t.state.stop_reason.unwrap().code, "retries_exhausted");
     }
@@ -307,6 +411,56 @@ mod tests {
         let (status, why) = check_bounds(&s, 1).unwrap();
         assert_eq!(status, RunStatus::BudgetExhausted);
         assert_eq!(why.code, "max_steps");
+    }
+
+    #[test]
+    fn wait_parks_the_run_then_wake_resumes_it() {
+        let s = run(2);
+        let call = ToolCall { tool: "wait".into(), args_json: r#"{"ms":500}"#.into() };
+        let t = apply_outcome(s, &call, Outcome::Waiting { wake_at_ms: 520 }, &ctx(), 0.0);
+        assert_eq!(t.next, Next::Wait { wake_at_ms: 520 });
+        assert_eq!(t.state.status(), RunStatus::Waiting);
+        assert_eq!(t.state.next_step, 1);
+        let kinds: Vec<_> = t.events.iter().map(|e| e.kind()).collect();
+        assert_eq!(kinds, vec![EventKind::StepCompleted, EventKind::RunWaiting]);
+        let w = wake(t.state, 600);
+        assert_eq!(w.state.status(), RunStatus::Running);
+        assert_eq!(w.next, Next::Advance { step: 1, attempt: 0 });
+        assert_eq!(w.events[0].kind(), EventKind::RunResumed);
+        assert_eq!(w.events[0].seq, 3);
+    }
+
+    #[test]
+    fn a_past_wake_time_does_not_wait() {
+        let s = run(2);
+        let call = ToolCall { tool: "wait".into(), args_json: r#"{"until_ms":1}"#.into() };
+        let t = apply_outcome(s, &call, Outcome::Waiting { wake_at_ms: 1 }, &ctx(), 0.0);
+        assert_eq!(t.next, Next::Advance { step: 1, attempt: 0 });
+    }
+
+    #[test]
+    fn requeue_resets_attempts_and_resumes_at_the_failed_step() {
+        let mut s = run(2);
+        s.retry.as_mut().unwrap().max_attempts = 1;
+        let c = call(&s);
+        let t = apply_outcome(s, &c, Outcome::Failed { error: "x".into(), retryable: true }, &ctx(), 0.0);
+        assert_eq!(t.state.status(), RunStatus::DeadLettered);
+        let r = requeue(t.state, "ops", 50);
+        assert_eq!(r.state.status(), RunStatus::Running);
+        assert_eq!(r.next, Next::Advance { step: 0, attempt: 0 });
+        assert!(r.state.stop_reason.is_none());
+    }
+
+    #[test]
+    fn stop_requests_round_trip_and_apply() {
+        let req = StopRequest { status: RunStatus::Cancelled, code: "cancelled".into(), by: "tenant:a|b".into(), message: "no | more".into() };
+        let back = StopRequest::decode(&req.encode()).unwrap();
+        assert_eq!(back.message, "no | more");
+        assert_eq!(back.by, "tenant:a/b");
+        let t = back.apply(run(1), 9);
+        assert_eq!(t.state.status(), RunStatus::Cancelled);
+        assert_eq!(t.state.stop_reason.unwrap().by, "tenant:a/b");
+        assert_eq!(StopRequest::decode("bogus"), None);
     }
 
     #[test]

@@ -1,12 +1,21 @@
-//! Built-in tools the runtime ships (`echo`, `sleep`) and the argument rules the gateway checks at the edge.
+//! Built-in tools the runtime ships and the argument rules the gateway checks at the edge:
+//! `echo` (returns its args), `sleep` (holds the step), `wait` (parks the run on a timer
+//! without holding a worker), `flaky` (fails at a set rate, for failure drills) and `ledger`
+//! (a recorded side effect, audited by the chaos suite).
 
 use serde_json::{Map, Value};
 
 /// Longest a `sleep` step may ask for; longer waits belong to timers, not to a held lease.
 pub const MAX_SLEEP_MS: u64 = 10 * 60 * 1000;
 
+/// Longest a `wait` step may park a run (the run's deadline still applies).
+pub const MAX_WAIT_MS: u64 = 30 * 24 * 3600 * 1000;
+
 /// Names of the tools every worker has.
-pub const BUILTIN_TOOLS: [&str; 2] = ["echo", "sleep"];
+pub const BUILTIN_TOOLS: [&str; 5] = ["echo", "sleep", "wait", "flaky", "ledger"];
+
+/// The tool that parks a run on a timer instead of running anything.
+pub const WAIT_TOOL: &str = "wait";
 
 /// Why a tool call's arguments were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,8 +47,10 @@ pub fn parse_args(args_json: &str) -> Result<Map<String, Value>, ArgsError> {
 pub fn validate_call(tool: &str, args_json: &str) -> Result<(), ArgsError> {
     let args = parse_args(args_json)?;
     match tool {
-        "echo" => Ok(()),
+        "echo" | "ledger" => Ok(()),
         "sleep" => sleep_ms(&args).map(|_| ()),
+        "wait" => wait_until(&args, 0).map(|_| ()),
+        "flaky" => flaky_rule(&args).map(|_| ()),
         other => Err(ArgsError::UnknownTool(other.to_string())),
     }
 }
@@ -56,6 +67,51 @@ pub fn sleep_ms(args: &Map<String, Value>) -> Result<u64, ArgsError> {
         return Err(ArgsError::Invalid(format!("sleep \"ms\" must be at most {MAX_SLEEP_MS}, got {ms}")));
     }
     Ok(ms)
+}
+
+/// When a `wait` step wakes: `{"ms": d}` (after `now_ms`) or `{"until_ms": t}` (absolute).
+pub fn wait_until(args: &Map<String, Value>, now_ms: i64) -> Result<i64, ArgsError> {
+    match (args.get("ms").map(Value::as_u64), args.get("until_ms").map(Value::as_i64)) {
+        (Some(Some(ms)), None) if ms <= MAX_WAIT_MS => Ok(now_ms.saturating_add(ms as i64)),
+        (None, Some(Some(t))) if t >= 0 => Ok(t),
+        _ => Err(ArgsError::Invalid(format!(
+            "wait needs exactly one of \"ms\" (0..={MAX_WAIT_MS}) or \"until_ms\" (ms since epoch)"
+        ))),
+    }
+}
+
+/// When a `flaky` call fails.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FlakyRule {
+    /// Fail attempts `0..n` of each step, then succeed.
+    FirstAttempts(u32),
+    /// Fail each attempt with this probability, decided by a hash of key and attempt.
+    Rate(f64),
+}
+
+/// The failure rule of a `flaky` call: `{"fail_attempts": n}` or `{"fail_rate": p}`.
+pub fn flaky_rule(args: &Map<String, Value>) -> Result<FlakyRule, ArgsError> {
+    match (args.get("fail_attempts").map(Value::as_u64), args.get("fail_rate").map(Value::as_f64)) {
+        (Some(Some(n)), None) if n <= 1000 => Ok(FlakyRule::FirstAttempts(n as u32)),
+        (None, Some(Some(p))) if (0.0..=1.0).contains(&p) => Ok(FlakyRule::Rate(p)),
+        _ => Err(ArgsError::Invalid("flaky needs exactly one of \"fail_attempts\" (0..=1000) or \"fail_rate\" (0..=1)".into())),
+    }
+}
+
+/// Whether attempt `attempt` of the step keyed `key` fails under `rule` (deterministic).
+pub fn flaky_fails(rule: FlakyRule, key: &str, attempt: u32) -> bool {
+    match rule {
+        FlakyRule::FirstAttempts(n) => attempt < n,
+        FlakyRule::Rate(p) => {
+            // FNV-1a over key and attempt: the same call always decides the same way.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in key.bytes().chain(attempt.to_le_bytes()) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            ((h % 10_000) as f64) < p * 10_000.0
+        }
+    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -92,6 +148,27 @@ mod tests {
         assert!(validate_call("sleep", "{}").unwrap_err().to_string().contains("needs \"ms\""));
         assert!(validate_call("sleep", r#"{"ms":-1}"#).is_err());
         assert!(validate_call("sleep", r#"{"ms":600001}"#).is_err());
+    }
+
+    #[test]
+    fn wait_takes_ms_or_until() {
+        let args = parse_args(r#"{"ms":100}"#).unwrap();
+        assert_eq!(wait_until(&args, 1_000), Ok(1_100));
+        let args = parse_args(r#"{"until_ms":5}"#).unwrap();
+        assert_eq!(wait_until(&args, 1_000), Ok(5));
+        assert!(validate_call("wait", r#"{"ms":1,"until_ms":2}"#).is_err());
+        assert!(validate_call("wait", "{}").is_err());
+    }
+
+    #[test]
+    fn flaky_is_deterministic() {
+        let rule = flaky_rule(&parse_args(r#"{"fail_attempts":2}"#).unwrap()).unwrap();
+        assert!(flaky_fails(rule, "r:0", 0) && flaky_fails(rule, "r:0", 1) && !flaky_fails(rule, "r:0", 2));
+        let rule = flaky_rule(&parse_args(r#"{"fail_rate":0.3}"#).unwrap()).unwrap();
+        let fails = (0..1000).filter(|i| flaky_fails(rule, &format!("r:{i}"), 0)).count();
+        assert!((200..400).contains(&fails), "{fails}");
+        assert_eq!(flaky_fails(rule, "r:7", 1), flaky_fails(rule, "r:7", 1));
+        assert!(validate_call("flaky", r#"{"fail_rate":2}"#).is_err());
     }
 
     #[test]

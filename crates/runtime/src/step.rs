@@ -50,6 +50,13 @@ pub async fn execute_step(
         }
     };
     let allowed = state.spec.as_ref().is_some_and(|s| s.allowed_tools.contains(&call.tool));
+    if allowed && call.tool == baton_core::tools::WAIT_TOOL {
+        // Not a tool call: the runtime parks the run on a timer and frees the worker.
+        let args = baton_core::tools::parse_args(&call.args_json).unwrap_or_default();
+        if let Ok(wake_at_ms) = baton_core::tools::wait_until(&args, ctx.now_ms) {
+            return Ok(apply_outcome(state, &call, Outcome::Waiting { wake_at_ms }, &ctx, jitter()));
+        }
+    }
     let tool = tools.get(&call.tool);
     let (Some(tool), true) = (tool, allowed) else {
         let why = reason("tool_not_allowed", format!("step {} proposed tool {:?}, which is not allowed", state.next_step, call.tool));
@@ -69,12 +76,21 @@ pub async fn execute_step(
         step: state.next_step,
         attempt: state.attempt,
         idempotency_key: step_idempotency_key(&state.run_id, state.next_step),
+        fence: ctx.fence,
         args,
         cancel: cancel.child_token(),
     };
-    let result = tokio::time::timeout(limits.step_timeout, tool.invoke(invocation)).await;
+    // A step never outlives its run's deadline.
+    let until_deadline = Duration::from_millis((state.deadline_at_ms - ctx.now_ms).max(0) as u64);
+    let deadline_first = state.deadline_at_ms > 0 && until_deadline < limits.step_timeout;
+    let timeout = if deadline_first { until_deadline } else { limits.step_timeout };
+    let result = tokio::time::timeout(timeout, tool.invoke(invocation)).await;
     if cancel.is_cancelled() {
         return Err(Abandoned);
+    }
+    if result.is_err() && deadline_first {
+        let why = reason("deadline", format!("wall-clock deadline passed during step {} ({})", state.next_step, call.tool));
+        return Ok(finish(state, RunStatus::TimedOut, why, now_ms()));
     }
     let outcome = match result {
         Err(_) => Outcome::Failed {
@@ -193,6 +209,17 @@ mod tests {
         });
         let r = execute_step(s, &ScriptPlanner, &ToolRegistry::builtins(), limits(), ctx(), &cancel, || 3).await;
         assert_eq!(r.unwrap_err(), Abandoned);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_is_cut_at_the_run_deadline() {
+        let mut s = run(&[("sleep", r#"{"ms":60000}"#)]);
+        s.deadline_at_ms = 1_000;
+        let t = execute_step(s, &ScriptPlanner, &ToolRegistry::builtins(), limits(), ctx(), &CancellationToken::new(), || 1_001)
+            .await
+            .unwrap();
+        assert_eq!(t.state.status(), RunStatus::TimedOut);
+        assert_eq!(t.state.stop_reason.unwrap().code, "deadline");
     }
 
     #[tokio::test]

@@ -88,7 +88,7 @@ pub fn spawn_probes(readiness: Readiness, store: baton_store::Store, producer: b
 /// Creates the fleet's topics, retrying every second until it works or `shutdown` fires.
 pub async fn ensure_topics(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<()> {
     loop {
-        match baton_bus::admin::ensure_topics(&config.kafka, &config.runs.lanes).await {
+        match baton_bus::admin::ensure_topics(&config.kafka, &config.runs.lanes, &config.scheduler.retry_tiers_ms).await {
             Ok(()) => return Ok(()),
             Err(e) => tracing::warn!(error = %e, "cannot create topics yet, retrying"),
         }

@@ -32,3 +32,21 @@ pub fn tenant_runs(tenant: &str) -> String {
 
 /// Index of runs whose step is in flight or whose hand-on is unconfirmed, by due time.
 pub const INFLIGHT: &str = "baton:inflight";
+
+/// Index of run deadlines.
+pub const DEADLINES: &str = "baton:deadlines";
+
+/// Index of waiting runs by wake time.
+pub const TIMERS: &str = "baton:timers";
+
+/// Calls recorded by the `ledger` tool under one idempotency key (`<run>:<step>`).
+pub fn ledger(idempotency_key: &str) -> String {
+    let run = idempotency_key.rsplit_once(':').map_or(idempotency_key, |(r, _)| r);
+    format!("baton:ledger:{{{run}}}:{idempotency_key}")
+}
+
+/// Dead letters by run id (protobuf `DeadLetter`).
+pub const DEAD_LETTERS: &str = "baton:dlq";
+
+/// Dead letters by time, for listing.
+pub const DEAD_LETTERS_BY_TIME: &str = "baton:dlq:by-time";

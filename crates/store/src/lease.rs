@@ -1,6 +1,7 @@
 //! The step pipeline's atomic operations (DESIGN §5): claim a step under a fresh fence,
 //! renew the lease while it runs, and commit the next checkpoint only if the fence still holds.
 
+use baton_core::machine::StopRequest;
 use baton_core::status;
 use baton_proto::v1::{RunEvent, RunState};
 use prost::Message as _;
@@ -23,8 +24,9 @@ pub struct Lease {
 /// What a claim attempt got.
 #[derive(Debug, Clone)]
 pub enum Claim {
-    /// The step is ours: its lease and the checkpoint to execute from.
-    Granted(Lease, Box<RunState>),
+    /// The step is ours: its lease, the checkpoint to execute from, and a pending stop request
+    /// (cancel or deadline) that must end the run instead of executing the step.
+    Granted(Lease, Box<RunState>, Option<StopRequest>),
     /// The task is not to be executed; the reason is one of `missing`, `terminal`, `waiting`,
     /// `stale` (step already done), `ahead` (step not reached) or `leased` (someone else has it).
     Refused(String),
@@ -58,6 +60,7 @@ impl Store {
         if verdict != "ok" {
             return Ok(Claim::Refused(verdict));
         }
+        let stop: Option<String> = reply.get(3).map(redis::from_redis_value_ref).transpose()?.flatten();
         let (Some(fence), Some(state)) = (reply.get(1), reply.get(2)) else {
             return Err(Error::Corrupt { key: keys::run(run_id), reason: "claim reply too short".into() });
         };
@@ -68,15 +71,29 @@ impl Store {
             state.status = baton_proto::v1::RunStatus::Running as i32;
         }
         let lease = Lease { run_id: run_id.to_string(), fence, token: format!("{owner}/{fence}") };
-        Ok(Claim::Granted(lease, Box::new(state)))
+        Ok(Claim::Granted(lease, Box::new(state), stop.as_deref().and_then(StopRequest::decode)))
     }
 
-    /// Extends the lease by `ttl_ms` if it is still ours. False means it was lost.
-    pub async fn renew(&self, lease: &Lease, ttl_ms: u64) -> Result<bool> {
+    /// Extends the lease by `ttl_ms` if it is still ours (false: it was lost), and reports a
+    /// pending stop request for the run.
+    pub async fn renew(&self, lease: &Lease, ttl_ms: u64) -> Result<(bool, Option<StopRequest>)> {
         let mut conn = self.conn().await?;
-        let renewed: i64 =
-            scripts().renew.key(keys::lease(&lease.run_id)).arg(&lease.token).arg(ttl_ms).invoke_async(&mut conn).await?;
-        Ok(renewed == 1)
+        let (held, stop): (i64, Option<String>) = scripts()
+            .renew
+            .key(keys::lease(&lease.run_id))
+            .key(keys::run(&lease.run_id))
+            .arg(&lease.token)
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok((held == 1, stop.as_deref().and_then(StopRequest::decode)))
+    }
+
+    /// Hands the lease back so another worker can claim the step at once. True if it was ours.
+    pub async fn release(&self, lease: &Lease) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let released: i64 = scripts().release.key(keys::lease(&lease.run_id)).arg(&lease.token).invoke_async(&mut conn).await?;
+        Ok(released == 1)
     }
 
     /// Writes `state` and appends `events` if no one claimed the run since `lease` was granted,

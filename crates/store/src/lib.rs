@@ -2,18 +2,24 @@
 //! `{R}` keys ([`scripts`]); global indexes are updated beside them, and every reader of an
 //! index re-checks the per-run keys before acting.
 
+mod dead_letters;
 mod index;
 pub mod keys;
 mod lease;
+mod ledger;
 mod runs;
 mod scripts;
+mod update;
 
 use std::time::Duration;
 
 use deadpool_redis::{Manager, Pool, Runtime};
 use redis::AsyncConnectionConfig;
 
+pub use index::Index;
 pub use lease::{Claim, CommitOutcome, Lease};
+pub use ledger::LedgerCall;
+pub use update::{Snapshot, UpdateOutcome};
 pub use runs::{Reservation, RunPage, StoredEvent};
 
 /// Errors from the store, with the run or key they concern.

@@ -17,6 +17,14 @@ pub struct Scripts {
     pub renew: Script,
     /// Conditional index removal (`lua/unindex.lua`).
     pub unindex: Script,
+    /// Atomic read for a compare-and-set (`lua/read.lua`).
+    pub read: Script,
+    /// Compare-and-set of an unleased run (`lua/update.lua`).
+    pub update: Script,
+    /// Ask the executing worker to stop the run (`lua/request_stop.lua`).
+    pub request_stop: Script,
+    /// Hand a lease back (`lua/release.lua`).
+    pub release: Script,
 }
 
 /// The process-wide scripts.
@@ -35,6 +43,10 @@ pub fn scripts() -> &'static Scripts {
             create: Script::new(include_str!("lua/create.lua")),
             renew: Script::new(include_str!("lua/renew.lua")),
             unindex: Script::new(include_str!("lua/unindex.lua")),
+            read: Script::new(include_str!("lua/read.lua")),
+            update: Script::new(include_str!("lua/update.lua")),
+            request_stop: Script::new(&format!("{prelude}{}", include_str!("lua/request_stop.lua"))),
+            release: Script::new(include_str!("lua/release.lua")),
         }
     })
 }

@@ -40,7 +40,7 @@ fn completed(state: RunState, fence: u64, worker: &str) -> baton_core::machine::
 
 fn granted(claim: Claim) -> (baton_store::Lease, RunState) {
     match claim {
-        Claim::Granted(lease, state) => (lease, *state),
+        Claim::Granted(lease, state, _) => (lease, *state),
         Claim::Refused(r) => panic!("claim refused: {r}"),
     }
 }
@@ -62,7 +62,7 @@ async fn a_commit_with_an_old_fence_is_rejected_and_changes_nothing() {
     let (lease_a, state_a) = granted(store.claim("run-f", 0, 0, "worker-a", 100).await.unwrap());
     assert_eq!(refused(store.claim("run-f", 0, 0, "worker-b", 100).await.unwrap()), "leased");
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert!(!store.renew(&lease_a, 1000).await.unwrap(), "an expired lease cannot be renewed");
+    assert!(!store.renew(&lease_a, 1000).await.unwrap().0, "an expired lease cannot be renewed");
 
     // Worker B takes over with a newer fence.
     let (lease_b, state_b) = granted(store.claim("run-f", 0, 0, "worker-b", 5_000).await.unwrap());
@@ -75,7 +75,7 @@ async fn a_commit_with_an_old_fence_is_rejected_and_changes_nothing() {
     assert_eq!(store.commit(&lease_a, &late.state, &late.events, 0).await.unwrap(), CommitOutcome::Fenced);
     assert_eq!(store.load_run("run-f").await.unwrap().unwrap(), before);
     assert_eq!(store.events_after("run-f", None, 100).await.unwrap().len(), events_before);
-    assert!(store.renew(&lease_b, 5_000).await.unwrap(), "B still holds its lease");
+    assert!(store.renew(&lease_b, 5_000).await.unwrap().0, "B still holds its lease");
 
     // B commits; the step is recorded once, by B.
     let t = completed(state_b, lease_b.fence, "worker-b");

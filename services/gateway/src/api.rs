@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use baton_core::status::is_terminal;
 use baton_proto::v1::run_service_server::RunService;
 use baton_proto::v1::{
     CancelRunRequest, CancelRunResponse, GetRunRequest, ListRunsRequest, ListRunsResponse, Run, RunStatus,
@@ -11,7 +10,7 @@ use baton_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::convert::{run_id_arg, run_of, store_error};
-use crate::{submit, tenant, watch, Gateway};
+use crate::{cancel, submit, tenant, watch, Gateway};
 
 /// The RunService implementation.
 pub struct Api(pub Arc<Gateway>);
@@ -65,7 +64,8 @@ impl RunService for Api {
         }
         let page = self.0.store.list_runs(&tenant, only, page_size as usize, token).await.map_err(store_error)?;
         Ok(Response::new(ListRunsResponse {
-            runs: page.runs.into_iter().map(run_of).collect(),
+            // Listing is a summary: steps are left out (GetRun has them).
+            runs: page.runs.into_iter().map(|s| Run { steps: Vec::new(), ..run_of(s) }).collect(),
             next_page_token: page.next.unwrap_or_default(),
         }))
     }
@@ -86,14 +86,11 @@ impl RunService for Api {
     #[tracing::instrument(skip_all)]
     async fn cancel_run(&self, request: Request<CancelRunRequest>) -> Result<Response<CancelRunResponse>, Status> {
         let tenant = tenant::of(&request)?;
-        let state = self.load_owned(&tenant, &request.get_ref().run_id).await?;
-        if is_terminal(state.status()) {
-            return Err(Status::failed_precondition(format!(
-                "run {} already ended {}",
-                state.run_id,
-                baton_core::status::name(state.status())
-            )));
+        let req = request.into_inner();
+        run_id_arg(&req.run_id)?;
+        if req.reason.len() > 1024 {
+            return Err(Status::invalid_argument("reason: at most 1024 bytes"));
         }
-        Err(Status::unimplemented("cancelling an active run is not available yet"))
+        cancel::cancel(&self.0, &tenant, &req.run_id, &req.reason).await.map(Response::new)
     }
 }

@@ -18,6 +18,9 @@ pub fn run_of(state: RunState) -> Run {
         stop_reason: state.stop_reason,
         lane: state.lane,
         budget: state.budget,
+        attempt: state.attempt,
+        last_error: state.last_error,
+        wake_at_ms: state.wake_at_ms,
     }
 }
 

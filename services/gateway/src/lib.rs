@@ -1,7 +1,9 @@
 //! The gateway service: serves `baton.v1.RunService` over gRPC (with `grpc.health.v1` and
 //! server reflection), backed by Redis for state and Kafka for dispatch.
 
+mod admin;
 mod api;
+mod cancel;
 mod convert;
 mod submit;
 mod tenant;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_config::Config;
+use baton_proto::v1::admin_service_server::AdminServiceServer;
 use baton_proto::v1::run_service_server::RunServiceServer;
 use baton_telemetry::Readiness;
 use tokio::sync::Semaphore;
@@ -54,7 +57,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         store,
         producer: producer.clone(),
     });
-    let service = RunServiceServer::new(api::Api(gateway)).max_decoding_message_size(max_request);
+    let service = RunServiceServer::new(api::Api(gateway.clone())).max_decoding_message_size(max_request);
+    let admin = AdminServiceServer::new(admin::Admin(gateway)).max_decoding_message_size(max_request);
 
     // Keep the main-loop tick alive while serving.
     let ticker = readiness.clone();
@@ -75,6 +79,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .add_service(health_service)
         .add_service(reflection)
         .add_service(service)
+        .add_service(admin)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             draining.cancelled().await;
             drain_readiness.set_draining();

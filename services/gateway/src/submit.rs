@@ -5,7 +5,7 @@
 use baton_core::admission::{admit, fingerprint, validate};
 use baton_core::events::push;
 use baton_proto::v1::{EventKind, RunStatus, SubmitRunRequest, SubmitRunResponse, Task, TaskKind};
-use baton_store::Reservation;
+use baton_store::{Index, Reservation};
 use baton_telemetry::now_ms;
 use tonic::Status;
 
@@ -51,7 +51,8 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     let mut events = Vec::new();
     push(&mut state, &mut events, EventKind::RunQueued, now, |_| {});
     let due = now + gw.config.runs.dispatch_grace_ms as i64;
-    gw.store.inflight_set(&run_id, due).await.map_err(store_error)?;
+    gw.store.index_set(Index::Inflight, &run_id, due).await.map_err(store_error)?;
+    gw.store.index_set(Index::Deadlines, &run_id, state.deadline_at_ms).await.map_err(store_error)?;
     let created = gw.store.create_run(&state, &events[0]).await.map_err(store_error)?;
     if !created {
         let status = gw.store.load_run(&run_id).await.map_err(store_error)?.map_or(RunStatus::Queued as i32, |s| s.status);
@@ -70,7 +71,7 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     // The run is durable from here on: a failed dispatch is retried by the reaper.
     match gw.producer.send_task(&task).await {
         Ok(()) => {
-            if let Err(e) = gw.store.inflight_clear(&run_id, due).await {
+            if let Err(e) = gw.store.index_clear(Index::Inflight, &run_id, due).await {
                 tracing::warn!(run_id = %run_id, error = %e, "cannot clear in-flight entry after dispatch");
             }
         }

@@ -39,7 +39,7 @@ async fn pump(gw: &Gateway, run_id: &str, after_seq: u64, tx: &mpsc::Sender<Resu
         let done = batch.len() < BATCH;
         for stored in batch {
             cursor = Some(stored.stream_id);
-            if send(tx, stored.event, after_seq).await? {
+            if send(tx, stored.event, after_seq).await? && ended(gw, run_id).await? {
                 return Ok(());
             }
         }
@@ -66,14 +66,21 @@ async fn pump(gw: &Gateway, run_id: &str, after_seq: u64, tx: &mpsc::Sender<Resu
         }
         for stored in batch {
             cursor = stored.stream_id;
-            if send(tx, stored.event, after_seq).await? {
+            if send(tx, stored.event, after_seq).await? && ended(gw, run_id).await? {
                 return Ok(());
             }
         }
     }
 }
 
-/// Sends one event; true when it was the run's last.
+/// True if the run is terminal now (a terminal event in the history may have been followed
+/// by a requeue).
+async fn ended(gw: &Gateway, run_id: &str) -> Result<bool, Status> {
+    let state = gw.store.load_run(run_id).await.map_err(store_error)?;
+    Ok(state.is_none_or(|s| is_terminal(s.status())))
+}
+
+/// Sends one event; true when the client is gone or the event is terminal.
 async fn send(tx: &mpsc::Sender<Result<RunEvent, Status>>, event: RunEvent, after_seq: u64) -> Result<bool, Status> {
     let last = is_terminal(event.status());
     if event.seq > after_seq && tx.send(Ok(event)).await.is_err() {

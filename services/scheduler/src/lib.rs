@@ -1,5 +1,9 @@
-//! The scheduler service: owns delayed work (retry tiers, timers). Today it connects to Redis
-//! and the broker, reports readiness and drains on SIGTERM.
+//! The scheduler service owns delayed work: the retry tier topics ([`tiers`]), which it
+//! re-publishes to each run's lane when due without ever sleeping per message, and the timers
+//! index ([`timers`]), which wakes waiting runs.
+
+mod tiers;
+mod timers;
 
 use std::time::Duration;
 
@@ -12,20 +16,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let readiness = Readiness::new(10_000);
     let ops_stop = CancellationToken::new();
     let ops = baton_telemetry::ops::serve(&config.scheduler.ops_listen, readiness.clone(), ops_stop.clone()).await?;
+    let id = baton_service::instance_id("scheduler");
     let store = baton_store::Store::new(&config.redis)?;
-    let producer = baton_bus::Producer::new(&config.kafka, &baton_service::instance_id("scheduler"))?;
-    baton_service::spawn_probes(readiness.clone(), store, producer.clone(), ops_stop.clone());
+    let producer = baton_bus::Producer::new(&config.kafka, &id)?;
+    baton_service::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());
     baton_service::ensure_topics(&config, &shutdown).await?;
     tracing::info!(ops = %ops, "scheduler ready");
-    loop {
-        readiness.tick();
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.cancelled() => break,
-        }
-    }
+    let timer_loop = tokio::spawn(timers::run(config.clone(), store, producer.clone(), shutdown.clone()));
+    let result = tiers::run(&config, &id, &producer, &readiness, &shutdown).await;
     readiness.set_draining();
+    if tokio::time::timeout(Duration::from_millis(config.scheduler.drain_grace_ms), timer_loop).await.is_err() {
+        tracing::warn!("timer loop did not stop within the drain grace");
+    }
     producer.flush(Duration::from_millis(config.scheduler.drain_grace_ms));
     ops_stop.cancel();
-    Ok(())
+    result
 }

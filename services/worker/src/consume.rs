@@ -7,7 +7,7 @@ use std::time::Duration;
 use baton_bus::rdkafka::consumer::{CommitMode, Consumer as _};
 use baton_bus::rdkafka::Message as _;
 use baton_proto::v1::Task;
-use baton_store::Claim;
+use baton_store::{Claim, Index};
 use baton_telemetry::{now_ms, Readiness};
 use prost::Message as _;
 use tokio::sync::Semaphore;
@@ -68,11 +68,17 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
         if let Err(e) = consumer.store_offset_from_message(&message) {
             tracing::warn!(error = %e, "cannot store offset");
         }
-        if let Some((lease, state, due)) = claim {
+        if let Some(claimed) = claim {
             let worker = worker.clone();
             let abandon = abandon.clone();
+            let origin = pipeline::Origin {
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+                traceparent,
+            };
             steps.spawn(async move {
-                pipeline::run_step(&worker, lease, *state, due, traceparent, abandon).await;
+                pipeline::run_step(&worker, claimed, origin, abandon).await;
                 drop(permit);
             });
         }
@@ -86,16 +92,15 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
         abandon.cancel();
         steps.wait().await;
     }
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::warn!(error = %e, "final offset commit failed");
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(baton_bus::rdkafka::error::KafkaError::ConsumerCommit(baton_bus::rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => tracing::warn!(error = %e, "final offset commit failed"),
     }
     Ok(())
 }
 
-type Claimed = (baton_store::Lease, Box<baton_proto::v1::RunState>, i64);
-
 /// Claims the task's step. `Ok(None)` means the task is a duplicate or not to run now.
-async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<Claimed>> {
+async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipeline::Claimed>> {
     let ttl = worker.config.worker.lease_ttl_ms;
     let claim = worker.store.claim(&task.run_id, task.step, task.attempt, &worker.id, ttl).await?;
     let label = match &claim {
@@ -104,20 +109,20 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<Claim
     };
     metrics::counter!("baton_worker_claims_total", "result" => label.to_string()).increment(1);
     match claim {
-        Claim::Granted(lease, state) => {
+        Claim::Granted(lease, state, stop) => {
             let due = now_ms() + ttl as i64;
-            worker.store.inflight_set(&task.run_id, due).await?;
-            Ok(Some((lease, state, due)))
+            worker.store.index_set(Index::Inflight, &task.run_id, due).await?;
+            Ok(Some(pipeline::Claimed { lease, state: *state, stop, due }))
         }
         Claim::Refused(reason) => {
             tracing::debug!(run_id = %task.run_id, step = task.step, attempt = task.attempt, %reason, "task dropped");
             match reason.as_str() {
-                "terminal" | "missing" => worker.store.inflight_drop(&task.run_id).await?,
+                "terminal" | "missing" => worker.store.index_drop(Index::Inflight, &task.run_id).await?,
                 // Whoever holds the lease may have died before indexing it: make sure the reaper
                 // will look at the run once the lease expires.
                 "leased" => {
                     let left = worker.store.lease_remaining_ms(&task.run_id).await?.unwrap_or(0);
-                    worker.store.inflight_set_if_absent(&task.run_id, now_ms() + left).await?;
+                    worker.store.index_set_if_absent(Index::Inflight, &task.run_id, now_ms() + left).await?;
                 }
                 _ => {}
             }

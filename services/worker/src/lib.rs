@@ -2,7 +2,9 @@
 //! task's step in Redis, and runs claimed steps concurrently (bounded) through [`pipeline`].
 
 mod consume;
+mod hand_on;
 mod heartbeat;
+mod ledger;
 mod pipeline;
 
 use std::sync::Arc;
@@ -40,10 +42,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         max_output_bytes: config.worker.max_output_bytes,
     };
     let worker = Arc::new(Worker {
+        tools: tools(&store, &id),
         id,
         store,
         producer: producer.clone(),
-        tools: ToolRegistry::builtins(),
         planner: ScriptPlanner,
         limits,
         config,
@@ -52,4 +54,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     producer.flush(Duration::from_secs(5));
     ops_stop.cancel();
     result
+}
+
+fn tools(store: &baton_store::Store, worker: &str) -> ToolRegistry {
+    let mut tools = ToolRegistry::builtins();
+    tools.register("ledger", Arc::new(ledger::Ledger { store: store.clone(), worker: worker.to_string() }));
+    tools
 }

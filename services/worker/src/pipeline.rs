@@ -1,38 +1,58 @@
-//! One claimed step, start to finish (DESIGN §5 steps 3–5): execute under a heartbeat,
-//! commit under the fence, hand the run on to Kafka, then clear the in-flight entry.
+//! One claimed step, start to finish (DESIGN §5 steps 3–5): execute under a heartbeat, commit
+//! under the fence, then [`crate::hand_on`]. A pending stop (cancel, deadline) is committed
+//! instead of the step; a drain hands the step back to another worker at once.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use baton_core::machine::{Next, StepContext, Transition};
+use baton_core::machine::{Next, StepContext, StopRequest, Transition};
 use baton_proto::v1::{RunState, Task, TaskKind};
 use baton_runtime::execute_step;
-use baton_store::{CommitOutcome, Lease};
+use baton_store::{CommitOutcome, Index, Lease};
 use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::heartbeat::heartbeat;
+use crate::hand_on::hand_on;
+use crate::heartbeat::{heartbeat, Beat, Cause};
 use crate::Worker;
 
-/// Executes, commits and hands on the claimed step of `state`. Never panics on I/O errors:
-/// whatever is not finished here is recovered by the reaper from the checkpoint.
-pub async fn run_step(
-    worker: &Worker,
-    lease: Lease,
-    state: RunState,
-    due: i64,
-    traceparent: Option<String>,
-    abandon: CancellationToken,
-) {
-    let span = tracing::info_span!("step", run_id = %lease.run_id, step = state.next_step, attempt = state.attempt, fence = lease.fence);
-    if let Some(tp) = &traceparent {
+/// A step this worker claimed.
+pub struct Claimed {
+    /// The lease and fence.
+    pub lease: Lease,
+    /// The checkpoint to execute from.
+    pub state: RunState,
+    /// A stop requested before the claim.
+    pub stop: Option<StopRequest>,
+    /// Score written to the in-flight index at claim time.
+    pub due: i64,
+}
+
+/// Where the task record came from: DLQ headers name it; the trace continues from it.
+pub struct Origin {
+    /// Topic of the task record.
+    pub topic: String,
+    /// Partition of the task record.
+    pub partition: i32,
+    /// Offset of the task record.
+    pub offset: i64,
+    /// W3C trace context of the record.
+    pub traceparent: Option<String>,
+}
+
+/// Executes, commits and hands on a claimed step. Whatever is not finished here (a crash, a
+/// Redis or Kafka error) is recovered by the reaper from the checkpoint.
+pub async fn run_step(worker: &Worker, claimed: Claimed, origin: Origin, abandon: CancellationToken) {
+    let span = tracing::info_span!("step", run_id = %claimed.lease.run_id, step = claimed.state.next_step,
+        attempt = claimed.state.attempt, fence = claimed.lease.fence);
+    if let Some(tp) = &origin.traceparent {
         baton_telemetry::trace::set_parent(&span, tp);
     }
     async move {
         let started = Instant::now();
-        let outcome = step(worker, &lease, state, due, &abandon).await;
+        let outcome = step(worker, claimed, &origin, &abandon).await;
         metrics::histogram!("baton_worker_step_duration_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("baton_worker_steps_total", "outcome" => outcome).increment(1);
     }
@@ -40,76 +60,95 @@ pub async fn run_step(
     .await
 }
 
-async fn step(worker: &Worker, lease: &Lease, state: RunState, due: i64, abandon: &CancellationToken) -> &'static str {
+async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &CancellationToken) -> &'static str {
+    let Claimed { lease, state, stop, due } = claimed;
+    if let Some(stop) = stop {
+        let t = stop.apply(state, now_ms());
+        return commit_and_hand_on(worker, &lease, t, due, origin).await;
+    }
     let cfg = &worker.config.worker;
     let due = Arc::new(AtomicI64::new(due));
     let step_cancel = abandon.child_token();
+    let cause = Arc::new(OnceLock::new());
     let beat_done = CancellationToken::new();
     let beat = tokio::spawn(heartbeat(
         worker.store.clone(),
         lease.clone(),
-        cfg.lease_ttl_ms,
-        Duration::from_millis(cfg.heartbeat_ms),
-        due.clone(),
-        step_cancel.clone(),
-        beat_done.clone(),
+        Beat {
+            ttl_ms: cfg.lease_ttl_ms,
+            every: Duration::from_millis(cfg.heartbeat_ms),
+            due: due.clone(),
+            step: step_cancel.clone(),
+            cause: cause.clone(),
+            done: beat_done.clone(),
+        },
     ));
     let started_at_ms = now_ms();
     let ctx = StepContext { worker: worker.id.clone(), fence: lease.fence, started_at_ms, now_ms: started_at_ms };
-    let result = execute_step(state, &worker.planner, &worker.tools, worker.limits, ctx, &step_cancel, now_ms).await;
+    let result = execute_step(state.clone(), &worker.planner, &worker.tools, worker.limits, ctx, &step_cancel, now_ms).await;
     beat_done.cancel();
     let _ = beat.await;
-    let Ok(transition) = result else {
-        tracing::info!("step abandoned before commit");
-        return "abandoned";
-    };
-    let retention_ms = worker.config.runs.retention_secs.saturating_mul(1000);
-    match worker.store.commit(lease, &transition.state, &transition.events, retention_ms).await {
-        Ok(CommitOutcome::Committed) => {}
-        Ok(CommitOutcome::Fenced) => {
-            tracing::warn!("commit rejected: a newer claim holds the run");
-            return "fenced";
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "commit failed; the reaper will redo the step");
+    let due = due.load(Ordering::SeqCst);
+    match result {
+        Ok(t) => commit_and_hand_on(worker, &lease, t, due, origin).await,
+        Err(_) => match cause.get().cloned().unwrap_or(if abandon.is_cancelled() { Cause::Drain } else { Cause::LeaseLost }) {
+            Cause::Stop(stop) => commit_and_hand_on(worker, &lease, stop.apply(state, now_ms()), due, origin).await,
+            Cause::Drain => hand_back(worker, &lease, &state).await,
+            Cause::LeaseLost => "abandoned",
+        },
+    }
+}
+
+async fn commit_and_hand_on(worker: &Worker, lease: &Lease, t: Transition, due: i64, origin: &Origin) -> &'static str {
+    if let Next::Wait { wake_at_ms } = t.next {
+        // Index the timer first: a crash after the commit must not leave a waiting run unindexed.
+        if let Err(e) = worker.store.index_set(Index::Timers, &t.state.run_id, wake_at_ms).await {
+            tracing::warn!(error = %e, "cannot index timer; the step will be redone");
             return "commit_failed";
         }
     }
-    hand_on(worker, &transition, due.load(Ordering::SeqCst)).await
+    let retention_ms = worker.config.runs.retention_secs.saturating_mul(1000);
+    match worker.store.commit(lease, &t.state, &t.events, retention_ms).await {
+        Ok(CommitOutcome::Committed) => hand_on(worker, &t, due, origin).await,
+        Ok(CommitOutcome::Fenced) => {
+            tracing::warn!("commit rejected: a newer claim holds the run");
+            "fenced"
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "commit failed; the reaper will redo the step");
+            "commit_failed"
+        }
+    }
 }
 
-/// Produces the events and the next task, then clears the in-flight entry if it is still ours.
-async fn hand_on(worker: &Worker, t: &Transition, due: i64) -> &'static str {
-    let run_id = &t.state.run_id;
-    if let Err(e) = worker.producer.send_events(&t.events).await {
-        tracing::warn!(error = %e, "events not delivered to Kafka (they are in the Redis history)");
-    }
-    let task = match t.next {
-        Next::Nothing => {
-            if let Err(e) = worker.store.inflight_drop(run_id).await {
-                tracing::warn!(error = %e, "cannot clear in-flight entry of a finished run");
-            }
-            return "finished";
-        }
-        Next::Advance { step, attempt } | Next::Retry { step, attempt, .. } => Task {
-            run_id: run_id.clone(),
-            step,
-            attempt,
-            kind: TaskKind::Advance as i32,
-            lane: t.state.lane.clone(),
-            not_before_ms: match t.next {
-                Next::Retry { delay_ms, .. } => now_ms() + delay_ms as i64,
-                _ => 0,
-            },
-            tenant: t.state.tenant.clone(),
-        },
+/// Drain: release the lease and re-dispatch the same step so another worker takes it now.
+async fn hand_back(worker: &Worker, lease: &Lease, state: &RunState) -> &'static str {
+    let task = Task {
+        run_id: state.run_id.clone(),
+        step: state.next_step,
+        attempt: state.attempt,
+        kind: TaskKind::Advance as i32,
+        lane: state.lane.clone(),
+        not_before_ms: 0,
+        tenant: state.tenant.clone(),
     };
+    let due = now_ms() + worker.config.runs.dispatch_grace_ms as i64;
+    if let Err(e) = worker.store.index_set(Index::Inflight, &state.run_id, due).await {
+        tracing::warn!(error = %e, "cannot index hand-back; the lease will expire instead");
+        return "abandoned";
+    }
+    match worker.store.release(lease).await {
+        Ok(true) => {}
+        Ok(false) => return "abandoned",
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot release lease; it will expire instead");
+            return "abandoned";
+        }
+    }
     if let Err(e) = worker.producer.send_task(&task).await {
-        tracing::warn!(error = %e, "next task not delivered; the reaper will re-dispatch it");
-        return "handoff_failed";
+        tracing::warn!(error = %e, "hand-back task not delivered; the reaper will re-dispatch");
     }
-    if let Err(e) = worker.store.inflight_clear(run_id, due).await {
-        tracing::warn!(error = %e, "cannot clear in-flight entry");
-    }
-    if matches!(t.next, Next::Retry { .. }) { "retried" } else { "advanced" }
+    metrics::counter!("baton_worker_leases_released_total").increment(1);
+    tracing::info!("step handed back on drain");
+    "handed_back"
 }

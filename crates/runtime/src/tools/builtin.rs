@@ -1,4 +1,5 @@
-//! Built-in tools: `echo` returns its arguments; `sleep` waits, and stops early when cancelled.
+//! Built-in tools: `echo` returns its arguments; `sleep` waits, and stops early when cancelled;
+//! `flaky` fails with a retryable error by a deterministic rule, for failure drills.
 
 use std::time::Duration;
 
@@ -27,6 +28,21 @@ impl Tool for Sleep {
                 _ = tokio::time::sleep(Duration::from_millis(ms)) => Ok(json!({ "slept_ms": ms })),
                 _ = call.cancel.cancelled() => Err(ToolError::Cancelled),
             }
+        })
+    }
+}
+
+/// Fails retryably by the rule in its args (`fail_attempts` or `fail_rate`), else echoes.
+pub struct Flaky;
+
+impl Tool for Flaky {
+    fn invoke(&self, call: Invocation) -> BoxFuture<'static, Result<Value, ToolError>> {
+        Box::pin(async move {
+            let rule = baton_core::tools::flaky_rule(&call.args).map_err(|e| ToolError::Fatal(e.to_string()))?;
+            if baton_core::tools::flaky_fails(rule, &call.idempotency_key, call.attempt) {
+                return Err(ToolError::Retryable(format!("flaky: attempt {} failed as configured", call.attempt)));
+            }
+            Ok(json!({ "attempt": call.attempt, "idempotency_key": call.idempotency_key }))
         })
     }
 }

@@ -21,6 +21,8 @@ pub struct Invocation {
     pub attempt: u32,
     /// `<run>:<step>`: the same for every attempt of the step; side effects must dedupe on it.
     pub idempotency_key: String,
+    /// Fence of the claim this call runs under (greater for every later claim).
+    pub fence: u64,
     /// Arguments, a JSON object.
     pub args: Map<String, Value>,
     /// Fires when the step must stop (lease lost, cancel, shutdown).
@@ -51,11 +53,13 @@ pub struct ToolRegistry {
 }
 
 impl ToolRegistry {
-    /// The built-in tools: `echo` and `sleep`.
+    /// The built-in tools that need no outside system: `echo`, `sleep` and `flaky`.
+    /// (`wait` is handled by the runtime itself; `ledger` needs Redis and is added by the worker.)
     pub fn builtins() -> Self {
         let mut r = Self::default();
         r.register("echo", Arc::new(builtin::Echo));
         r.register("sleep", Arc::new(builtin::Sleep));
+        r.register("flaky", Arc::new(builtin::Flaky));
         r
     }
 

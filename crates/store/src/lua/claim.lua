@@ -1,6 +1,7 @@
 -- Claim step ARGV[1], attempt ARGV[2] of a run for owner ARGV[3] with a lease of ARGV[4] ms.
 -- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter.
--- Returns {'ok', fence, state} or {reason}: missing, terminal, waiting, stale, ahead, leased.
+-- Returns {'ok', fence, state, stop} or {reason}: missing, terminal, waiting, stale, ahead, leased.
+-- stop is the pending stop request (cancel, deadline) or false.
 local h = redis.call('HMGET', KEYS[1], 'status', 'step', 'attempt')
 if not h[1] then return {'missing'} end
 if TERMINAL[h[1]] then return {'terminal'} end
@@ -13,4 +14,5 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return {'leased'} end
 local fence = redis.call('INCR', KEYS[3])
 redis.call('SET', KEYS[2], ARGV[3] .. '/' .. fence, 'PX', ARGV[4])
 if h[1] == 'queued' then redis.call('HSET', KEYS[1], 'status', 'running') end
-return {'ok', fence, redis.call('HGET', KEYS[1], 'state')}
+local run = redis.call('HMGET', KEYS[1], 'state', 'stop')
+return {'ok', fence, run[1], run[2]}

@@ -1,0 +1,95 @@
+//! Changing runs nobody is executing (cancel, timer wake, deadline, requeue) by
+//! compare-and-set on the fence, and asking the worker that *is* executing one to stop it.
+
+use baton_core::machine::StopRequest;
+use baton_core::status;
+use baton_proto::v1::{RunEvent, RunState};
+use prost::Message as _;
+use redis::Value;
+
+use crate::runs::decode_state;
+use crate::{keys, scripts::scripts, Result, Store};
+
+/// A run read for a compare-and-set.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The checkpoint, with its current status.
+    pub state: RunState,
+    /// The fence counter at the time of the read.
+    pub fence: u64,
+    /// Whether a worker holds the run's lease.
+    pub leased: bool,
+}
+
+/// What a compare-and-set got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// Written.
+    Updated,
+    /// A worker holds the lease: ask it instead ([`Store::request_stop`]).
+    Leased,
+    /// The run changed since the read: read again.
+    Conflict,
+}
+
+impl Store {
+    /// Reads a run's checkpoint, fence and lease state atomically; `None` if unknown.
+    pub async fn read_for_update(&self, run_id: &str) -> Result<Option<Snapshot>> {
+        let mut conn = self.conn().await?;
+        let reply: Vec<Value> = scripts()
+            .read
+            .key(keys::run(run_id))
+            .key(keys::lease(run_id))
+            .key(keys::fence(run_id))
+            .invoke_async(&mut conn)
+            .await?;
+        if reply.len() < 4 {
+            return Ok(None);
+        }
+        let fence: u64 = redis::from_redis_value_ref(&reply[0])?;
+        let bytes: Vec<u8> = redis::from_redis_value_ref(&reply[1])?;
+        let status_name: String = redis::from_redis_value_ref(&reply[2])?;
+        let leased: i64 = redis::from_redis_value_ref(&reply[3])?;
+        let state = decode_state(&keys::run(run_id), &bytes, Some(&status_name))?;
+        Ok(Some(Snapshot { state, fence, leased: leased == 1 }))
+    }
+
+    /// Writes `state` and appends `events` if the run is unleased and unchanged since `read`.
+    /// A terminal state is kept for `retention_ms` more; a live one is kept indefinitely.
+    pub async fn update(&self, read: &Snapshot, state: &RunState, events: &[RunEvent], retention_ms: u64) -> Result<UpdateOutcome> {
+        let mut conn = self.conn().await?;
+        let r = &state.run_id;
+        let retention = if status::is_terminal(state.status()) { retention_ms.max(1) } else { 0 };
+        let mut invocation = scripts().update.prepare_invoke();
+        invocation
+            .key(keys::run(r))
+            .key(keys::lease(r))
+            .key(keys::fence(r))
+            .key(keys::events(r))
+            .arg(read.fence)
+            .arg(state.encode_to_vec())
+            .arg(status::name(state.status()))
+            .arg(state.next_step)
+            .arg(state.attempt)
+            .arg(state.updated_at_ms)
+            .arg(retention);
+        for event in events {
+            invocation.arg(event.encode_to_vec());
+        }
+        let verdict: String = invocation.invoke_async(&mut conn).await?;
+        Ok(match verdict.as_str() {
+            "ok" => UpdateOutcome::Updated,
+            "leased" => UpdateOutcome::Leased,
+            _ => UpdateOutcome::Conflict,
+        })
+    }
+
+    /// Records a stop request for the worker executing the run (its heartbeat reads it).
+    /// Returns `missing`, `terminal` or `ok`.
+    pub async fn request_stop(&self, run_id: &str, request: &StopRequest) -> Result<String> {
+        let mut conn = self.conn().await?;
+        let verdict: String =
+            scripts().request_stop.key(keys::run(run_id)).arg(request.encode()).invoke_async(&mut conn).await?;
+        Ok(verdict)
+    }
+}

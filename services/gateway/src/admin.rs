@@ -1,0 +1,98 @@
+//! `baton.v1.AdminService`: list, requeue and discard dead letters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_core::machine::requeue;
+use baton_proto::v1::admin_service_server::AdminService;
+use baton_proto::v1::{
+    DiscardDeadLetterRequest, DiscardDeadLetterResponse, ListDeadLettersRequest, ListDeadLettersResponse,
+    RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus, Task, TaskKind,
+};
+use baton_store::{Index, UpdateOutcome};
+use baton_telemetry::now_ms;
+use tonic::{Request, Response, Status};
+
+use crate::convert::{run_id_arg, store_error};
+use crate::Gateway;
+
+/// The AdminService implementation.
+pub struct Admin(pub Arc<Gateway>);
+
+#[tonic::async_trait]
+impl AdminService for Admin {
+    #[tracing::instrument(skip_all)]
+    async fn list_dead_letters(&self, request: Request<ListDeadLettersRequest>) -> Result<Response<ListDeadLettersResponse>, Status> {
+        let req = request.into_inner();
+        let limit = match req.limit {
+            0 => 100,
+            n if n > 10_000 => return Err(Status::invalid_argument(format!("limit: {n} is above 10000"))),
+            n => n as usize,
+        };
+        let tenant = (!req.tenant.is_empty()).then_some(req.tenant.as_str());
+        let dead_letters = self.0.store.dead_letters(tenant, limit).await.map_err(store_error)?;
+        Ok(Response::new(ListDeadLettersResponse { dead_letters }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn requeue_dead_letter(&self, request: Request<RequeueDeadLetterRequest>) -> Result<Response<RequeueDeadLetterResponse>, Status> {
+        let run_id = request.into_inner().run_id;
+        run_id_arg(&run_id)?;
+        let gw = &self.0;
+        if gw.store.dead_letter_get(&run_id).await.map_err(store_error)?.is_none() {
+            return Err(Status::not_found(format!("no dead letter for run {run_id}")));
+        }
+        for _ in 0..20 {
+            let Some(snapshot) = gw.store.read_for_update(&run_id).await.map_err(store_error)? else {
+                return Err(Status::not_found(format!("run {run_id} expired")));
+            };
+            if snapshot.state.status() != RunStatus::DeadLettered {
+                return Err(Status::failed_precondition(format!("run {run_id} is not dead-lettered")));
+            }
+            let t = requeue(snapshot.state.clone(), "admin", now_ms());
+            let due = now_ms() + gw.config.runs.dispatch_grace_ms as i64;
+            gw.store.index_set(Index::Inflight, &run_id, due).await.map_err(store_error)?;
+            gw.store.index_set(Index::Deadlines, &run_id, t.state.deadline_at_ms).await.map_err(store_error)?;
+            match gw.store.update(&snapshot, &t.state, &t.events, 0).await.map_err(store_error)? {
+                UpdateOutcome::Updated => {}
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            }
+            gw.store.dead_letter_remove(&run_id).await.map_err(store_error)?;
+            let task = Task {
+                run_id: run_id.clone(),
+                step: t.state.next_step,
+                attempt: 0,
+                kind: TaskKind::Advance as i32,
+                lane: t.state.lane.clone(),
+                not_before_ms: 0,
+                tenant: t.state.tenant.clone(),
+            };
+            if let Err(e) = gw.producer.send_events(&t.events).await {
+                tracing::warn!(run_id, error = %e, "requeue event not delivered to Kafka");
+            }
+            match gw.producer.send_task(&task).await {
+                Ok(()) => {
+                    let _ = gw.store.index_clear(Index::Inflight, &run_id, due).await;
+                }
+                Err(e) => tracing::warn!(run_id, error = %e, "requeued task not dispatched; the reaper will retry"),
+            }
+            tracing::info!(run_id, step = task.step, "dead letter requeued");
+            return Ok(Response::new(RequeueDeadLetterResponse { status: RunStatus::Running as i32 }));
+        }
+        Err(Status::aborted(format!("run {run_id} kept changing; try again")))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn discard_dead_letter(&self, request: Request<DiscardDeadLetterRequest>) -> Result<Response<DiscardDeadLetterResponse>, Status> {
+        let run_id = request.into_inner().run_id;
+        run_id_arg(&run_id)?;
+        if !self.0.store.dead_letter_remove(&run_id).await.map_err(store_error)? {
+            return Err(Status::not_found(format!("no dead letter for run {run_id}")));
+        }
+        tracing::info!(run_id, "dead letter discarded");
+        Ok(Response::new(DiscardDeadLetterResponse {}))
+    }
+}

@@ -1,0 +1,64 @@
+//! CancelRun: a queued or waiting run is cancelled at once by compare-and-set; a run whose
+//! step is in flight gets a stop request that its worker's heartbeat picks up, cancelling the
+//! tool call and committing `cancelled`. A finished run is a FAILED_PRECONDITION.
+
+use std::time::Duration;
+
+use baton_core::machine::StopRequest;
+use baton_core::status::{is_terminal, name};
+use baton_proto::v1::{CancelRunResponse, RunStatus};
+use baton_store::UpdateOutcome;
+use baton_telemetry::now_ms;
+use tonic::Status;
+
+use crate::convert::store_error;
+use crate::Gateway;
+
+const ATTEMPTS: usize = 20;
+
+/// Cancels `run_id` for `tenant`, recording who asked and why.
+pub async fn cancel(gw: &Gateway, tenant: &str, run_id: &str, reason: &str) -> Result<CancelRunResponse, Status> {
+    let request = StopRequest {
+        status: RunStatus::Cancelled,
+        code: "cancelled".into(),
+        by: format!("tenant:{tenant}"),
+        message: if reason.is_empty() { "cancelled by request".into() } else { reason.to_string() },
+    };
+    for _ in 0..ATTEMPTS {
+        let snapshot = match gw.store.read_for_update(run_id).await.map_err(store_error)? {
+            Some(s) if s.state.tenant == tenant => s,
+            _ => return Err(Status::not_found(format!("run {run_id} not found"))),
+        };
+        let status = snapshot.state.status();
+        if is_terminal(status) {
+            return Err(Status::failed_precondition(format!("run {run_id} already ended {}", name(status))));
+        }
+        if snapshot.leased {
+            match gw.store.request_stop(run_id, &request).await.map_err(store_error)?.as_str() {
+                "ok" => {
+                    metrics::counter!("baton_gateway_cancels_total", "path" => "in_flight").increment(1);
+                    return Ok(CancelRunResponse { status: RunStatus::Running as i32 });
+                }
+                _ => continue,
+            }
+        }
+        let t = request.apply(snapshot.state.clone(), now_ms());
+        let retention_ms = gw.config.runs.retention_secs.saturating_mul(1000);
+        match gw.store.update(&snapshot, &t.state, &t.events, retention_ms).await.map_err(store_error)? {
+            UpdateOutcome::Updated => {
+                if let Err(e) = gw.store.index_drop_all(run_id).await {
+                    tracing::warn!(run_id, error = %e, "cannot clear indexes of a cancelled run");
+                }
+                if let Err(e) = gw.producer.send_events(&t.events).await {
+                    tracing::warn!(run_id, error = %e, "cancel event not delivered to Kafka");
+                }
+                metrics::counter!("baton_gateway_cancels_total", "path" => name(status).to_string()).increment(1);
+                tracing::info!(run_id, tenant, "run cancelled");
+                return Ok(CancelRunResponse { status: RunStatus::Cancelled as i32 });
+            }
+            // A worker claimed it, or it changed: read again.
+            UpdateOutcome::Leased | UpdateOutcome::Conflict => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+    Err(Status::aborted(format!("run {run_id} kept changing; try the cancel again")))
+}

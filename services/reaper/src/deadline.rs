@@ -1,0 +1,58 @@
+//! Deadline enforcement: a run past its wall-clock deadline ends `timed_out`. Unleased runs
+//! (queued, waiting, between steps) are ended here by compare-and-set; a run with a step in
+//! flight gets a stop request that its worker's heartbeat turns into `timed_out`.
+
+use baton_core::machine::StopRequest;
+use baton_core::status::is_terminal;
+use baton_proto::v1::RunStatus;
+use baton_store::{Index, UpdateOutcome};
+use baton_telemetry::now_ms;
+
+use crate::Reaper;
+
+/// Enforces the deadline of one due entry.
+pub async fn enforce(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
+    let store = &reaper.store;
+    let Some(snapshot) = store.read_for_update(run_id).await? else {
+        store.index_drop_all(run_id).await?;
+        return Ok(());
+    };
+    let state = &snapshot.state;
+    if is_terminal(state.status()) {
+        store.index_drop(Index::Deadlines, run_id).await?;
+        return Ok(());
+    }
+    if state.deadline_at_ms > now_ms() {
+        // The deadline moved (e.g. a requeue): re-index it.
+        store.index_set(Index::Deadlines, run_id, state.deadline_at_ms).await?;
+        return Ok(());
+    }
+    let request = StopRequest {
+        status: RunStatus::TimedOut,
+        code: "deadline".into(),
+        by: "reaper".into(),
+        message: format!("wall-clock deadline passed at step {}", state.next_step),
+    };
+    let recheck = now_ms() + reaper.config.worker.lease_ttl_ms as i64;
+    if snapshot.leased {
+        store.request_stop(run_id, &request).await?;
+        // The worker ends the run; if it dies first, the next look finds it unleased.
+        store.index_set(Index::Deadlines, run_id, recheck).await?;
+        return Ok(());
+    }
+    let t = request.apply(state.clone(), now_ms());
+    let retention_ms = reaper.config.runs.retention_secs.saturating_mul(1000);
+    match store.update(&snapshot, &t.state, &t.events, retention_ms).await? {
+        UpdateOutcome::Updated => {
+            store.index_drop_all(run_id).await?;
+            if let Err(e) = reaper.producer.send_events(&t.events).await {
+                tracing::warn!(run_id, error = %e, "timeout event not delivered to Kafka");
+            }
+            metrics::counter!("baton_reaper_timed_out_total").increment(1);
+            tracing::info!(run_id, "run timed out");
+        }
+        // Claimed or changed meanwhile: look again shortly.
+        UpdateOutcome::Leased | UpdateOutcome::Conflict => store.index_set(Index::Deadlines, run_id, now_ms() + 50).await?,
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! Recovery of abandoned work: a due `inflight` entry is re-checked against the run's own
+//! keys; if the run is live, unleased and not waiting, its current step is re-dispatched.
+
+use baton_core::status::is_terminal;
+use baton_proto::v1::{RunStatus, Task, TaskKind};
+use baton_store::Index;
+use baton_telemetry::now_ms;
+
+use crate::Reaper;
+
+/// Re-checks one due in-flight entry and re-dispatches the run if it was abandoned.
+pub async fn recover(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
+    let store = &reaper.store;
+    let Some(state) = store.load_run(run_id).await? else {
+        store.index_drop_all(run_id).await?;
+        return Ok(());
+    };
+    if is_terminal(state.status()) || state.status() == RunStatus::Waiting {
+        store.index_drop(Index::Inflight, run_id).await?;
+        return Ok(());
+    }
+    if let Some(left) = store.lease_remaining_ms(run_id).await? {
+        // Still owned: look again when the lease would expire.
+        store.index_set(Index::Inflight, run_id, now_ms() + left.max(1)).await?;
+        return Ok(());
+    }
+    let task = Task {
+        run_id: run_id.to_string(),
+        step: state.next_step,
+        attempt: state.attempt,
+        kind: TaskKind::Advance as i32,
+        lane: state.lane.clone(),
+        not_before_ms: 0,
+        tenant: state.tenant.clone(),
+    };
+    // Look again after the dispatch grace in case this task is lost too; the claim clears it.
+    store.index_set(Index::Inflight, run_id, now_ms() + reaper.config.runs.dispatch_grace_ms as i64).await?;
+    reaper.producer.send_task(&task).await?;
+    metrics::counter!("baton_reaper_redispatched_total").increment(1);
+    tracing::info!(run_id, step = task.step, attempt = task.attempt, "abandoned step re-dispatched");
+    Ok(())
+}

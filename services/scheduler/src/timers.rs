@@ -1,0 +1,87 @@
+//! The timer sweeper: wakes waiting runs whose time has come. Shaped like mini-redis's
+//! `purge_expired_tasks`: sleep until the next timer or a bounded interval, then handle what
+//! is due. Every entry is re-checked against the run before acting.
+
+use std::time::Duration;
+
+use baton_core::machine::{wake, Next};
+use baton_proto::v1::{RunStatus, Task, TaskKind};
+use baton_store::{Index, Store, UpdateOutcome};
+use baton_telemetry::now_ms;
+use tokio_util::sync::CancellationToken;
+
+/// Sweeps the timers index until `shutdown`.
+pub async fn run(config: baton_config::Config, store: Store, producer: baton_bus::Producer, shutdown: CancellationToken) {
+    let max_interval = config.scheduler.timer_max_interval_ms as i64;
+    loop {
+        let next_due = match sweep(&config, &store, &producer).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!(error = %e, "timer sweep failed");
+                None
+            }
+        };
+        let wait = next_due.map_or(max_interval, |due| (due - now_ms()).clamp(1, max_interval));
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn sweep(config: &baton_config::Config, store: &Store, producer: &baton_bus::Producer) -> anyhow::Result<Option<i64>> {
+    let due = store.index_due(Index::Timers, now_ms(), config.scheduler.timer_batch).await?;
+    for (run_id, _) in &due {
+        if let Err(e) = wake_one(config, store, producer, run_id).await {
+            tracing::warn!(run_id = %run_id, error = %e, "cannot wake run yet");
+        }
+    }
+    if due.len() >= config.scheduler.timer_batch {
+        return Ok(Some(now_ms()));
+    }
+    Ok(store.index_next_due(Index::Timers).await?)
+}
+
+async fn wake_one(config: &baton_config::Config, store: &Store, producer: &baton_bus::Producer, run_id: &str) -> anyhow::Result<()> {
+    let Some(snapshot) = store.read_for_update(run_id).await? else {
+        store.index_drop(Index::Timers, run_id).await?;
+        return Ok(());
+    };
+    if snapshot.state.status() != RunStatus::Waiting {
+        store.index_drop(Index::Timers, run_id).await?;
+        return Ok(());
+    }
+    if snapshot.state.wake_at_ms > now_ms() {
+        store.index_set(Index::Timers, run_id, snapshot.state.wake_at_ms).await?;
+        return Ok(());
+    }
+    let t = wake(snapshot.state.clone(), now_ms());
+    let Next::Advance { step, attempt } = t.next else { return Ok(()) };
+    let due = now_ms() + config.runs.dispatch_grace_ms as i64;
+    store.index_set(Index::Inflight, run_id, due).await?;
+    match store.update(&snapshot, &t.state, &t.events, 0).await? {
+        UpdateOutcome::Updated => {}
+        UpdateOutcome::Leased | UpdateOutcome::Conflict => {
+            store.index_set(Index::Timers, run_id, now_ms() + 50).await?;
+            return Ok(());
+        }
+    }
+    store.index_drop(Index::Timers, run_id).await?;
+    if let Err(e) = producer.send_events(&t.events).await {
+        tracing::warn!(run_id, error = %e, "resume event not delivered to Kafka");
+    }
+    let task = Task {
+        run_id: run_id.to_string(),
+        step,
+        attempt,
+        kind: TaskKind::Advance as i32,
+        lane: t.state.lane.clone(),
+        not_before_ms: 0,
+        tenant: t.state.tenant.clone(),
+    };
+    producer.send_task(&task).await?;
+    store.index_clear(Index::Inflight, run_id, due).await?;
+    metrics::counter!("baton_scheduler_timers_fired_total").increment(1);
+    tracing::info!(run_id, step, "waiting run woken");
+    Ok(())
+}

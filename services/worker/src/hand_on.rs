@@ -1,0 +1,80 @@
+//! Hand-on after a commit (DESIGN §5 step 5): produce the events, then what the transition
+//! asks for next — a task, a retry on its tier topic, a dead letter, or nothing — and finally
+//! clear the in-flight entry if it is still ours.
+
+use baton_core::machine::{Next, Transition};
+use baton_core::retry::{tier_index, tier_label};
+use baton_proto::v1::{DeadLetter, Task, TaskKind};
+use baton_store::Index;
+use baton_telemetry::now_ms;
+
+use crate::pipeline::Origin;
+use crate::Worker;
+
+/// Hands the run on after `t` was committed. Returns the step outcome label for metrics.
+pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin) -> &'static str {
+    let run_id = &t.state.run_id;
+    if let Err(e) = worker.producer.send_events(&t.events).await {
+        tracing::warn!(error = %e, "events not delivered to Kafka (they are in the Redis history)");
+    }
+    let task = |step, attempt, not_before_ms| Task {
+        run_id: run_id.clone(),
+        step,
+        attempt,
+        kind: TaskKind::Advance as i32,
+        lane: t.state.lane.clone(),
+        not_before_ms,
+        tenant: t.state.tenant.clone(),
+    };
+    let (sent, label) = match &t.next {
+        Next::Advance { step, attempt } => (worker.producer.send_task(&task(*step, *attempt, 0)).await, "advanced"),
+        Next::Retry { step, attempt, delay_ms } => {
+            let tiers = &worker.config.scheduler.retry_tiers_ms;
+            let tier = tier_label(tiers[tier_index(*delay_ms, tiers)]);
+            let retry = task(*step, *attempt, now_ms() + *delay_ms as i64);
+            metrics::counter!("baton_worker_retries_total", "tier" => tier.clone()).increment(1);
+            (worker.producer.send_retry(&retry, &tier).await, "retried")
+        }
+        Next::Wait { .. } => (Ok(()), "waiting"),
+        Next::DeadLetter { step, attempts, error } => {
+            let letter = DeadLetter {
+                run_id: run_id.clone(),
+                tenant: t.state.tenant.clone(),
+                lane: t.state.lane.clone(),
+                step: *step,
+                tool: tool_of(t, *step),
+                attempts: *attempts,
+                error: error.clone(),
+                origin_topic: origin.topic.clone(),
+                origin_partition: origin.partition,
+                origin_offset: origin.offset,
+                dead_at_ms: now_ms(),
+            };
+            if let Err(e) = worker.store.dead_letter_put(&letter).await {
+                tracing::warn!(error = %e, "dead letter not indexed in Redis");
+            }
+            metrics::counter!("baton_worker_dead_letters_total").increment(1);
+            (worker.producer.send_dead_letter(&letter).await, "dead_lettered")
+        }
+        Next::Nothing => (Ok(()), "finished"),
+    };
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "hand-on not delivered; the reaper will re-dispatch");
+        return "handoff_failed";
+    }
+    let cleared = match t.next {
+        Next::DeadLetter { .. } | Next::Nothing => worker.store.index_drop_all(run_id).await,
+        _ => worker.store.index_clear(Index::Inflight, run_id, due).await.map(|_| ()),
+    };
+    if let Err(e) = cleared {
+        tracing::warn!(error = %e, "cannot clear index entries");
+    }
+    label
+}
+
+fn tool_of(t: &Transition, step: u32) -> String {
+    match t.state.spec.as_ref().and_then(|s| s.planner.as_ref()).and_then(|p| p.kind.as_ref()) {
+        Some(baton_proto::v1::planner::Kind::Script(s)) => s.steps.get(step as usize).map(|c| c.tool.clone()).unwrap_or_default(),
+        None => String::new(),
+    }
+}

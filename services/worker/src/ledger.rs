@@ -1,0 +1,28 @@
+//! The `ledger` tool: a real, auditable side effect. Each call is recorded in Redis under its
+//! idempotency key with the fence it ran under (see `baton_store::Store::ledger_record`).
+
+use baton_runtime::{BoxFuture, Invocation, Tool, ToolError};
+use baton_store::Store;
+use serde_json::{json, Value};
+
+/// Records every call in the effect ledger.
+pub struct Ledger {
+    /// Where calls are recorded.
+    pub store: Store,
+    /// This worker's id, recorded with each call.
+    pub worker: String,
+}
+
+impl Tool for Ledger {
+    fn invoke(&self, call: Invocation) -> BoxFuture<'static, Result<Value, ToolError>> {
+        let store = self.store.clone();
+        let worker = self.worker.clone();
+        Box::pin(async move {
+            let calls = store
+                .ledger_record(&call.idempotency_key, call.fence, &worker)
+                .await
+                .map_err(|e| ToolError::Retryable(format!("ledger unavailable: {e}")))?;
+            Ok(json!({ "key": call.idempotency_key, "calls": calls }))
+        })
+    }
+}

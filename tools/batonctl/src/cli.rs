@@ -1,0 +1,154 @@
+//! The command line: global flags and subcommands, as clap types.
+
+use baton_proto::v1::{RunStatus, ToolCall};
+use clap::{Args, Parser, Subcommand};
+
+use crate::args::{parse_status, parse_step};
+
+/// Operator CLI for Baton: submit, inspect, watch and cancel runs over the gRPC API.
+#[derive(Debug, Parser)]
+#[command(
+    name = "batonctl",
+    version,
+    after_help = "Exit status: 0 ok; 1 error (gRPC errors print `error: CODE: message` on stderr); \
+                  2 bad usage; 3 a watched run ended without succeeding."
+)]
+pub struct Cli {
+    /// Gateway address.
+    #[arg(
+        long,
+        global = true,
+        env = "BATON_ADDR",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub addr: String,
+    /// Tenant to act for (sent in the `x-baton-tenant` header).
+    #[arg(long, global = true, env = "BATON_TENANT", default_value = "default")]
+    pub tenant: String,
+    /// Print each message as one JSON object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Submit a run with a script plan; prints its run id.
+    Submit(SubmitArgs),
+    /// Show one run: status, stop reason and committed steps.
+    Get {
+        /// The run id.
+        run_id: String,
+    },
+    /// List the tenant's runs, one line each.
+    List(ListArgs),
+    /// Stream a run's events (history, then live) until it ends.
+    Watch {
+        /// The run id.
+        run_id: String,
+        /// Skip events with seq <= N (resume an interrupted watch).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        after_seq: u64,
+    },
+    /// Ask Baton to cancel a run.
+    Cancel {
+        /// The run id.
+        run_id: String,
+        /// Why, recorded with the cancellation.
+        #[arg(
+            long,
+            value_name = "TEXT",
+            default_value = "",
+            hide_default_value = true
+        )]
+        reason: String,
+    },
+}
+
+/// Flags of `submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// A step of the script plan, in order: TOOL (no arguments) or TOOL:JSON_OBJECT,
+    /// e.g. --step echo:'{"msg":"hi"}' --step sleep:'{"ms":200}'.
+    #[arg(long = "step", value_name = "TOOL[:JSON_ARGS]", required = true, value_parser = parse_step)]
+    pub steps: Vec<ToolCall>,
+    /// What the run is for.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub goal: String,
+    /// Same tenant + key returns the existing run instead of starting a second one.
+    #[arg(
+        long,
+        value_name = "KEY",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub idempotency_key: String,
+    /// Most steps the run may take (0: the gateway's default).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_steps: u32,
+    /// Wall-clock budget in milliseconds from admission (0: the gateway's default).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub deadline_ms: u64,
+    /// Worker lane that executes the run (empty: `main`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub lane: String,
+    /// After submitting, stream the run's events until it ends.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// Flags of `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only runs in this status (queued, running, waiting, succeeded, failed, cancelled, timed_out,
+    /// budget_exhausted, refused, dead_lettered).
+    #[arg(long, value_name = "NAME", value_parser = parse_status)]
+    pub status: Option<RunStatus>,
+    /// Runs per page (0: the gateway's default).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub page_size: u32,
+    /// Continue from the `next_page_token` of an earlier page.
+    #[arg(long, value_name = "T", default_value = "", hide_default_value = true)]
+    pub page_token: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn steps_keep_their_order() {
+        let cli = Cli::try_parse_from([
+            "batonctl",
+            "submit",
+            "--step",
+            "echo",
+            "--step",
+            r#"sleep:{"ms":5}"#,
+        ])
+        .expect("parses");
+        let Command::Submit(args) = cli.command else {
+            panic!("not submit")
+        };
+        let tools: Vec<&str> = args.steps.iter().map(|s| s.tool.as_str()).collect();
+        assert_eq!(tools, ["echo", "sleep"]);
+        assert_eq!(args.steps[1].args_json, r#"{"ms":5}"#);
+    }
+
+    #[test]
+    fn bad_step_is_a_usage_error() {
+        let e = Cli::try_parse_from(["batonctl", "submit", "--step", "echo:{nope"])
+            .expect_err("invalid");
+        assert!(e.to_string().contains("not valid JSON"), "{e}");
+    }
+}
