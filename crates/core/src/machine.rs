@@ -18,6 +18,9 @@ pub struct StepContext {
     pub started_at_ms: i64,
     /// Now (ms since epoch).
     pub now_ms: i64,
+    /// Delays of the retry tier topics, ascending. A retry waits the tier its back-off falls
+    /// in (see [`crate::retry`]); empty means exactly the back-off.
+    pub retry_tiers_ms: Vec<u64>,
 }
 
 /// How a tool call ended.
@@ -166,8 +169,11 @@ pub fn apply_outcome(mut state: RunState, call: &ToolCall, outcome: Outcome, ctx
         Outcome::Failed { error, retryable } => {
             state.last_error = error.clone();
             let policy = state.retry.clone().unwrap_or_default();
-            let retry_at = (retryable && attempt + 1 < policy.max_attempts.max(1))
-                .then(|| ctx.now_ms + backoff_ms(&policy, attempt, jitter) as i64);
+            let retry_at = (retryable && attempt + 1 < policy.max_attempts.max(1)).then(|| {
+                let backoff = backoff_ms(&policy, attempt, jitter);
+                let delay = crate::retry::tier_delay_ms(backoff, &ctx.retry_tiers_ms);
+                ctx.now_ms + delay as i64
+            });
             push(&mut state, &mut events, EventKind::StepFailed, ctx.now_ms, |e| {
                 fill_step(e, step, attempt, &call.tool, &key, error.clone(), ctx);
                 e.not_before_ms = retry_at.unwrap_or(0);
@@ -268,14 +274,15 @@ impl StopRequest {
     }
 }
 
-/// Back-off before retry number `attempt + 1`: exponential from the initial delay, capped,
-/// with up to 20% jitter below the value (`jitter` in `[0, 1)`).
+/// Back-off before retry number `attempt + 1`: exponential from the initial delay, plus up to
+/// 20% jitter (`jitter` in `[0, 1)`), capped. Jitter only adds, so a back-off never falls
+/// below the retry tier its un-jittered value selects.
 pub fn backoff_ms(policy: &RetryPolicy, attempt: u32, jitter: f64) -> u64 {
     let base = policy.initial_backoff_ms.max(1);
-    let exp = base.saturating_mul(1u64 << attempt.min(32));
-    let capped = exp.min(policy.max_backoff_ms.max(base));
-    let cut = (capped as f64 * 0.2 * jitter.clamp(0.0, 1.0)) as u64;
-    capped - cut
+    let cap = policy.max_backoff_ms.max(base);
+    let exp = base.saturating_mul(1u64 << attempt.min(32)).min(cap);
+    let extra = (exp as f64 * 0.2 * jitter.clamp(0.0, 1.0)) as u64;
+    exp.saturating_add(extra).min(cap)
 }
 
 /// A stop reason.
@@ -312,7 +319,7 @@ mod tests {
     }
 
     fn ctx() -> StepContext {
-        StepContext { worker: "w1".into(), fence: 7, started_at_ms: 10, now_ms: 20 }
+        StepContext { worker: "w1".into(), fence: 7, started_at_ms: 10, now_ms: 20, retry_tiers_ms: Vec::new() }
     }
 
     fn call(state: &RunState) -> ToolCall {
@@ -390,6 +397,17 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_waits_its_tier_delay() {
+        let mut s = run(1);
+        s.retry.as_mut().unwrap().initial_backoff_ms = 2_500;
+        let c = call(&s);
+        let ctx = StepContext { retry_tiers_ms: vec![1_000, 10_000], ..ctx() };
+        let t = apply_outcome(s, &c, Outcome::Failed { error: "x".into(), retryable: true }, &ctx, 0.0);
+        assert_eq!(t.next, Next::Retry { step: 0, attempt: 1, delay_ms: 1_000 });
+        assert_eq!(t.events[0].not_before_ms, 20 + 1_000);
+    }
+
+    #[test]
     fn backoff_grows_caps_and_jitters_down() {
         let p = RetryPolicy { max_attempts: 10, initial_backoff_ms: 100, max_backoff_ms: 1_000 };
         assert_eq!(backoff_ms(&p, 0, 0.0), 100);
@@ -397,7 +415,8 @@ mod tests {
         assert_eq!(backoff_ms(&p, 3, 0.0), 800);
         assert_eq!(backoff_ms(&p, 4, 0.0), 1_000);
         assert_eq!(backoff_ms(&p, 60, 0.0), 1_000);
-        assert_eq!(backoff_ms(&p, 4, 0.5), 900);
+        assert_eq!(backoff_ms(&p, 4, 0.5), 1_000, "the cap holds with jitter");
+        assert_eq!(backoff_ms(&p, 1, 0.5), 220);
     }
 
     #[test]

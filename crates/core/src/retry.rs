@@ -1,10 +1,21 @@
-//! Retry tiers (DESIGN §3): a retried step waits on the fixed-delay tier topic whose delay is
-//! the largest not above its back-off, so short retries never queue behind long ones.
+//! Retry tiers (DESIGN §3): a retried step waits on a fixed-delay tier topic, the one whose
+//! delay is the largest not above its back-off, and waits exactly that tier's delay. Every
+//! record of a tier waits the same time, so each partition is due in offset order: the
+//! scheduler pauses a partition until its head is due and nothing queues behind a longer wait.
 
 /// Index of the tier for a back-off of `delay_ms`: the largest tier not above it, else the
 /// shortest. `tiers_ms` is sorted ascending and non-empty.
 pub fn tier_index(delay_ms: u64, tiers_ms: &[u64]) -> usize {
     tiers_ms.iter().rposition(|t| *t <= delay_ms).unwrap_or(0)
+}
+
+/// How long a retry with back-off `backoff_ms` really waits: its tier's delay (or exactly the
+/// back-off when there are no tiers).
+pub fn tier_delay_ms(backoff_ms: u64, tiers_ms: &[u64]) -> u64 {
+    if tiers_ms.is_empty() {
+        return backoff_ms;
+    }
+    tiers_ms[tier_index(backoff_ms, tiers_ms)]
 }
 
 /// Topic suffix of a tier: `500ms`, `1s`, `10s`, `1m`, `10m`, `2h`.
@@ -30,6 +41,13 @@ mod tests {
         assert_eq!(tier_index(9_999, &TIERS), 0);
         assert_eq!(tier_index(10_000, &TIERS), 1);
         assert_eq!(tier_index(3_600_000, &TIERS), 3);
+    }
+
+    #[test]
+    fn a_retry_waits_exactly_its_tier() {
+        assert_eq!(tier_delay_ms(4_500, &TIERS), 1_000);
+        assert_eq!(tier_delay_ms(200, &TIERS), 1_000);
+        assert_eq!(tier_delay_ms(4_500, &[]), 4_500);
     }
 
     #[test]

@@ -87,21 +87,32 @@ pub enum FlakyRule {
     FirstAttempts(u32),
     /// Fail each attempt with this probability, decided by a hash of key and attempt.
     Rate(f64),
+    /// Fail every attempt until this time (ms since epoch): an outage that ends.
+    Until(i64),
 }
 
-/// The failure rule of a `flaky` call: `{"fail_attempts": n}` or `{"fail_rate": p}`.
+/// The failure rule of a `flaky` call: `{"fail_attempts": n}`, `{"fail_rate": p}` or
+/// `{"fail_until_ms": t}`.
 pub fn flaky_rule(args: &Map<String, Value>) -> Result<FlakyRule, ArgsError> {
-    match (args.get("fail_attempts").map(Value::as_u64), args.get("fail_rate").map(Value::as_f64)) {
-        (Some(Some(n)), None) if n <= 1000 => Ok(FlakyRule::FirstAttempts(n as u32)),
-        (None, Some(Some(p))) if (0.0..=1.0).contains(&p) => Ok(FlakyRule::Rate(p)),
-        _ => Err(ArgsError::Invalid("flaky needs exactly one of \"fail_attempts\" (0..=1000) or \"fail_rate\" (0..=1)".into())),
+    let rules = [
+        args.get("fail_attempts").map(|v| v.as_u64().filter(|n| *n <= 1000).map(|n| FlakyRule::FirstAttempts(n as u32))),
+        args.get("fail_rate").map(|v| v.as_f64().filter(|p| (0.0..=1.0).contains(p)).map(FlakyRule::Rate)),
+        args.get("fail_until_ms").map(|v| v.as_i64().map(FlakyRule::Until)),
+    ];
+    match rules.iter().flatten().collect::<Vec<_>>().as_slice() {
+        [Some(rule)] => Ok(*rule),
+        _ => Err(ArgsError::Invalid(
+            "flaky needs exactly one of \"fail_attempts\" (0..=1000), \"fail_rate\" (0..=1) or \"fail_until_ms\"".into(),
+        )),
     }
 }
 
-/// Whether attempt `attempt` of the step keyed `key` fails under `rule` (deterministic).
-pub fn flaky_fails(rule: FlakyRule, key: &str, attempt: u32) -> bool {
+/// Whether attempt `attempt` of the step keyed `key` fails under `rule` at `now_ms`
+/// (deterministic for the same inputs).
+pub fn flaky_fails(rule: FlakyRule, key: &str, attempt: u32, now_ms: i64) -> bool {
     match rule {
         FlakyRule::FirstAttempts(n) => attempt < n,
+        FlakyRule::Until(t) => now_ms < t,
         FlakyRule::Rate(p) => {
             // FNV-1a over key and attempt: the same call always decides the same way.
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -163,12 +174,15 @@ mod tests {
     #[test]
     fn flaky_is_deterministic() {
         let rule = flaky_rule(&parse_args(r#"{"fail_attempts":2}"#).unwrap()).unwrap();
-        assert!(flaky_fails(rule, "r:0", 0) && flaky_fails(rule, "r:0", 1) && !flaky_fails(rule, "r:0", 2));
+        assert!(flaky_fails(rule, "r:0", 0, 0) && flaky_fails(rule, "r:0", 1, 0) && !flaky_fails(rule, "r:0", 2, 0));
         let rule = flaky_rule(&parse_args(r#"{"fail_rate":0.3}"#).unwrap()).unwrap();
-        let fails = (0..1000).filter(|i| flaky_fails(rule, &format!("r:{i}"), 0)).count();
+        let fails = (0..1000).filter(|i| flaky_fails(rule, &format!("r:{i}"), 0, 0)).count();
         assert!((200..400).contains(&fails), "{fails}");
-        assert_eq!(flaky_fails(rule, "r:7", 1), flaky_fails(rule, "r:7", 1));
+        assert_eq!(flaky_fails(rule, "r:7", 1, 0), flaky_fails(rule, "r:7", 1, 9));
+        let rule = flaky_rule(&parse_args(r#"{"fail_until_ms":100}"#).unwrap()).unwrap();
+        assert!(flaky_fails(rule, "r:0", 5, 99) && !flaky_fails(rule, "r:0", 0, 100));
         assert!(validate_call("flaky", r#"{"fail_rate":2}"#).is_err());
+        assert!(validate_call("flaky", r#"{"fail_rate":0.5,"fail_attempts":1}"#).is_err());
     }
 
     #[test]

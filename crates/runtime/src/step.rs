@@ -147,7 +147,7 @@ mod tests {
     }
 
     fn ctx() -> StepContext {
-        StepContext { worker: "w".into(), fence: 1, started_at_ms: 1, now_ms: 2 }
+        StepContext { worker: "w".into(), fence: 1, started_at_ms: 1, now_ms: 2, retry_tiers_ms: Vec::new() }
     }
 
     fn limits() -> StepLimits {

@@ -34,7 +34,7 @@ async fn store_with_run(redis: &Redis, run_id: &str, steps: usize) -> (Store, Ru
 
 fn completed(state: RunState, fence: u64, worker: &str) -> baton_core::machine::Transition {
     let Proposal::Call(call) = script_proposal(&state) else { panic!("finished") };
-    let ctx = StepContext { worker: worker.into(), fence, started_at_ms: 2, now_ms: 3 };
+    let ctx = StepContext { worker: worker.into(), fence, started_at_ms: 2, now_ms: 3, retry_tiers_ms: Vec::new() };
     apply_outcome(state, &call, Outcome::Completed { output_json: format!("\"{worker}\"") }, &ctx, 0.0)
 }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use baton_proto::v1::run_service_client::RunServiceClient;
 use baton_proto::v1::{
-    planner, EventKind, Planner, RunEvent, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest, ToolCall, WatchRunRequest,
+    planner, EventKind, GetRunRequest, Planner, Run, RunEvent, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest, ToolCall,
+    WatchRunRequest,
 };
 use tonic::transport::Channel;
 
@@ -35,7 +36,8 @@ pub async fn submit(client: &mut RunServiceClient<Channel>, spec: RunSpec, key: 
     client.submit_run(req).await.expect("submit").into_inner().run_id
 }
 
-/// Watches a run from the start until its RUN_FINISHED event, at most `within`.
+/// Watches a run from the start until the server ends the stream (the run has ended), at
+/// most `within`.
 pub async fn watch_to_end(client: &mut RunServiceClient<Channel>, run_id: &str, within: Duration) -> Result<Vec<RunEvent>, String> {
     let fut = async {
         let mut stream = client
@@ -45,11 +47,7 @@ pub async fn watch_to_end(client: &mut RunServiceClient<Channel>, run_id: &str, 
             .into_inner();
         let mut events = Vec::new();
         while let Some(event) = stream.message().await.map_err(|s| s.to_string())? {
-            let last = event.kind() == EventKind::RunFinished;
             events.push(event);
-            if last {
-                break;
-            }
         }
         Ok(events)
     };
@@ -57,7 +55,8 @@ pub async fn watch_to_end(client: &mut RunServiceClient<Channel>, run_id: &str, 
 }
 
 /// Checks a finished run's history: sequence numbers 1..n without gaps; steps committed
-/// exactly once each, in order from 0; one RUN_FINISHED, last. Returns the committed steps.
+/// exactly once each, in order from 0; a RUN_FINISHED last (an earlier one only if a requeue
+/// follows it). Returns the number of committed steps.
 pub fn check_history(events: &[RunEvent]) -> Result<u32, String> {
     let mut next_step = 0u32;
     for (i, e) in events.iter().enumerate() {
@@ -74,7 +73,11 @@ pub fn check_history(events: &[RunEvent]) -> Result<u32, String> {
                 }
                 next_step += 1;
             }
-            EventKind::RunFinished if i + 1 != events.len() => return Err("RUN_FINISHED is not the last event".into()),
+            EventKind::RunFinished
+                if i + 1 != events.len() && events[i + 1].kind() != EventKind::RunRequeued =>
+            {
+                return Err("RUN_FINISHED is followed by something other than a requeue".into())
+            }
             _ => {}
         }
     }
@@ -87,4 +90,19 @@ pub fn check_history(events: &[RunEvent]) -> Result<u32, String> {
 /// The final status in a finished history.
 pub fn final_status(events: &[RunEvent]) -> RunStatus {
     events.last().map_or(RunStatus::Unspecified, |e| e.status())
+}
+
+/// Polls GetRun until the run has `status`, at most `within`; returns it.
+pub async fn wait_for_status(client: &mut RunServiceClient<Channel>, run_id: &str, status: RunStatus, within: Duration) -> Result<Run, String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let run = client.get_run(GetRunRequest { run_id: run_id.to_string() }).await.map_err(|s| s.to_string())?.into_inner();
+        if run.status() == status {
+            return Ok(run);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("run {run_id} is {:?}, not {status:?}, after {within:?}", run.status()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

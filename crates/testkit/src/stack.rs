@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use baton_proto::v1::admin_service_client::AdminServiceClient;
 use baton_proto::v1::run_service_client::RunServiceClient;
 use tonic::transport::Channel;
 
@@ -111,7 +112,7 @@ impl Default for StackOptions {
             ("BATON_RUNS_DISPATCH_GRACE_MS", "5000"),
             ("BATON_REAPER_MAX_INTERVAL_MS", "250"),
             ("BATON_WORKER_DRAIN_GRACE_MS", "5000"),
-            ("BATON_TELEMETRY_LOG_LEVEL", "info,librdkafka=warn,rdkafka=warn"),
+            ("BATON_TELEMETRY_LOG_LEVEL", "info,baton_scheduler=debug,librdkafka=warn,rdkafka=warn"),
         ];
         Self { env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), redis_aof: false }
     }
@@ -199,6 +200,28 @@ impl Stack {
     pub async fn client(&self) -> RunServiceClient<Channel> {
         let endpoint = format!("http://127.0.0.1:{}", self.grpc_port);
         RunServiceClient::connect(endpoint).await.expect("connect to gateway")
+    }
+
+    /// A gRPC client of the gateway's AdminService.
+    pub async fn admin(&self) -> AdminServiceClient<Channel> {
+        let endpoint = format!("http://127.0.0.1:{}", self.grpc_port);
+        AdminServiceClient::connect(endpoint).await.expect("connect to gateway")
+    }
+
+    /// Index of the first running service whose name starts with `service`.
+    pub fn find(&self, service: &str) -> usize {
+        self.services.iter().position(|p| p.name.starts_with(service)).expect("service not started")
+    }
+
+    /// The instance id a service logged at start (`"worker":"worker-<pid>-<n>"`), if any.
+    pub fn instance_id(&self, index: usize) -> Option<String> {
+        let log = self.services[index].log_text();
+        let pid = self.services[index].pid();
+        log.lines().find_map(|l| {
+            let start = l.find(&format!("\"worker-{pid}-"))? + 1;
+            let end = l[start..].find('"')? + start;
+            Some(l[start..end].to_string())
+        })
     }
 
     /// All service logs, for failure messages.

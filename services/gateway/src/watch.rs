@@ -39,7 +39,8 @@ async fn pump(gw: &Gateway, run_id: &str, after_seq: u64, tx: &mpsc::Sender<Resu
         let done = batch.len() < BATCH;
         for stored in batch {
             cursor = Some(stored.stream_id);
-            if send(tx, stored.event, after_seq).await? && ended(gw, run_id).await? {
+            let seq = stored.event.seq;
+            if send(tx, stored.event, after_seq).await? && ended(gw, run_id, seq).await? {
                 return Ok(());
             }
         }
@@ -66,18 +67,19 @@ async fn pump(gw: &Gateway, run_id: &str, after_seq: u64, tx: &mpsc::Sender<Resu
         }
         for stored in batch {
             cursor = stored.stream_id;
-            if send(tx, stored.event, after_seq).await? && ended(gw, run_id).await? {
+            let seq = stored.event.seq;
+            if send(tx, stored.event, after_seq).await? && ended(gw, run_id, seq).await? {
                 return Ok(());
             }
         }
     }
 }
 
-/// True if the run is terminal now (a terminal event in the history may have been followed
-/// by a requeue).
-async fn ended(gw: &Gateway, run_id: &str) -> Result<bool, Status> {
+/// True if event `seq` is the run's last and the run is terminal (a terminal event in the
+/// history may have been followed by a requeue).
+async fn ended(gw: &Gateway, run_id: &str, seq: u64) -> Result<bool, Status> {
     let state = gw.store.load_run(run_id).await.map_err(store_error)?;
-    Ok(state.is_none_or(|s| is_terminal(s.status())))
+    Ok(state.is_none_or(|s| is_terminal(s.status()) && s.event_seq <= seq))
 }
 
 /// Sends one event; true when the client is gone or the event is terminal.

@@ -59,7 +59,11 @@ pub async fn run(
         }
         part.last_offset = message.offset();
         match message.payload().map(Task::decode) {
-            Some(Ok(task)) => part.queue.push_back((message.offset(), task)),
+            Some(Ok(task)) => {
+                tracing::debug!(topic = %key.0, partition = key.1, offset = message.offset(), run_id = %task.run_id,
+                    due_in_ms = task.not_before_ms - now_ms(), "retry received");
+                part.queue.push_back((message.offset(), task));
+            }
             _ => {
                 tracing::error!(topic = %key.0, partition = key.1, offset = message.offset(), "undecodable retry record skipped");
                 if part.queue.is_empty() {
@@ -93,6 +97,7 @@ async fn release_due(consumer: &StreamConsumer, producer: &baton_bus::Producer, 
                 tracing::warn!(run_id = %task.run_id, error = %e, "retry not re-published yet");
                 break;
             }
+            tracing::debug!(topic = %key.0, partition = key.1, offset, run_id = %task.run_id, "retry released");
             metrics::counter!("baton_scheduler_retries_released_total", "topic" => key.0.clone()).increment(1);
             metrics::histogram!("baton_scheduler_retry_lateness_seconds").record((now_ms() - task.not_before_ms).max(0) as f64 / 1000.0);
             if let Err(e) = consumer.store_offset(&key.0, key.1, *offset) {

@@ -31,7 +31,7 @@ pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin)
         Next::Retry { step, attempt, delay_ms } => {
             let tiers = &worker.config.scheduler.retry_tiers_ms;
             let tier = tier_label(tiers[tier_index(*delay_ms, tiers)]);
-            let retry = task(*step, *attempt, now_ms() + *delay_ms as i64);
+            let retry = task(*step, *attempt, t.state.updated_at_ms + *delay_ms as i64);
             metrics::counter!("baton_worker_retries_total", "tier" => tier.clone()).increment(1);
             (worker.producer.send_retry(&retry, &tier).await, "retried")
         }

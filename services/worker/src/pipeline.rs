@@ -84,7 +84,13 @@ async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Canc
         },
     ));
     let started_at_ms = now_ms();
-    let ctx = StepContext { worker: worker.id.clone(), fence: lease.fence, started_at_ms, now_ms: started_at_ms };
+    let ctx = StepContext {
+        worker: worker.id.clone(),
+        fence: lease.fence,
+        started_at_ms,
+        now_ms: started_at_ms,
+        retry_tiers_ms: worker.config.scheduler.retry_tiers_ms.clone(),
+    };
     let result = execute_step(state.clone(), &worker.planner, &worker.tools, worker.limits, ctx, &step_cancel, now_ms).await;
     beat_done.cancel();
     let _ = beat.await;

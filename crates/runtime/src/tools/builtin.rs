@@ -39,7 +39,11 @@ impl Tool for Flaky {
     fn invoke(&self, call: Invocation) -> BoxFuture<'static, Result<Value, ToolError>> {
         Box::pin(async move {
             let rule = baton_core::tools::flaky_rule(&call.args).map_err(|e| ToolError::Fatal(e.to_string()))?;
-            if baton_core::tools::flaky_fails(rule, &call.idempotency_key, call.attempt) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            if baton_core::tools::flaky_fails(rule, &call.idempotency_key, call.attempt, now) {
                 return Err(ToolError::Retryable(format!("flaky: attempt {} failed as configured", call.attempt)));
             }
             Ok(json!({ "attempt": call.attempt, "idempotency_key": call.idempotency_key }))
