@@ -3,12 +3,18 @@
 //! Everything lives in a temp dir and is killed when dropped; every wait is bounded.
 #![allow(clippy::unwrap_used)]
 
+pub mod chaos;
 mod process;
 pub mod runs;
 mod stack;
 
 pub use process::{bin_path, free_port, http_body, http_status, wait_for_port, Proc};
 pub use stack::{Broker, Redis, Stack, StackOptions};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
 
 /// A fresh temp dir for one test, removed on drop.
 pub struct TempDir(std::path::PathBuf);

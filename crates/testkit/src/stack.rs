@@ -112,7 +112,7 @@ impl Default for StackOptions {
             ("BATON_RUNS_DISPATCH_GRACE_MS", "5000"),
             ("BATON_REAPER_MAX_INTERVAL_MS", "250"),
             ("BATON_WORKER_DRAIN_GRACE_MS", "5000"),
-            ("BATON_TELEMETRY_LOG_LEVEL", "info,baton_scheduler=debug,librdkafka=warn,rdkafka=warn"),
+            ("BATON_TELEMETRY_LOG_LEVEL", "info,librdkafka=warn,rdkafka=warn"),
         ];
         Self { env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), redis_aof: false }
     }

@@ -1,0 +1,251 @@
+//! The chaos driver: a mixed workload (echo, sleep, ledger, a flaky tool) submitted over gRPC
+//! while workers are SIGKILLed and restarted, the scheduler and reaper are killed, and
+//! optionally Redis and the broker restart. Then it audits every run: terminal (or waiting),
+//! each step committed once and in order with its `<run>:<step>` key, and no ledger effect
+//! executed after its commit. Used by the `chaos` test (small) and `baton-loadtest --mode chaos`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use baton_core::status::is_terminal;
+use baton_proto::v1::{EventKind, RetryPolicy, RunEvent, RunSpec, RunStatus};
+
+use crate::runs::{check_history, script, submit, watch_to_end};
+use crate::{Stack, StackOptions};
+
+/// What to run and what to break.
+#[derive(Debug, Clone)]
+pub struct ChaosConfig {
+    /// Runs to submit.
+    pub runs: usize,
+    /// Submissions per second.
+    pub submit_per_sec: u32,
+    /// Worker processes.
+    pub workers: usize,
+    /// Time between worker kills.
+    pub kill_every: Duration,
+    /// Kill the scheduler and the reaper once each, midway.
+    pub kill_control_plane: bool,
+    /// Restart Redis (AOF, fsync always) and the broker midway.
+    pub restart_infra: bool,
+    /// Failure rate of the flaky step.
+    pub flaky_rate: f64,
+    /// Bound on waiting for every run to end after the chaos.
+    pub settle: Duration,
+}
+
+/// What happened and what the audit found.
+#[derive(Debug, Clone, Default)]
+pub struct ChaosReport {
+    /// Runs admitted.
+    pub runs: usize,
+    /// Runs by final status name.
+    pub statuses: HashMap<String, usize>,
+    /// Steps committed, over all runs.
+    pub steps: u64,
+    /// Processes SIGKILLed (workers, scheduler, reaper, Redis, broker).
+    pub kills: usize,
+    /// (run, kill) pairs where a run was stalled by a kill and later moved on.
+    pub recoveries: usize,
+    /// Runs neither terminal nor waiting at the end.
+    pub lost: usize,
+    /// Steps committed twice or out of order, or with a wrong key (history problems).
+    pub history_problems: Vec<String>,
+    /// Ledger calls made after their step's commit.
+    pub duplicates: usize,
+    /// Ledger calls repeated before a commit (a crash mid-step; same key, allowed).
+    pub ledger_repeats: usize,
+    /// Time from a kill to the stalled run's next event, ms, sorted.
+    pub recovery_ms: Vec<u64>,
+    /// Wall time of the whole scenario.
+    pub elapsed: Duration,
+}
+
+impl ChaosReport {
+    /// Recovery time percentile (0–100), ms.
+    pub fn recovery_percentile(&self, p: f64) -> u64 {
+        if self.recovery_ms.is_empty() {
+            return 0;
+        }
+        let i = ((p / 100.0) * (self.recovery_ms.len() - 1) as f64).round() as usize;
+        self.recovery_ms[i.min(self.recovery_ms.len() - 1)]
+    }
+
+    /// A readable block of the counts.
+    pub fn render(&self) -> String {
+        let mut statuses: Vec<_> = self.statuses.iter().collect();
+        statuses.sort();
+        format!(
+            "chaos: runs={} steps={} kills={} recoveries={} duplicates={} lost={} history_problems={} \
+             ledger_repeats_before_commit={} recovery_p50_ms={} recovery_p99_ms={} elapsed_s={:.1}\nstatuses: {:?}",
+            self.runs,
+            self.steps,
+            self.kills,
+            self.recoveries,
+            self.duplicates,
+            self.lost,
+            self.history_problems.len(),
+            self.ledger_repeats,
+            self.recovery_percentile(50.0),
+            self.recovery_percentile(99.0),
+            self.elapsed.as_secs_f64(),
+            statuses,
+        )
+    }
+}
+
+fn workload(i: usize, flaky_rate: f64) -> RunSpec {
+    let sleep = format!(r#"{{"ms":{}}}"#, 100 + (i % 3) * 100);
+    let flaky = format!(r#"{{"fail_rate":{flaky_rate}}}"#);
+    let mut spec = script(&[
+        ("echo", "{}"),
+        ("ledger", "{}"),
+        ("sleep", &sleep),
+        ("flaky", &flaky),
+        ("ledger", "{}"),
+        ("echo", "{}"),
+    ]);
+    spec.retry = Some(RetryPolicy { max_attempts: 8, initial_backoff_ms: 200, max_backoff_ms: 1_000 });
+    spec
+}
+
+/// Stack settings for chaos: short leases, fast tiers, AOF Redis when infra restarts.
+pub fn options(restart_infra: bool) -> StackOptions {
+    let mut opts = StackOptions { redis_aof: restart_infra, ..StackOptions::default() };
+    opts.env.push(("BATON_SCHEDULER_RETRY_TIERS_MS".into(), "[200, 1000]".into()));
+    opts
+}
+
+/// Runs the scenario on a fresh stack and audits the result.
+pub async fn run(cfg: ChaosConfig) -> ChaosReport {
+    let started = Instant::now();
+    let mut stack = Stack::infra("chaos", options(cfg.restart_infra)).await;
+    stack.start_gateway().await;
+    for _ in 0..cfg.workers {
+        stack.start("worker").await;
+    }
+    stack.start("scheduler").await;
+    stack.start("reaper").await;
+    let client = stack.client().await;
+
+    // Submit at a steady rate while the driver breaks things.
+    let submitter = {
+        let mut client = client.clone();
+        let (n, rate, flaky) = (cfg.runs, cfg.submit_per_sec.max(1), cfg.flaky_rate);
+        tokio::spawn(async move {
+            let mut ids = Vec::with_capacity(n);
+            for i in 0..n {
+                ids.push(submit(&mut client, workload(i, flaky), &format!("chaos-{i}")).await);
+                tokio::time::sleep(Duration::from_millis(1_000 / u64::from(rate))).await;
+            }
+            ids
+        })
+    };
+    let mut kills: Vec<Instant> = Vec::new();
+    let mut round = 0usize;
+    while !submitter.is_finished() {
+        tokio::time::sleep(cfg.kill_every).await;
+        round += 1;
+        let workers: Vec<usize> =
+            (0..stack.services.len()).filter(|i| stack.services[*i].name.starts_with("worker") && alive(&mut stack, *i)).collect();
+        let victim = workers[round % workers.len()];
+        stack.services[victim].kill().await;
+        kills.push(Instant::now());
+        stack.start("worker").await;
+        if cfg.kill_control_plane && round == 2 {
+            for service in ["scheduler", "reaper"] {
+                let i = (0..stack.services.len()).rev().find(|i| stack.services[*i].name.starts_with(service)).unwrap_or(0);
+                stack.services[i].kill().await;
+                kills.push(Instant::now());
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                stack.start(service).await;
+            }
+        }
+        if cfg.restart_infra && round == 3 {
+            stack.redis.restart(&stack.dir).await;
+            kills.push(Instant::now());
+        }
+        if cfg.restart_infra && round == 4 {
+            stack.broker.restart(&stack.dir).await;
+            kills.push(Instant::now());
+        }
+    }
+    let ids = submitter.await.unwrap_or_default();
+    audit(&stack, client, ids, &kills, started, cfg.settle).await
+}
+
+fn alive(stack: &mut Stack, i: usize) -> bool {
+    matches!(stack.services[i].child.try_wait(), Ok(None))
+}
+
+async fn audit(
+    stack: &Stack,
+    mut client: baton_proto::v1::run_service_client::RunServiceClient<tonic::transport::Channel>,
+    ids: Vec<String>,
+    kills: &[Instant],
+    started: Instant,
+    settle: Duration,
+) -> ChaosReport {
+    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 4 }).expect("redis pool");
+    let wall_start = crate::now_ms() - started.elapsed().as_millis() as i64;
+    let kill_ms: Vec<i64> = kills.iter().map(|k| wall_start + k.duration_since(started).as_millis() as i64).collect();
+    let mut report = ChaosReport { runs: ids.len(), kills: kills.len(), ..Default::default() };
+    let deadline = Instant::now() + settle;
+    for id in &ids {
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        let events = match watch_to_end(&mut client, id, left).await {
+            Ok(events) => events,
+            Err(e) => {
+                report.lost += 1;
+                report.history_problems.push(format!("{id}: {e}"));
+                continue;
+            }
+        };
+        let status = events.last().map_or(RunStatus::Unspecified, |e| e.status());
+        if !is_terminal(status) && status != RunStatus::Waiting {
+            report.lost += 1;
+        }
+        *report.statuses.entry(baton_core::status::name(status).to_string()).or_default() += 1;
+        match check_history(&events) {
+            Ok(steps) => report.steps += u64::from(steps),
+            Err(e) => report.history_problems.push(format!("{id}: {e}")),
+        }
+        for e in events.iter().filter(|e| e.kind() == EventKind::StepFailed) {
+            if e.idempotency_key != format!("{id}:{}", e.step) {
+                report.history_problems.push(format!("{id}: retry of step {} ran with key {}", e.step, e.idempotency_key));
+            }
+        }
+        audit_ledger(&store, &events, &mut report).await;
+        recoveries(&events, &kill_ms, &mut report);
+    }
+    report.recovery_ms.sort_unstable();
+    report.elapsed = started.elapsed();
+    report
+}
+
+/// Every ledger call of a committed step must have run under a fence no newer than the commit's.
+async fn audit_ledger(store: &baton_store::Store, events: &[RunEvent], report: &mut ChaosReport) {
+    for e in events.iter().filter(|e| e.kind() == EventKind::StepCompleted && e.tool == "ledger") {
+        let calls = store.ledger_calls(&e.idempotency_key).await.unwrap_or_default();
+        if calls.is_empty() {
+            report.history_problems.push(format!("{}: committed ledger step has no recorded call", e.idempotency_key));
+        }
+        report.duplicates += calls.iter().filter(|c| c.fence > e.fence).count();
+        report.ledger_repeats += calls.iter().filter(|c| c.fence < e.fence).count();
+    }
+}
+
+/// A run stalled by a kill: its last event before the kill and its next event after it are
+/// further apart than normal progress; the recovery time is kill → next event.
+fn recoveries(events: &[RunEvent], kill_ms: &[i64], report: &mut ChaosReport) {
+    for &k in kill_ms {
+        let before = events.iter().rev().find(|e| e.at_ms <= k);
+        let after = events.iter().find(|e| e.at_ms > k);
+        if let (Some(b), Some(a)) = (before, after) {
+            if !is_terminal(b.status()) && a.at_ms - k > 1_000 {
+                report.recoveries += 1;
+                report.recovery_ms.push((a.at_ms - k) as u64);
+            }
+        }
+    }
+}

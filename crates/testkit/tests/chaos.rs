@@ -1,0 +1,40 @@
+//! The chaos suite at CI size: mixed runs while workers are SIGKILLed every few seconds and the
+//! scheduler and reaper are killed; then Redis (AOF) and the broker restart mid-load. Nothing
+//! may be lost, no step committed twice, no ledger effect re-executed after its commit.
+//! `baton-loadtest --mode chaos` runs the same driver longer (docs/reliability.md).
+
+use std::time::Duration;
+
+use baton_testkit::chaos::{run, ChaosConfig};
+
+fn config(restart_infra: bool) -> ChaosConfig {
+    ChaosConfig {
+        runs: 40,
+        submit_per_sec: 4,
+        workers: 2,
+        kill_every: Duration::from_secs(3),
+        kill_control_plane: !restart_infra,
+        restart_infra,
+        flaky_rate: 0.2,
+        settle: Duration::from_secs(120),
+    }
+}
+
+fn assert_clean(report: &baton_testkit::chaos::ChaosReport) {
+    println!("{}", report.render());
+    assert_eq!(report.lost, 0, "lost runs: {:?}", report.history_problems);
+    assert!(report.history_problems.is_empty(), "{:#?}", report.history_problems);
+    assert_eq!(report.duplicates, 0, "ledger effects re-executed after their commit");
+    assert!(report.kills >= 3, "the driver killed too little: {}", report.kills);
+    assert_eq!(report.statuses.values().sum::<usize>(), report.runs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_workers_scheduler_and_reaper_loses_nothing() {
+    assert_clean(&run(config(false)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_redis_and_the_broker_mid_load_loses_nothing() {
+    assert_clean(&run(config(true)).await);
+}
