@@ -104,13 +104,14 @@ pub async fn http_body(port: u16, path: &str) -> Option<String> {
     text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
-/// Path of a workspace binary (`target/<profile>/<name>`), next to the running test's `deps/`.
+/// Path of a workspace binary (`target/<profile>/<name>`): beside the running executable, or
+/// one level up when it is a test in `target/<profile>/deps/`.
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join(name);
-    assert!(path.is_file(), "{} not built: run `cargo build --workspace --bins` first", path.display());
-    path
+    let dir = exe.parent().unwrap();
+    let candidates = [dir.join(name), dir.parent().map(|p| p.join(name)).unwrap_or_default()];
+    let found = candidates.iter().find(|p| p.is_file());
+    found.cloned().unwrap_or_else(|| panic!("{name} not built next to {}: run `cargo build --workspace --bins` first", exe.display()))
 }
 
 /// Finds an executable on PATH or in `~/.cargo/bin`.

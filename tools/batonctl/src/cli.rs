@@ -1,4 +1,4 @@
-//! The command line: global flags and subcommands, as clap types.
+//! The command line: global flags and subcommands (runs and `dlq`), as clap types.
 
 use baton_proto::v1::{RunStatus, ToolCall};
 use clap::{Args, Parser, Subcommand};
@@ -66,6 +66,40 @@ pub enum Command {
         )]
         reason: String,
     },
+    /// Operate on dead letters: steps that exhausted their retries (AdminService, all tenants).
+    Dlq {
+        /// What to do with dead letters.
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+/// The `dlq` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, one line each (newest first as the gateway returns them).
+    List(DlqListArgs),
+    /// Resume a dead-lettered run from its checkpoint at the failed step, with attempts reset.
+    Requeue {
+        /// The run id.
+        run_id: String,
+    },
+    /// Drop a run's dead letter; the run stays dead_lettered.
+    Discard {
+        /// The run id.
+        run_id: String,
+    },
+}
+
+/// Flags of `dlq list`.
+#[derive(Debug, Args)]
+pub struct DlqListArgs {
+    /// Only this tenant's dead letters (default: every tenant; `--tenant` does not filter here).
+    #[arg(long, value_name = "T", default_value = "", hide_default_value = true)]
+    pub tenant_filter: String,
+    /// Most dead letters to return (0: the gateway's default, 100; at most 10000).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub limit: u32,
 }
 
 /// Flags of `submit`.
@@ -143,6 +177,27 @@ mod tests {
         let tools: Vec<&str> = args.steps.iter().map(|s| s.tool.as_str()).collect();
         assert_eq!(tools, ["echo", "sleep"]);
         assert_eq!(args.steps[1].args_json, r#"{"ms":5}"#);
+    }
+
+    #[test]
+    fn dlq_list_flags() {
+        let cli = Cli::try_parse_from(["batonctl", "dlq", "list", "--tenant-filter", "acme", "--limit", "5", "--json"])
+            .expect("parses");
+        assert!(cli.json);
+        let Command::Dlq { command: DlqCommand::List(args) } = cli.command else { panic!("not dlq list") };
+        assert_eq!((args.tenant_filter.as_str(), args.limit), ("acme", 5));
+        let cli = Cli::try_parse_from(["batonctl", "dlq", "list"]).expect("parses");
+        let Command::Dlq { command: DlqCommand::List(args) } = cli.command else { panic!("not dlq list") };
+        assert_eq!((args.tenant_filter.as_str(), args.limit), ("", 0));
+    }
+
+    #[test]
+    fn dlq_requeue_and_discard_take_a_run_id() {
+        let cli = Cli::try_parse_from(["batonctl", "dlq", "requeue", "r1"]).expect("parses");
+        assert!(matches!(cli.command, Command::Dlq { command: DlqCommand::Requeue { run_id } } if run_id == "r1"));
+        let cli = Cli::try_parse_from(["batonctl", "dlq", "discard", "r2"]).expect("parses");
+        assert!(matches!(cli.command, Command::Dlq { command: DlqCommand::Discard { run_id } } if run_id == "r2"));
+        assert!(Cli::try_parse_from(["batonctl", "dlq", "requeue"]).is_err());
     }
 
     #[test]

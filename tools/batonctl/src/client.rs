@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use baton_proto::v1::admin_service_client::AdminServiceClient;
 use baton_proto::v1::run_service_client::RunServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -14,10 +15,12 @@ pub const TENANT_HEADER: &str = "x-baton-tenant";
 /// Largest response accepted: a run with many steps can exceed tonic's 4 MiB default.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-/// A RunService client that sends every call on behalf of one tenant.
+/// RunService and AdminService clients over one channel; every call carries the tenant header.
 pub struct Client {
-    /// The generated client.
+    /// The generated RunService client.
     pub rpc: RunServiceClient<Channel>,
+    /// The generated AdminService client (dead letters), on the same channel.
+    pub admin: AdminServiceClient<Channel>,
     tenant: MetadataValue<tonic::metadata::Ascii>,
 }
 
@@ -34,8 +37,9 @@ impl Client {
             .connect()
             .await
             .map_err(|e| Status::unavailable(format!("cannot connect to {addr}: {}", chain(&e))))?;
-        let rpc = RunServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
-        Ok(Self { rpc, tenant })
+        let rpc = RunServiceClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let admin = AdminServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Self { rpc, admin, tenant })
     }
 
     /// Wraps `message` in a request carrying the tenant header.
