@@ -32,18 +32,13 @@ impl Target {
             .connect()
             .await
             .with_context(|| format!("cannot connect to {addr}"))?;
-        Ok(Self {
-            rpc: RunServiceClient::new(channel),
-            tenant,
-        })
+        Ok(Self { rpc: RunServiceClient::new(channel), tenant })
     }
 
     /// Wraps `message` in a request carrying the tenant header.
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
-        request
-            .metadata_mut()
-            .insert(TENANT_HEADER, self.tenant.clone());
+        request.metadata_mut().insert(TENANT_HEADER, self.tenant.clone());
         request
     }
 }
@@ -51,10 +46,7 @@ impl Target {
 /// True for failures a later attempt may not see: the gateway is restarting, shedding load,
 /// or out of watcher slots.
 pub fn retryable(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable | Code::ResourceExhausted | Code::Aborted
-    )
+    matches!(status.code(), Code::Unavailable | Code::ResourceExhausted | Code::Aborted)
 }
 
 /// Canonical gRPC name of a status code (`UNAVAILABLE`), for failure labels in the report.

@@ -1,6 +1,8 @@
-//! `baton-loadtest`: parse flags, connect one shared gRPC channel, run the workload, print the
-//! report; the exit status says whether every run succeeded in time.
+//! `baton-loadtest`: parse flags, then either connect one shared gRPC channel and run workload
+//! W1 (default), or run the chaos scenario on its own stack; print the report; the exit status
+//! says whether the mode's check passed.
 
+mod chaos;
 mod grpc;
 mod report;
 mod w1;
@@ -8,39 +10,67 @@ mod w1;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+/// `--runs` in w1 mode when not given.
+const W1_RUNS: u64 = 2000;
+/// `--runs` in chaos mode when not given (50 s of submissions at the default 4/s).
+const CHAOS_RUNS: u64 = 200;
+
+/// What to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Steady throughput against a running gateway at --addr.
+    W1,
+    /// Start a private stack (redis-server, tansu, the service binaries next to this executable),
+    /// break it while runs go on, then audit every run.
+    Chaos,
+}
 
 /// Load generator over Baton's gRPC API.
 #[derive(Debug, Parser)]
 #[command(
     name = "baton-loadtest",
     version,
-    after_help = "Exit status: 0 every run succeeded; 1 a run did not succeed or the timeout hit; 2 setup error."
+    after_help = "Exit status: 0 passed; 1 failed (w1: a run did not succeed or the timeout hit; chaos: a run \
+                  was lost, a ledger effect ran after its commit, or a history problem); 2 setup error; 130 \
+                  interrupted.\n\nChaos mode needs redis-server and tansu (scripts/install-deps.sh) and the service \
+                  binaries built in the same profile: `cargo build --release --workspace --bins && \
+                  target/release/baton-loadtest --mode chaos`. Set BATON_KEEP_TEST_DIRS=1 to keep its logs."
 )]
 struct Args {
-    /// Gateway address.
+    /// Workload: w1 (steady throughput against --addr) or chaos (own stack, kills, audit).
+    #[arg(long, value_enum, default_value_t = Mode::W1)]
+    mode: Mode,
+    /// [w1] Gateway address.
     #[arg(long, env = "BATON_ADDR", default_value = "http://127.0.0.1:50051")]
     addr: String,
-    /// Runs to submit.
-    #[arg(long, value_name = "N", default_value_t = 2000)]
-    runs: u64,
-    /// `echo` steps per run.
+    /// Runs to submit (default: 2000 in w1, 200 in chaos).
+    #[arg(long, value_name = "N")]
+    runs: Option<u64>,
+    /// [w1] `echo` steps per run.
     #[arg(long, value_name = "K", default_value_t = 10)]
     steps: u32,
-    /// Runs in flight at once.
+    /// [w1] Runs in flight at once.
     #[arg(long, value_name = "C", default_value_t = 64)]
     concurrency: usize,
-    /// Tenant to submit as (sent in the `x-baton-tenant` header).
+    /// [w1] Tenant to submit as (sent in the `x-baton-tenant` header).
     #[arg(long, default_value = "loadtest")]
     tenant: String,
-    /// Overall bound: stop and report after this long, finished or not.
+    /// [w1] Overall bound: stop and report after this long, finished or not.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     timeout_secs: u64,
+    /// Chaos mode's flags.
+    #[command(flatten)]
+    chaos: chaos::ChaosArgs,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.mode == Mode::Chaos {
+        return run_chaos(args).await;
+    }
     match run(args).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -51,19 +81,75 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Runs the chaos scenario and maps its outcome to the exit status.
+async fn run_chaos(args: Args) -> ExitCode {
+    let cfg = match args.chaos.config(args.runs.unwrap_or(CHAOS_RUNS)) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match chaos::run(cfg).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(chaos::Failure::Setup(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(chaos::Failure::Driver(message)) => {
+            eprintln!("error: chaos driver failed: {message}");
+            ExitCode::from(2)
+        }
+        Err(chaos::Failure::Interrupted) => {
+            eprintln!("interrupted: the chaos stack was stopped");
+            ExitCode::from(130)
+        }
+    }
+}
+
 /// Runs the workload; `Ok(true)` when every run succeeded within the timeout.
 async fn run(args: Args) -> anyhow::Result<bool> {
-    anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
+    let runs = args.runs.unwrap_or(W1_RUNS);
+    anyhow::ensure!(runs > 0, "--runs must be at least 1");
     anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(args.timeout_secs > 0, "--timeout-secs must be at least 1");
     let target = grpc::Target::connect(&args.addr, &args.tenant).await?;
-    let workload = w1::W1 {
-        runs: args.runs,
-        steps: args.steps,
-        concurrency: args.concurrency,
-    };
+    let workload = w1::W1 { runs, steps: args.steps, concurrency: args.concurrency };
     let report = w1::run(&target, &workload, Duration::from_secs(args.timeout_secs)).await?;
     println!("{}", report.render());
     Ok(report.passed())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn default_mode_is_w1() {
+        let args = Args::try_parse_from(["baton-loadtest"]).expect("parses");
+        assert_eq!(args.mode, Mode::W1);
+        assert_eq!(args.runs.unwrap_or(W1_RUNS), 2000);
+        assert_eq!((args.steps, args.concurrency, args.timeout_secs), (10, 64, 600));
+    }
+
+    #[test]
+    fn chaos_flags() {
+        let argv = ["baton-loadtest", "--mode", "chaos", "--runs", "10", "--restart-infra", "--no-control-plane-kills"];
+        let args =
+            Args::try_parse_from(argv.iter().chain(&["--flaky-rate", "0.5", "--settle-secs", "60"])).expect("parses");
+        assert_eq!(args.mode, Mode::Chaos);
+        let cfg = args.chaos.config(args.runs.unwrap_or(CHAOS_RUNS)).expect("valid");
+        assert_eq!((cfg.runs, cfg.submit_per_sec, cfg.workers), (10, 4, 2));
+        assert!(cfg.restart_infra && !cfg.kill_control_plane);
+        assert_eq!((cfg.flaky_rate, cfg.settle.as_secs(), cfg.kill_every.as_secs()), (0.5, 60, 3));
+    }
 }

@@ -69,8 +69,7 @@ impl Report {
         self.steps += outcome.steps;
         let label = match outcome.end {
             End::Finished(status) => {
-                self.latency_us
-                    .saturating_record((outcome.latency.as_micros() as u64).max(1));
+                self.latency_us.saturating_record((outcome.latency.as_micros() as u64).max(1));
                 if status == RunStatus::Succeeded {
                     self.ok += 1;
                     return;
@@ -80,9 +79,7 @@ impl Report {
             End::Error(label) => label,
         };
         if !outcome.detail.is_empty() {
-            self.first_detail
-                .entry(label.clone())
-                .or_insert(outcome.detail);
+            self.first_detail.entry(label.clone()).or_insert(outcome.detail);
         }
         *self.failed.entry(label).or_default() += 1;
     }
@@ -114,36 +111,20 @@ impl Report {
         let failed = self.done() - self.ok;
         let unfinished = self.planned.saturating_sub(self.done());
         let _ = writeln!(out, "{}", self.title);
-        let _ = writeln!(
-            out,
-            "runs        {} ok, {failed} failed, {unfinished} unfinished (of {})",
-            self.ok, self.planned
-        );
+        let _ =
+            writeln!(out, "runs        {} ok, {failed} failed, {unfinished} unfinished (of {})", self.ok, self.planned);
         if !self.failed.is_empty() {
-            let by_name: Vec<String> = self
-                .failed
-                .iter()
-                .map(|(name, n)| format!("{name}={n}"))
-                .collect();
+            let by_name: Vec<String> = self.failed.iter().map(|(name, n)| format!("{name}={n}")).collect();
             let _ = writeln!(out, "failed      {}", by_name.join(" "));
             for (name, detail) in &self.first_detail {
                 let _ = writeln!(out, "  first {name}: {detail}");
             }
         }
         if self.timed_out {
-            let _ = writeln!(
-                out,
-                "timeout     hit after {:.1} s; unfinished runs were abandoned",
-                self.secs()
-            );
+            let _ = writeln!(out, "timeout     hit after {:.1} s; unfinished runs were abandoned", self.secs());
         }
         let _ = writeln!(out, "elapsed     {:.3} s", self.secs());
-        let _ = writeln!(
-            out,
-            "throughput  {:.1} runs/s, {:.1} steps/s",
-            self.rate(self.ok),
-            self.rate(self.steps)
-        );
+        let _ = writeln!(out, "throughput  {:.1} runs/s, {:.1} steps/s", self.rate(self.ok), self.rate(self.steps));
         let _ = writeln!(
             out,
             "latency     p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} runs)",
@@ -208,12 +189,7 @@ mod tests {
     use super::*;
 
     fn outcome(end: End, ms: u64, steps: u64) -> Outcome {
-        Outcome {
-            end,
-            latency: Duration::from_millis(ms),
-            steps,
-            detail: String::new(),
-        }
+        Outcome { end, latency: Duration::from_millis(ms), steps, detail: String::new() }
     }
 
     #[test]
@@ -229,25 +205,11 @@ mod tests {
         assert_eq!(r.done(), 4);
         assert!(!r.passed());
         let line = r.result_line();
-        assert!(
-            line.starts_with(
-                "RESULT runs=2 steps=23 elapsed_s=2.000 runs_per_s=1.0 steps_per_s=11.5 "
-            ),
-            "{line}"
-        );
-        assert!(
-            line.contains(" failed=2 unfinished=0 timed_out=false"),
-            "{line}"
-        );
+        assert!(line.starts_with("RESULT runs=2 steps=23 elapsed_s=2.000 runs_per_s=1.0 steps_per_s=11.5 "), "{line}");
+        assert!(line.contains(" failed=2 unfinished=0 timed_out=false"), "{line}");
         let text = r.render();
-        assert!(
-            text.contains("failed      error:UNAVAILABLE=1 timed_out=1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("  first error:UNAVAILABLE: gateway restarting"),
-            "{text}"
-        );
+        assert!(text.contains("failed      error:UNAVAILABLE=1 timed_out=1"), "{text}");
+        assert!(text.contains("  first error:UNAVAILABLE: gateway restarting"), "{text}");
     }
 
     #[test]

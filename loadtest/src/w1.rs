@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use baton_proto::v1::{
-    planner, Budget, EventKind, GetRunRequest, Planner, RunSpec, RunStatus, ScriptPlan, StopReason,
-    SubmitRunRequest, ToolCall, WatchRunRequest,
+    planner, Budget, EventKind, GetRunRequest, Planner, RunSpec, RunStatus, ScriptPlan, StopReason, SubmitRunRequest,
+    ToolCall, WatchRunRequest,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -36,21 +36,13 @@ impl W1 {
     /// The spec every run of this workload is submitted with.
     fn spec(&self) -> RunSpec {
         let steps = (0..self.steps)
-            .map(|i| ToolCall {
-                tool: "echo".to_string(),
-                args_json: format!("{{\"step\":{i}}}"),
-            })
+            .map(|i| ToolCall { tool: "echo".to_string(), args_json: format!("{{\"step\":{i}}}") })
             .collect();
         RunSpec {
             goal: "baton-loadtest w1".to_string(),
-            planner: Some(Planner {
-                kind: Some(planner::Kind::Script(ScriptPlan { steps })),
-            }),
+            planner: Some(Planner { kind: Some(planner::Kind::Script(ScriptPlan { steps })) }),
             // Exactly the plan, so a long plan is not cut short by the default step budget.
-            budget: Some(Budget {
-                max_steps: self.steps,
-                ..Budget::default()
-            }),
+            budget: Some(Budget { max_steps: self.steps, ..Budget::default() }),
             labels: [("loadtest".to_string(), "w1".to_string())].into(),
             ..RunSpec::default()
         }
@@ -59,16 +51,10 @@ impl W1 {
 
 /// Runs the workload against `target`, stopping after `timeout` whatever is still in flight.
 pub async fn run(target: &Target, w: &W1, timeout: Duration) -> anyhow::Result<Report> {
-    let title = format!(
-        "baton-loadtest w1: {} runs x {} echo steps, concurrency {}",
-        w.runs, w.steps, w.concurrency
-    );
+    let title = format!("baton-loadtest w1: {} runs x {} echo steps, concurrency {}", w.runs, w.steps, w.concurrency);
     let mut report = Report::new(title, w.runs)?;
     // Keys unique per invocation, so a rerun never deduplicates against an earlier one.
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
     let shared = Arc::new(Shared {
         target: target.clone(),
         spec: w.spec(),
@@ -86,8 +72,7 @@ pub async fn run(target: &Target, w: &W1, timeout: Duration) -> anyhow::Result<R
 
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let mut progress =
-        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+    let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
     let timed_out = loop {
         tokio::select! {
             outcome = rx.recv() => match outcome {
@@ -150,27 +135,17 @@ async fn one_run(target: &Target, spec: &RunSpec, key: &str) -> Outcome {
             (End::Error(label), status.message().to_string())
         }
     };
-    Outcome {
-        end,
-        latency,
-        steps,
-        detail,
-    }
+    Outcome { end, latency, steps, detail }
 }
 
 /// SubmitRun, retried on transient failures; the idempotency key makes a retry safe.
 async fn submit(target: &Target, spec: &RunSpec, key: &str) -> Result<String, Status> {
     let mut attempt = 0;
     loop {
-        let req = SubmitRunRequest {
-            spec: Some(spec.clone()),
-            idempotency_key: key.to_string(),
-        };
+        let req = SubmitRunRequest { spec: Some(spec.clone()), idempotency_key: key.to_string() };
         match target.rpc.clone().submit_run(target.request(req)).await {
             Ok(resp) => return Ok(resp.into_inner().run_id),
-            Err(status) if retryable(&status) && attempt + 1 < MAX_ATTEMPTS => {
-                backoff(&mut attempt).await
-            }
+            Err(status) if retryable(&status) && attempt + 1 < MAX_ATTEMPTS => backoff(&mut attempt).await,
             Err(status) => return Err(status),
         }
     }
@@ -186,9 +161,7 @@ async fn follow(target: &Target, run_id: &str, steps: &mut u64) -> Result<Finish
             Ok(Some(finish)) => return Ok(finish),
             // The stream closed without RUN_FINISHED: ask for the run itself.
             Ok(None) => {
-                let req = target.request(GetRunRequest {
-                    run_id: run_id.to_string(),
-                });
+                let req = target.request(GetRunRequest { run_id: run_id.to_string() });
                 let run = target.rpc.clone().get_run(req).await?.into_inner();
                 if baton_core::status::is_terminal(run.status()) {
                     *steps = (*steps).max(u64::from(run.steps_completed));
@@ -214,26 +187,13 @@ async fn watch_once(
     after_seq: &mut u64,
     steps: &mut u64,
 ) -> Result<Option<Finish>, Status> {
-    let req = WatchRunRequest {
-        run_id: run_id.to_string(),
-        after_seq: *after_seq,
-    };
-    let mut stream = target
-        .rpc
-        .clone()
-        .watch_run(target.request(req))
-        .await?
-        .into_inner();
+    let req = WatchRunRequest { run_id: run_id.to_string(), after_seq: *after_seq };
+    let mut stream = target.rpc.clone().watch_run(target.request(req)).await?.into_inner();
     while let Some(event) = stream.message().await? {
         *after_seq = (*after_seq).max(event.seq);
         match event.kind() {
             EventKind::StepCompleted => *steps += 1,
-            EventKind::RunFinished => {
-                return Ok(Some((
-                    event.status(),
-                    stop_text(event.stop_reason.as_ref()),
-                )))
-            }
+            EventKind::RunFinished => return Ok(Some((event.status(), stop_text(event.stop_reason.as_ref())))),
             _ => {}
         }
     }
@@ -264,15 +224,8 @@ mod tests {
 
     #[test]
     fn spec_has_k_echo_steps_and_a_matching_budget() {
-        let spec = W1 {
-            runs: 1,
-            steps: 3,
-            concurrency: 1,
-        }
-        .spec();
-        let Some(planner::Kind::Script(script)) = spec.planner.and_then(|p| p.kind) else {
-            panic!("no script")
-        };
+        let spec = W1 { runs: 1, steps: 3, concurrency: 1 }.spec();
+        let Some(planner::Kind::Script(script)) = spec.planner.and_then(|p| p.kind) else { panic!("no script") };
         assert_eq!(script.steps.len(), 3);
         assert!(script.steps.iter().all(|s| s.tool == "echo"));
         assert_eq!(script.steps[2].args_json, r#"{"step":2}"#);

@@ -1,16 +1,59 @@
 //! Consumers: group members whose offsets are stored explicitly by the caller (the lease, not
 //! the offset, owns the work) and auto-committed in the background.
 
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use std::sync::{Arc, Mutex};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers as _};
 use rdkafka::Message as _;
+
+/// Consumer context that logs partition assignments and revocations, so an operator can see
+/// which member owns which partitions after a rebalance, and keeps the current assignment.
+pub struct RebalanceLog {
+    group: String,
+    assigned: Arc<Mutex<Vec<(String, i32)>>>,
+}
+
+impl RebalanceLog {
+    /// The partitions this member owns now.
+    pub fn assigned(&self) -> Vec<(String, i32)> {
+        self.assigned.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+impl ClientContext for RebalanceLog {}
+
+impl ConsumerContext for RebalanceLog {
+    fn post_rebalance(&self, _base: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let parts: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                tracing::info!(group = %self.group, partitions = ?parts, "partitions assigned");
+                if let Ok(mut a) = self.assigned.lock() {
+                    *a = parts;
+                }
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(group = %self.group, count = tpl.count(), "partitions revoked");
+                if let Ok(mut a) = self.assigned.lock() {
+                    a.clear();
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(group = %self.group, error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// The consumer type every Baton service uses.
+pub type BatonConsumer = StreamConsumer<RebalanceLog>;
 
 use crate::{base_config, Error, Result};
 
 /// A stream consumer in `group`, subscribed to `topics`, starting from the earliest record of
 /// partitions the group has never committed. Call `store_offset_from_message` once a record's
 /// work is owned elsewhere; stored offsets are committed every second.
-pub fn consumer(kafka: &baton_config::Kafka, group: &str, client_id: &str, topics: &[&str]) -> Result<StreamConsumer> {
+pub fn consumer(kafka: &baton_config::Kafka, group: &str, client_id: &str, topics: &[&str]) -> Result<BatonConsumer> {
     let mut c = base_config(kafka, client_id);
     c.set("group.id", group)
         .set("enable.auto.commit", "true")
@@ -19,9 +62,11 @@ pub fn consumer(kafka: &baton_config::Kafka, group: &str, client_id: &str, topic
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", &kafka.assignment_strategy)
         .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
+        .set("max.poll.interval.ms", kafka.max_poll_interval_ms.to_string())
         .set("heartbeat.interval.ms", (kafka.session_timeout_ms / 4).max(250).to_string())
         .set("fetch.wait.max.ms", "50");
-    let consumer: StreamConsumer = c.create().map_err(Error::Client)?;
+    let consumer: BatonConsumer =
+        c.create_with_context(RebalanceLog { group: group.to_string(), assigned: Arc::default() }).map_err(Error::Client)?;
     consumer
         .subscribe(topics)
         .map_err(|source| Error::Admin { topic: topics.join(","), reason: source.to_string() })?;

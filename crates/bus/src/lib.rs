@@ -6,7 +6,7 @@ mod consumer;
 mod producer;
 mod topics;
 
-pub use consumer::{consumer, traceparent_of};
+pub use consumer::{consumer, traceparent_of, BatonConsumer};
 pub use producer::{Producer, LANE_HEADER, NOT_BEFORE_HEADER};
 pub use rdkafka;
 pub use topics::Topics;

@@ -40,6 +40,9 @@ pub struct Kafka {
     pub assignment_strategy: String,
     /// Consumer session timeout: how long a dead worker keeps its partitions.
     pub session_timeout_ms: u32,
+    /// Consumer `max.poll.interval.ms`, also the rebalance timeout: how long a rebalance waits
+    /// for members to rejoin.
+    pub max_poll_interval_ms: u32,
     /// Producer idempotence (`enable.idempotence`).
     pub idempotence: bool,
     /// Producer linger: how long to wait to batch records.
@@ -55,6 +58,7 @@ impl Default for Kafka {
             replication_factor: 1,
             assignment_strategy: "range".into(),
             session_timeout_ms: 10_000,
+            max_poll_interval_ms: 300_000,
             idempotence: true,
             linger_ms: 2,
         }

@@ -47,6 +47,9 @@ impl Config {
         if k.session_timeout_ms < 1_000 {
             return Err(invalid("kafka.session_timeout_ms", "must be at least 1000"));
         }
+        if k.max_poll_interval_ms < k.session_timeout_ms {
+            return Err(invalid("kafka.max_poll_interval_ms", "must be at least kafka.session_timeout_ms"));
+        }
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
             return Err(invalid("redis.url", format!("{:?} must start with redis:// or rediss://", self.redis.url)));
         }

@@ -7,6 +7,7 @@ mod index;
 pub mod keys;
 mod lease;
 mod ledger;
+mod owners;
 mod runs;
 mod scripts;
 mod update;

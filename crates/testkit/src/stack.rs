@@ -76,7 +76,10 @@ impl Broker {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let proc = Proc::spawn(&format!("tansu-{port}"), &exe, &args, &[], dir.path());
+        // BATON_TEST_BROKER_LOG=<filter> passes a RUST_LOG filter to tansu, for debugging.
+        let env: Vec<(String, String)> =
+            std::env::var("BATON_TEST_BROKER_LOG").map(|f| vec![("RUST_LOG".to_string(), f)]).unwrap_or_default();
+        let proc = Proc::spawn(&format!("tansu-{port}"), &exe, &args, &env, dir.path());
         assert!(wait_for_port(port, START_WITHIN).await, "tansu did not start:\n{}", proc.log_text());
         Self { port, proc }
     }
@@ -108,6 +111,7 @@ impl Default for StackOptions {
             ("BATON_WORKER_LEASE_TTL_MS", "3000"),
             ("BATON_WORKER_HEARTBEAT_MS", "1000"),
             ("BATON_KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            ("BATON_KAFKA_MAX_POLL_INTERVAL_MS", "8000"),
             ("BATON_KAFKA_PARTITIONS", "4"),
             ("BATON_RUNS_DISPATCH_GRACE_MS", "5000"),
             ("BATON_REAPER_MAX_INTERVAL_MS", "250"),

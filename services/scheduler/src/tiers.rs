@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use baton_bus::rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use baton_bus::rdkafka::consumer::{CommitMode, Consumer as _};
+use baton_bus::BatonConsumer;
 use baton_bus::rdkafka::{Message as _, TopicPartitionList};
 use baton_core::retry::tier_label;
 use baton_proto::v1::Task;
@@ -86,7 +87,7 @@ pub async fn run(
 }
 
 /// Re-publishes every due head record to its lane; resumes partitions that emptied.
-async fn release_due(consumer: &StreamConsumer, producer: &baton_bus::Producer, partitions: &mut BTreeMap<(String, i32), Partition>) {
+async fn release_due(consumer: &BatonConsumer, producer: &baton_bus::Producer, partitions: &mut BTreeMap<(String, i32), Partition>) {
     let now = now_ms();
     for (key, part) in partitions.iter_mut() {
         while let Some((offset, task)) = part.queue.front() {
@@ -112,7 +113,7 @@ async fn release_due(consumer: &StreamConsumer, producer: &baton_bus::Producer, 
     }
 }
 
-fn set_paused(consumer: &StreamConsumer, (topic, partition): &(String, i32), paused: bool) {
+fn set_paused(consumer: &BatonConsumer, (topic, partition): &(String, i32), paused: bool) {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(topic, *partition);
     let result = if paused { consumer.pause(&tpl) } else { consumer.resume(&tpl) };

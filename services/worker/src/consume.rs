@@ -26,8 +26,11 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     let steps = TaskTracker::new();
     // Fired only when the drain grace runs out: in-flight steps stop and are left to the reaper.
     let abandon = CancellationToken::new();
+    let orphan_after = Duration::from_millis(u64::from(cfg.kafka.session_timeout_ms) * 3 / 2);
+    let mut owners = crate::owners::Owners::new(&cfg.worker.lane, &topic, &worker.id, orphan_after);
     loop {
         readiness.tick();
+        owners.check(&worker.store, &consumer).await;
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p?,
             _ = shutdown.cancelled() => break,
@@ -55,6 +58,12 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
             }
         };
         let traceparent = baton_bus::traceparent_of(&message);
+        if let Some(produced_ms) = message.timestamp().to_millis() {
+            // Time the task spent in Kafka: queueing behind other tasks plus fetch latency.
+            metrics::histogram!("baton_worker_task_wait_seconds").record((now_ms() - produced_ms).max(0) as f64 / 1000.0);
+        }
+        tracing::debug!(run_id = %task.run_id, step = task.step, partition = message.partition(), offset = message.offset(), "task received");
+        let claiming = std::time::Instant::now();
         let claim = match claim(&worker, &task).await {
             Ok(c) => c,
             Err(e) => {
@@ -65,6 +74,7 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
                 continue;
             }
         };
+        pipeline::phase("claim", claiming);
         if let Err(e) = consumer.store_offset_from_message(&message) {
             tracing::warn!(error = %e, "cannot store offset");
         }
@@ -115,7 +125,7 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
             Ok(Some(pipeline::Claimed { lease, state: *state, stop, due }))
         }
         Claim::Refused(reason) => {
-            tracing::debug!(run_id = %task.run_id, step = task.step, attempt = task.attempt, %reason, "task dropped");
+            tracing::info!(run_id = %task.run_id, step = task.step, attempt = task.attempt, %reason, "task dropped");
             match reason.as_str() {
                 "terminal" | "missing" => worker.store.index_drop(Index::Inflight, &task.run_id).await?,
                 // Whoever holds the lease may have died before indexing it: make sure the reaper

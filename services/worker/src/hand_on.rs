@@ -14,9 +14,12 @@ use crate::Worker;
 /// Hands the run on after `t` was committed. Returns the step outcome label for metrics.
 pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin) -> &'static str {
     let run_id = &t.state.run_id;
+    let producing = std::time::Instant::now();
     if let Err(e) = worker.producer.send_events(&t.events).await {
         tracing::warn!(error = %e, "events not delivered to Kafka (they are in the Redis history)");
     }
+    crate::pipeline::phase("produce_events", producing);
+    let producing = std::time::Instant::now();
     let task = |step, attempt, not_before_ms| Task {
         run_id: run_id.clone(),
         step,
@@ -58,6 +61,7 @@ pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin)
         }
         Next::Nothing => (Ok(()), "finished"),
     };
+    crate::pipeline::phase("produce_task", producing);
     if let Err(e) = sent {
         tracing::warn!(error = %e, "hand-on not delivered; the reaper will re-dispatch");
         return "handoff_failed";

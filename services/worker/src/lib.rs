@@ -5,6 +5,7 @@ mod consume;
 mod hand_on;
 mod heartbeat;
 mod ledger;
+mod owners;
 mod pipeline;
 
 use std::sync::Arc;

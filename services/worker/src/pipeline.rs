@@ -91,7 +91,9 @@ async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Canc
         now_ms: started_at_ms,
         retry_tiers_ms: worker.config.scheduler.retry_tiers_ms.clone(),
     };
+    let executing = Instant::now();
     let result = execute_step(state.clone(), &worker.planner, &worker.tools, worker.limits, ctx, &step_cancel, now_ms).await;
+    phase("execute", executing);
     beat_done.cancel();
     let _ = beat.await;
     let due = due.load(Ordering::SeqCst);
@@ -114,8 +116,16 @@ async fn commit_and_hand_on(worker: &Worker, lease: &Lease, t: Transition, due: 
         }
     }
     let retention_ms = worker.config.runs.retention_secs.saturating_mul(1000);
-    match worker.store.commit(lease, &t.state, &t.events, retention_ms).await {
-        Ok(CommitOutcome::Committed) => hand_on(worker, &t, due, origin).await,
+    let committing = Instant::now();
+    let committed = worker.store.commit(lease, &t.state, &t.events, retention_ms).await;
+    phase("commit", committing);
+    match committed {
+        Ok(CommitOutcome::Committed) => {
+            let handing_on = Instant::now();
+            let outcome = hand_on(worker, &t, due, origin).await;
+            phase("hand_on", handing_on);
+            outcome
+        }
         Ok(CommitOutcome::Fenced) => {
             tracing::warn!("commit rejected: a newer claim holds the run");
             "fenced"
@@ -157,4 +167,9 @@ async fn hand_back(worker: &Worker, lease: &Lease, state: &RunState) -> &'static
     metrics::counter!("baton_worker_leases_released_total").increment(1);
     tracing::info!("step handed back on drain");
     "handed_back"
+}
+
+/// Records how long one phase of the step pipeline took (`baton_worker_phase_seconds`).
+pub fn phase(name: &'static str, since: Instant) {
+    metrics::histogram!("baton_worker_phase_seconds", "phase" => name).record(since.elapsed().as_secs_f64());
 }

@@ -13,30 +13,18 @@ pub fn parse_step(value: &str) -> Result<ToolCall, String> {
         None => (value.trim(), ""),
     };
     if tool.is_empty() {
-        return Err(format!(
-            "{value:?}: missing tool name (expected TOOL or TOOL:JSON_ARGS)"
-        ));
+        return Err(format!("{value:?}: missing tool name (expected TOOL or TOOL:JSON_ARGS)"));
     }
     if tool.chars().any(char::is_whitespace) {
         return Err(format!("{value:?}: tool name {tool:?} contains whitespace"));
     }
     if args.is_empty() {
-        return Ok(ToolCall {
-            tool: tool.to_string(),
-            args_json: "{}".to_string(),
-        });
+        return Ok(ToolCall { tool: tool.to_string(), args_json: "{}".to_string() });
     }
     match serde_json::from_str::<serde_json::Value>(args) {
-        Ok(serde_json::Value::Object(_)) => Ok(ToolCall {
-            tool: tool.to_string(),
-            args_json: args.to_string(),
-        }),
-        Ok(_) => Err(format!(
-            "{value:?}: arguments of {tool:?} must be a JSON object, like {{\"msg\":\"hi\"}}"
-        )),
-        Err(e) => Err(format!(
-            "{value:?}: arguments of {tool:?} are not valid JSON: {e}"
-        )),
+        Ok(serde_json::Value::Object(_)) => Ok(ToolCall { tool: tool.to_string(), args_json: args.to_string() }),
+        Ok(_) => Err(format!("{value:?}: arguments of {tool:?} must be a JSON object, like {{\"msg\":\"hi\"}}")),
+        Err(e) => Err(format!("{value:?}: arguments of {tool:?} are not valid JSON: {e}")),
     }
 }
 
@@ -50,10 +38,7 @@ pub fn parse_status(value: &str) -> Result<RunStatus, String> {
         Some(s) if s != RunStatus::Unspecified => Ok(s),
         _ => {
             let names: Vec<&str> = status::ALL[1..].iter().map(|s| status::name(*s)).collect();
-            Err(format!(
-                "{value:?} is not a run status (one of: {})",
-                names.join(", ")
-            ))
+            Err(format!("{value:?} is not a run status (one of: {})", names.join(", ")))
         }
     }
 }

@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::args::{parse_status, parse_step};
 
-/// Operator CLI for Baton: submit, inspect, watch and cancel runs over the gRPC API.
+/// Operator CLI for Baton: submit, inspect, watch and cancel runs, and handle dead letters, over the gRPC API.
 #[derive(Debug, Parser)]
 #[command(
     name = "batonctl",
@@ -15,12 +15,7 @@ use crate::args::{parse_status, parse_step};
 )]
 pub struct Cli {
     /// Gateway address.
-    #[arg(
-        long,
-        global = true,
-        env = "BATON_ADDR",
-        default_value = "http://127.0.0.1:50051"
-    )]
+    #[arg(long, global = true, env = "BATON_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
     /// Tenant to act for (sent in the `x-baton-tenant` header).
     #[arg(long, global = true, env = "BATON_TENANT", default_value = "default")]
@@ -58,12 +53,7 @@ pub enum Command {
         /// The run id.
         run_id: String,
         /// Why, recorded with the cancellation.
-        #[arg(
-            long,
-            value_name = "TEXT",
-            default_value = "",
-            hide_default_value = true
-        )]
+        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,
     },
     /// Operate on dead letters: steps that exhausted their retries (AdminService, all tenants).
@@ -113,12 +103,7 @@ pub struct SubmitArgs {
     #[arg(long, default_value = "", hide_default_value = true)]
     pub goal: String,
     /// Same tenant + key returns the existing run instead of starting a second one.
-    #[arg(
-        long,
-        value_name = "KEY",
-        default_value = "",
-        hide_default_value = true
-    )]
+    #[arg(long, value_name = "KEY", default_value = "", hide_default_value = true)]
     pub idempotency_key: String,
     /// Most steps the run may take (0: the gateway's default).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -162,18 +147,9 @@ mod tests {
 
     #[test]
     fn steps_keep_their_order() {
-        let cli = Cli::try_parse_from([
-            "batonctl",
-            "submit",
-            "--step",
-            "echo",
-            "--step",
-            r#"sleep:{"ms":5}"#,
-        ])
-        .expect("parses");
-        let Command::Submit(args) = cli.command else {
-            panic!("not submit")
-        };
+        let cli = Cli::try_parse_from(["batonctl", "submit", "--step", "echo", "--step", r#"sleep:{"ms":5}"#])
+            .expect("parses");
+        let Command::Submit(args) = cli.command else { panic!("not submit") };
         let tools: Vec<&str> = args.steps.iter().map(|s| s.tool.as_str()).collect();
         assert_eq!(tools, ["echo", "sleep"]);
         assert_eq!(args.steps[1].args_json, r#"{"ms":5}"#);
@@ -202,8 +178,7 @@ mod tests {
 
     #[test]
     fn bad_step_is_a_usage_error() {
-        let e = Cli::try_parse_from(["batonctl", "submit", "--step", "echo:{nope"])
-            .expect_err("invalid");
+        let e = Cli::try_parse_from(["batonctl", "submit", "--step", "echo:{nope"]).expect_err("invalid");
         assert!(e.to_string().contains("not valid JSON"), "{e}");
     }
 }

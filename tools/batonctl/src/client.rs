@@ -45,9 +45,7 @@ impl Client {
     /// Wraps `message` in a request carrying the tenant header.
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
-        request
-            .metadata_mut()
-            .insert(TENANT_HEADER, self.tenant.clone());
+        request.metadata_mut().insert(TENANT_HEADER, self.tenant.clone());
         request
     }
 }

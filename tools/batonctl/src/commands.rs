@@ -3,12 +3,13 @@
 use std::process::ExitCode;
 
 use baton_proto::v1::{
-    planner, Budget, CancelRunRequest, EventKind, GetRunRequest, ListRunsRequest, Planner, RunSpec,
-    RunStatus, ScriptPlan, SubmitRunRequest, WatchRunRequest,
+    planner, Budget, CancelRunRequest, EventKind, GetRunRequest, ListRunsRequest, Planner, RunSpec, RunStatus,
+    ScriptPlan, SubmitRunRequest, WatchRunRequest,
 };
 
 use crate::cli::{Cli, Command, ListArgs, SubmitArgs};
 use crate::client::Client;
+use crate::dlq;
 use crate::output::Printer;
 
 /// Exit status when a watched run ended in any status but `succeeded`.
@@ -21,49 +22,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Submit(args) => submit(&mut client, printer, args).await,
         Command::Get { run_id } => {
-            let run = client
-                .rpc
-                .get_run(client.request(GetRunRequest { run_id }))
-                .await?
-                .into_inner();
+            let run = client.rpc.get_run(client.request(GetRunRequest { run_id })).await?.into_inner();
             printer.run(&run)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List(args) => list(&mut client, printer, args).await,
-        Command::Watch { run_id, after_seq } => {
-            watch(&mut client, printer, run_id, after_seq).await
-        }
+        Command::Watch { run_id, after_seq } => watch(&mut client, printer, run_id, after_seq).await,
         Command::Cancel { run_id, reason } => {
-            let req = CancelRunRequest {
-                run_id: run_id.clone(),
-                reason,
-            };
-            let resp = client
-                .rpc
-                .cancel_run(client.request(req))
-                .await?
-                .into_inner();
+            let req = CancelRunRequest { run_id: run_id.clone(), reason };
+            let resp = client.rpc.cancel_run(client.request(req)).await?.into_inner();
             printer.cancelled(&run_id, &resp)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dlq { command } => dlq::run(&mut client, printer, command).await,
     }
 }
 
-async fn submit(
-    client: &mut Client,
-    printer: Printer,
-    args: SubmitArgs,
-) -> anyhow::Result<ExitCode> {
+async fn submit(client: &mut Client, printer: Printer, args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let spec = spec_of(&args);
-    let req = SubmitRunRequest {
-        spec: Some(spec),
-        idempotency_key: args.idempotency_key,
-    };
-    let resp = client
-        .rpc
-        .submit_run(client.request(req))
-        .await?
-        .into_inner();
+    let req = SubmitRunRequest { spec: Some(spec), idempotency_key: args.idempotency_key };
+    let resp = client.rpc.submit_run(client.request(req)).await?.into_inner();
     printer.submitted(&resp)?;
     if args.watch {
         return watch(client, printer, resp.run_id, 0).await;
@@ -80,11 +58,7 @@ fn spec_of(args: &SubmitArgs) -> RunSpec {
     });
     RunSpec {
         goal: args.goal.clone(),
-        planner: Some(Planner {
-            kind: Some(planner::Kind::Script(ScriptPlan {
-                steps: args.steps.clone(),
-            })),
-        }),
+        planner: Some(Planner { kind: Some(planner::Kind::Script(ScriptPlan { steps: args.steps.clone() })) }),
         budget,
         lane: args.lane.clone(),
         ..RunSpec::default()
@@ -97,31 +71,15 @@ async fn list(client: &mut Client, printer: Printer, args: ListArgs) -> anyhow::
         page_size: args.page_size,
         page_token: args.page_token,
     };
-    let page = client
-        .rpc
-        .list_runs(client.request(req))
-        .await?
-        .into_inner();
+    let page = client.rpc.list_runs(client.request(req)).await?.into_inner();
     printer.run_list(&page)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Prints events until the stream ends; the exit status says whether the run succeeded.
-async fn watch(
-    client: &mut Client,
-    printer: Printer,
-    run_id: String,
-    after_seq: u64,
-) -> anyhow::Result<ExitCode> {
-    let req = WatchRunRequest {
-        run_id: run_id.clone(),
-        after_seq,
-    };
-    let mut stream = client
-        .rpc
-        .watch_run(client.request(req))
-        .await?
-        .into_inner();
+async fn watch(client: &mut Client, printer: Printer, run_id: String, after_seq: u64) -> anyhow::Result<ExitCode> {
+    let req = WatchRunRequest { run_id: run_id.clone(), after_seq };
+    let mut stream = client.rpc.watch_run(client.request(req)).await?.into_inner();
     let mut last_seq = after_seq;
     let mut finished = None;
     loop {
@@ -163,26 +121,13 @@ mod tests {
         let spec = spec_of(&submit_args(&["batonctl", "submit", "--step", "echo"]));
         assert!(spec.budget.is_none());
         assert_eq!(spec.lane, "");
-        let Some(planner::Kind::Script(script)) = spec.planner.and_then(|p| p.kind) else {
-            panic!("no script")
-        };
+        let Some(planner::Kind::Script(script)) = spec.planner.and_then(|p| p.kind) else { panic!("no script") };
         assert_eq!(script.steps.len(), 1);
     }
 
     #[test]
     fn spec_carries_limits_goal_and_lane() {
-        let argv = [
-            "batonctl",
-            "submit",
-            "--step",
-            "echo",
-            "--goal",
-            "g",
-            "--max-steps",
-            "5",
-            "--deadline-ms",
-            "900",
-        ];
+        let argv = ["batonctl", "submit", "--step", "echo", "--goal", "g", "--max-steps", "5", "--deadline-ms", "900"];
         let spec = spec_of(&submit_args(&[&argv[..], &["--lane", "main"]].concat()));
         let budget = spec.budget.expect("budget");
         assert_eq!((budget.max_steps, budget.max_wall_clock_ms), (5, 900));

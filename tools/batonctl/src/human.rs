@@ -3,8 +3,7 @@
 use std::fmt::Write as _;
 
 use baton_proto::v1::{
-    planner, CancelRunResponse, EventKind, ListRunsResponse, Run, RunEvent, StepRecord, StopReason,
-    SubmitRunResponse,
+    planner, CancelRunResponse, EventKind, ListRunsResponse, Run, RunEvent, StepRecord, StopReason, SubmitRunResponse,
 };
 
 use crate::output::{kind_name, one_line, status_name, timestamp};
@@ -12,11 +11,7 @@ use crate::output::{kind_name, one_line, status_name, timestamp};
 /// `<run id>`, followed by `deduplicated status=<status>` when the key named an existing run.
 pub fn submitted(resp: &SubmitRunResponse) -> String {
     if resp.deduplicated {
-        format!(
-            "{} deduplicated status={}",
-            resp.run_id,
-            status_name(resp.status)
-        )
+        format!("{} deduplicated status={}", resp.run_id, status_name(resp.status))
     } else {
         resp.run_id.clone()
     }
@@ -25,16 +20,9 @@ pub fn submitted(resp: &SubmitRunResponse) -> String {
 /// `seq=3 step_completed step=1 tool=echo key=<run>:1 status=running detail=...`
 pub fn event(e: &RunEvent) -> String {
     let mut line = format!("seq={} {}", e.seq, kind_name(e.kind));
-    let is_step = matches!(
-        EventKind::try_from(e.kind),
-        Ok(EventKind::StepCompleted | EventKind::StepFailed)
-    );
+    let is_step = matches!(EventKind::try_from(e.kind), Ok(EventKind::StepCompleted | EventKind::StepFailed));
     if is_step {
-        let _ = write!(
-            line,
-            " step={} tool={} key={}",
-            e.step, e.tool, e.idempotency_key
-        );
+        let _ = write!(line, " step={} tool={} key={}", e.step, e.tool, e.idempotency_key);
         if e.attempt > 0 {
             let _ = write!(line, " attempt={}", e.attempt);
         }
@@ -69,14 +57,9 @@ pub fn run(r: &Run) -> String {
         if !spec.goal.is_empty() {
             field("goal", &one_line(&spec.goal));
         }
-        if let Some(planner::Kind::Script(script)) =
-            spec.planner.as_ref().and_then(|p| p.kind.as_ref())
-        {
+        if let Some(planner::Kind::Script(script)) = spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
             let tools: Vec<&str> = script.steps.iter().map(|c| c.tool.as_str()).collect();
-            field(
-                "plan",
-                &format!("script, {} steps: {}", tools.len(), tools.join(" ")),
-            );
+            field("plan", &format!("script, {} steps: {}", tools.len(), tools.join(" ")));
         }
     }
     if r.wake_at_ms > 0 {
@@ -92,13 +75,7 @@ pub fn run(r: &Run) -> String {
     field("updated", &timestamp(r.updated_at_ms));
     field("deadline", &timestamp(r.deadline_at_ms));
     if let Some(b) = &r.budget {
-        field(
-            "budget",
-            &format!(
-                "max_steps={} max_wall_clock_ms={}",
-                b.max_steps, b.max_wall_clock_ms
-            ),
-        );
+        field("budget", &format!("max_steps={} max_wall_clock_ms={}", b.max_steps, b.max_wall_clock_ms));
     }
     field("steps", &format!("{} completed", r.steps_completed));
     for step in &r.steps {
@@ -109,10 +86,7 @@ pub fn run(r: &Run) -> String {
 
 /// `step=0 tool=echo key=<run>:0 attempt=0 worker=w-1 output=...`
 fn step_line(s: &StepRecord) -> String {
-    let mut line = format!(
-        "step={} tool={} key={} attempt={}",
-        s.step, s.tool, s.idempotency_key, s.attempt
-    );
+    let mut line = format!("step={} tool={} key={} attempt={}", s.step, s.tool, s.idempotency_key, s.attempt);
     if !s.worker.is_empty() {
         let _ = write!(line, " worker={}", s.worker);
     }
@@ -183,10 +157,7 @@ mod tests {
             detail: "{\"msg\":\"hi\"}".into(),
             ..Default::default()
         };
-        assert_eq!(
-            event(&e),
-            r#"seq=3 step_completed step=1 tool=echo key=r1:1 status=running detail={"msg":"hi"}"#
-        );
+        assert_eq!(event(&e), r#"seq=3 step_completed step=1 tool=echo key=r1:1 status=running detail={"msg":"hi"}"#);
     }
 
     #[test]
@@ -195,16 +166,10 @@ mod tests {
             seq: 5,
             kind: EventKind::RunFinished as i32,
             status: RunStatus::Succeeded as i32,
-            stop_reason: Some(StopReason {
-                code: "completed".into(),
-                ..Default::default()
-            }),
+            stop_reason: Some(StopReason { code: "completed".into(), ..Default::default() }),
             ..Default::default()
         };
-        assert_eq!(
-            event(&e),
-            "seq=5 run_finished status=succeeded stop=completed"
-        );
+        assert_eq!(event(&e), "seq=5 run_finished status=succeeded stop=completed");
     }
 
     #[test]
@@ -226,14 +191,8 @@ mod tests {
             "seq=4 step_failed step=2 tool=echo key=r1:2 attempt=1 status=running \
              not_before=2023-11-14T22:13:20.000Z detail=boom"
         );
-        let stop = StopReason {
-            code: "cancelled".into(),
-            message: "operator request".into(),
-            by: "tenant:acme".into(),
-        };
-        assert_eq!(
-            stop_text(&stop),
-            "cancelled: operator request (by tenant:acme)"
-        );
+        let stop =
+            StopReason { code: "cancelled".into(), message: "operator request".into(), by: "tenant:acme".into() };
+        assert_eq!(stop_text(&stop), "cancelled: operator request (by tenant:acme)");
     }
 }

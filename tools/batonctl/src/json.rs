@@ -4,8 +4,8 @@
 //! (`succeeded`, `step_completed`); `*_json` fields stay strings exactly as the API returned them.
 
 use baton_proto::v1::{
-    planner, AutonomyLevel, Budget, CancelRunResponse, ListRunsResponse, RetryPolicy, Run,
-    RunEvent, RunSpec, StepRecord, StopReason, SubmitRunResponse, ToolCall,
+    planner, AutonomyLevel, Budget, CancelRunResponse, ListRunsResponse, RetryPolicy, Run, RunEvent, RunSpec,
+    StepRecord, StopReason, SubmitRunResponse, ToolCall,
 };
 use serde_json::{json, Value};
 
@@ -92,10 +92,7 @@ fn spec(s: &RunSpec) -> Value {
 
 fn autonomy_name(raw: i32) -> String {
     match AutonomyLevel::try_from(raw) {
-        Ok(a) => a
-            .as_str_name()
-            .trim_start_matches("AUTONOMY_LEVEL_")
-            .to_ascii_lowercase(),
+        Ok(a) => a.as_str_name().trim_start_matches("AUTONOMY_LEVEL_").to_ascii_lowercase(),
         Err(_) => format!("autonomy({raw})"),
     }
 }
@@ -153,11 +150,7 @@ mod tests {
             kind: EventKind::RunFinished as i32,
             status: RunStatus::Failed as i32,
             detail: "line1\nline2".into(),
-            stop_reason: Some(StopReason {
-                code: "tool_error".into(),
-                message: "boom".into(),
-                ..Default::default()
-            }),
+            stop_reason: Some(StopReason { code: "tool_error".into(), message: "boom".into(), ..Default::default() }),
             ..Default::default()
         };
         let text = event(&e).to_string();

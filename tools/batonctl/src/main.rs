@@ -5,6 +5,7 @@ mod args;
 mod cli;
 mod client;
 mod commands;
+mod dlq;
 mod human;
 mod json;
 mod output;
@@ -30,11 +31,7 @@ fn report(e: &anyhow::Error) -> ExitCode {
         }
     }
     match e.downcast_ref::<tonic::Status>() {
-        Some(status) => eprintln!(
-            "error: {}: {}",
-            client::code_name(status.code()),
-            status.message()
-        ),
+        Some(status) => eprintln!("error: {}: {}", client::code_name(status.code()), status.message()),
         None => eprintln!("error: {e:#}"),
     }
     ExitCode::FAILURE

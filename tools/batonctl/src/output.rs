@@ -4,10 +4,11 @@
 use std::io::{self, Write as _};
 
 use baton_proto::v1::{
-    CancelRunResponse, EventKind, ListRunsResponse, Run, RunEvent, RunStatus, SubmitRunResponse,
+    CancelRunResponse, EventKind, ListDeadLettersResponse, ListRunsResponse, RequeueDeadLetterResponse, Run, RunEvent,
+    RunStatus, SubmitRunResponse,
 };
 
-use crate::{human, json};
+use crate::{dlq, human, json};
 
 /// Prints API messages in the format chosen by `--json`.
 #[derive(Debug, Clone, Copy)]
@@ -19,20 +20,12 @@ pub struct Printer {
 impl Printer {
     /// A SubmitRun result.
     pub fn submitted(&self, resp: &SubmitRunResponse) -> io::Result<()> {
-        emit(
-            self.json,
-            || json::submitted(resp).to_string(),
-            || human::submitted(resp),
-        )
+        emit(self.json, || json::submitted(resp).to_string(), || human::submitted(resp))
     }
 
     /// One event of a watched run.
     pub fn event(&self, event: &RunEvent) -> io::Result<()> {
-        emit(
-            self.json,
-            || json::event(event).to_string(),
-            || human::event(event),
-        )
+        emit(self.json, || json::event(event).to_string(), || human::event(event))
     }
 
     /// A run, as returned by GetRun.
@@ -42,29 +35,32 @@ impl Printer {
 
     /// One page of ListRuns.
     pub fn run_list(&self, page: &ListRunsResponse) -> io::Result<()> {
-        emit(
-            self.json,
-            || json::run_list(page).to_string(),
-            || human::run_list(page),
-        )
+        emit(self.json, || json::run_list(page).to_string(), || human::run_list(page))
     }
 
     /// A CancelRun result for `run_id`.
     pub fn cancelled(&self, run_id: &str, resp: &CancelRunResponse) -> io::Result<()> {
-        emit(
-            self.json,
-            || json::cancelled(run_id, resp).to_string(),
-            || human::cancelled(run_id, resp),
-        )
+        emit(self.json, || json::cancelled(run_id, resp).to_string(), || human::cancelled(run_id, resp))
+    }
+
+    /// A ListDeadLetters result.
+    pub fn dead_letters(&self, resp: &ListDeadLettersResponse) -> io::Result<()> {
+        emit(self.json, || dlq::json_list(resp).to_string(), || dlq::text_list(resp))
+    }
+
+    /// A RequeueDeadLetter result for `run_id`.
+    pub fn requeued(&self, run_id: &str, resp: &RequeueDeadLetterResponse) -> io::Result<()> {
+        emit(self.json, || dlq::json_requeued(run_id, resp).to_string(), || dlq::text_requeued(run_id, resp))
+    }
+
+    /// A successful DiscardDeadLetter of `run_id`.
+    pub fn discarded(&self, run_id: &str) -> io::Result<()> {
+        emit(self.json, || dlq::json_discarded(run_id).to_string(), || dlq::text_discarded(run_id))
     }
 }
 
 /// Writes one rendered message; an error (e.g. a closed pipe) goes back to the caller, not a panic.
-fn emit(
-    json: bool,
-    as_json: impl FnOnce() -> String,
-    as_text: impl FnOnce() -> String,
-) -> io::Result<()> {
+fn emit(json: bool, as_json: impl FnOnce() -> String, as_text: impl FnOnce() -> String) -> io::Result<()> {
     let text = if json { as_json() } else { as_text() };
     if text.is_empty() {
         return Ok(());
@@ -85,10 +81,7 @@ pub fn status_name(raw: i32) -> String {
 /// Short lowercase event kind name (`step_completed`), or `kind(N)` for an unknown value.
 pub fn kind_name(raw: i32) -> String {
     match EventKind::try_from(raw) {
-        Ok(k) => k
-            .as_str_name()
-            .trim_start_matches("EVENT_KIND_")
-            .to_ascii_lowercase(),
+        Ok(k) => k.as_str_name().trim_start_matches("EVENT_KIND_").to_ascii_lowercase(),
         Err(_) => format!("kind({raw})"),
     }
 }
@@ -121,9 +114,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 /// Keeps free text on one line: newlines and tabs become `\n`, `\r`, `\t` (other text is left as is).
 pub fn one_line(text: &str) -> String {
-    text.replace('\n', "\\n")
-        .replace('\r', "\\r")
-        .replace('\t', "\\t")
+    text.replace('\n', "\\n").replace('\r', "\\r").replace('\t', "\\t")
 }
 
 #[cfg(test)]

@@ -1,0 +1,25 @@
+//! Partition owners of a lane (`baton:owners:<lane>`): partition → `<worker>|<fresh until ms>`,
+//! written by each worker for the partitions it owns; read by the ownership watchdog.
+
+use std::collections::HashMap;
+
+use redis::AsyncCommands as _;
+
+use crate::{Result, Store};
+
+impl Store {
+    /// Records `worker` as owner of `partitions` until `fresh_until_ms`, and returns every
+    /// partition's latest owner expiry.
+    pub async fn publish_owners(&self, key: &str, worker: &str, partitions: &[i32], fresh_until_ms: i64) -> Result<HashMap<i32, i64>> {
+        let mut conn = self.conn().await?;
+        if !partitions.is_empty() {
+            let items: Vec<(i32, String)> = partitions.iter().map(|p| (*p, format!("{worker}|{fresh_until_ms}"))).collect();
+            let _: () = conn.hset_multiple(key, &items).await?;
+        }
+        let all: HashMap<i32, String> = conn.hgetall(key).await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(p, v)| v.rsplit_once('|').and_then(|(_, until)| until.parse().ok()).map(|u| (p, u)))
+            .collect())
+    }
+}

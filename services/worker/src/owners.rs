@@ -1,0 +1,84 @@
+//! Partition ownership watchdog. Each worker records the lane partitions it owns in Redis
+//! (`baton:owners:<lane>`, refreshed every few seconds); a partition that no live worker has
+//! owned for longer than a rebalance should take is orphaned, and its tasks would wait forever.
+//! A worker that sees one rejoins the consumer group, which makes every member rejoin and
+//! produces a complete assignment. This guards against group coordinators that complete a
+//! rebalance without telling every member (seen with tansu 0.6.0 after a member was killed);
+//! against a healthy Kafka it never fires.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use baton_bus::rdkafka::consumer::Consumer as _;
+use baton_bus::BatonConsumer;
+use baton_store::Store;
+use baton_telemetry::now_ms;
+
+/// State of the watchdog in one worker.
+pub struct Owners {
+    key: String,
+    topic: String,
+    worker: String,
+    every: Duration,
+    orphan_after: Duration,
+    last_check: Instant,
+    orphaned_since: HashMap<i32, Instant>,
+}
+
+impl Owners {
+    /// A watchdog for `topic`; a partition without a live owner for `orphan_after` triggers a rejoin.
+    pub fn new(lane: &str, topic: &str, worker: &str, orphan_after: Duration) -> Self {
+        Self {
+            key: format!("baton:owners:{lane}"),
+            topic: topic.to_string(),
+            worker: worker.to_string(),
+            every: Duration::from_secs(2),
+            orphan_after,
+            last_check: Instant::now(),
+            orphaned_since: HashMap::new(),
+        }
+    }
+
+    /// Publishes this worker's partitions and rejoins the group if one is orphaned. Cheap to
+    /// call often: it acts at most every two seconds.
+    pub async fn check(&mut self, store: &Store, consumer: &BatonConsumer) {
+        if self.last_check.elapsed() < self.every {
+            return;
+        }
+        self.last_check = Instant::now();
+        let mine: Vec<i32> = consumer.context().assigned().into_iter().filter(|(t, _)| *t == self.topic).map(|(_, p)| p).collect();
+        let fresh_until = now_ms() + 3 * self.every.as_millis() as i64;
+        let owners = match store.publish_owners(&self.key, &self.worker, &mine, fresh_until).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot publish partition owners");
+                return;
+            }
+        };
+        let Some(partitions) = partition_count(consumer, &self.topic) else { return };
+        let now = now_ms();
+        for p in 0..partitions {
+            let owned = owners.get(&p).is_some_and(|until| *until > now);
+            if owned {
+                self.orphaned_since.remove(&p);
+            } else {
+                self.orphaned_since.entry(p).or_insert_with(Instant::now);
+            }
+        }
+        if self.orphaned_since.values().any(|since| since.elapsed() > self.orphan_after) {
+            let orphans: Vec<_> = self.orphaned_since.keys().copied().collect();
+            tracing::warn!(topic = %self.topic, ?orphans, "partitions without a live owner, rejoining the group");
+            metrics::counter!("baton_worker_rejoins_total").increment(1);
+            consumer.unsubscribe();
+            if let Err(e) = consumer.subscribe(&[&self.topic]) {
+                tracing::error!(error = %e, "cannot resubscribe");
+            }
+            self.orphaned_since.clear();
+        }
+    }
+}
+
+fn partition_count(consumer: &BatonConsumer, topic: &str) -> Option<i32> {
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(2)).ok()?;
+    metadata.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().len() as i32)
+}
