@@ -64,7 +64,7 @@ pub fn consumer(kafka: &baton_config::Kafka, group: &str, client_id: &str, topic
         .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
         .set("max.poll.interval.ms", kafka.max_poll_interval_ms.to_string())
         .set("heartbeat.interval.ms", (kafka.session_timeout_ms / 4).max(250).to_string())
-        .set("fetch.wait.max.ms", "50");
+        .set("fetch.wait.max.ms", kafka.fetch_wait_max_ms.to_string());
     let consumer: BatonConsumer =
         c.create_with_context(RebalanceLog { group: group.to_string(), assigned: Arc::default() }).map_err(Error::Client)?;
     consumer

@@ -72,12 +72,12 @@ impl Producer {
         self.send(&topic, &letter.run_id, letter.encode_to_vec(), &headers).await
     }
 
-    /// Produces `events` in order to the events topic and waits for all acknowledgements.
+    /// Produces `events` to the events topic and waits for all acknowledgements. They are
+    /// enqueued together: one idempotent producer keeps their order within the run's partition.
     pub async fn send_events(&self, events: &[RunEvent]) -> Result<()> {
         let topic = self.topics.events();
-        for event in events {
-            self.send(&topic, &event.run_id, event.encode_to_vec(), &[]).await?;
-        }
+        let sends = events.iter().map(|event| self.send(&topic, &event.run_id, event.encode_to_vec(), &[]));
+        futures::future::try_join_all(sends).await?;
         Ok(())
     }
 

@@ -93,10 +93,9 @@ pub fn load(sources: &Sources) -> Result<Config, Error> {
         if rest == "CONFIG" {
             continue;
         }
-        let key = env_key(rest).ok_or_else(|| Error::Key {
-            source_name: name.clone(),
-            reason: "expected BATON_<SECTION>_<KEY>, e.g. BATON_KAFKA_BROKERS".into(),
-        })?;
+        // Variables of other tools (BATON_ADDR for batonctl, BATON_PROFILE for scripts) are not
+        // config; a variable naming a config section must name one of its keys.
+        let Some(key) = env_key(rest).filter(|k| is_section(k)) else { continue };
         check_known(&key).map_err(|reason| Error::Key { source_name: name.clone(), reason })?;
         figment = figment.merge((key, parse_value(raw)));
     }
@@ -126,6 +125,11 @@ fn env_key(rest: &str) -> Option<String> {
         return None;
     }
     Some(format!("{}.{}", section.to_ascii_lowercase(), field.to_ascii_lowercase()))
+}
+
+fn is_section(key: &str) -> bool {
+    let section = key.split('.').next().unwrap_or_default();
+    toml::Table::try_from(Config::default()).is_ok_and(|t| t.get(section).is_some_and(toml::Value::is_table))
 }
 
 fn check_known(key: &str) -> Result<(), String> {

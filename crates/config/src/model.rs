@@ -47,6 +47,9 @@ pub struct Kafka {
     pub idempotence: bool,
     /// Producer linger: how long to wait to batch records.
     pub linger_ms: u32,
+    /// Consumer `fetch.wait.max.ms`: the longest a fetch waits for data; with brokers that
+    /// answer a fetch only when it expires, this is added to every hand-on.
+    pub fetch_wait_max_ms: u32,
 }
 
 impl Default for Kafka {
@@ -61,6 +64,7 @@ impl Default for Kafka {
             max_poll_interval_ms: 300_000,
             idempotence: true,
             linger_ms: 2,
+            fetch_wait_max_ms: 10,
         }
     }
 }

@@ -43,6 +43,12 @@ fn unknown_env_key_is_named() {
 }
 
 #[test]
+fn other_tools_variables_are_not_config() {
+    let c = load(&Sources { env: env(&[("BATON_PROFILE", "release"), ("BATON_ADDR", "http://x")]), ..Default::default() });
+    assert_eq!(c.unwrap(), Config::default());
+}
+
+#[test]
 fn wrong_type_names_the_key() {
     let e = load(&Sources { overrides: vec!["worker.concurrency=lots".into()], ..Default::default() }).unwrap_err();
     assert!(e.to_string().contains("concurrency"), "{e}");
