@@ -21,7 +21,7 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// Starts redis-server in `dir`; with `aof`, writes are fsynced every second and survive a restart.
+    /// Starts redis-server in `dir`; with `aof`, every write is fsynced and survives a SIGKILL.
     pub async fn start(dir: &TempDir, aof: bool) -> Self {
         Self::start_on(dir, free_port(), aof).await
     }
@@ -30,7 +30,7 @@ impl Redis {
         let exe = find_executable("redis-server").expect("redis-server not found: run scripts/install-deps.sh");
         let args: Vec<String> = [
             "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-            if aof { "yes" } else { "no" }, "--dir", &dir.path().display().to_string(),
+            if aof { "yes" } else { "no" }, "--appendfsync", "always", "--dir", &dir.path().display().to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
