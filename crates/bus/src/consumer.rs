@@ -28,7 +28,8 @@ impl ConsumerContext for RebalanceLog {
     fn post_rebalance(&self, _base: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                let parts: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                let parts: Vec<(String, i32)> =
+                    tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
                 tracing::info!(group = %self.group, partitions = ?parts, "partitions assigned");
                 if let Ok(mut a) = self.assigned.lock() {
                     *a = parts;
@@ -65,8 +66,9 @@ pub fn consumer(kafka: &baton_config::Kafka, group: &str, client_id: &str, topic
         .set("max.poll.interval.ms", kafka.max_poll_interval_ms.to_string())
         .set("heartbeat.interval.ms", (kafka.session_timeout_ms / 4).max(250).to_string())
         .set("fetch.wait.max.ms", kafka.fetch_wait_max_ms.to_string());
-    let consumer: BatonConsumer =
-        c.create_with_context(RebalanceLog { group: group.to_string(), assigned: Arc::default() }).map_err(Error::Client)?;
+    let consumer: BatonConsumer = c
+        .create_with_context(RebalanceLog { group: group.to_string(), assigned: Arc::default() })
+        .map_err(Error::Client)?;
     consumer
         .subscribe(topics)
         .map_err(|source| Error::Admin { topic: topics.join(","), reason: source.to_string() })?;

@@ -100,10 +100,9 @@ pub fn load(sources: &Sources) -> Result<Config, Error> {
         figment = figment.merge((key, parse_value(raw)));
     }
     for item in &sources.overrides {
-        let (key, raw) = item.split_once('=').ok_or_else(|| Error::Key {
-            source_name: format!("--set {item}"),
-            reason: "expected KEY=VALUE".into(),
-        })?;
+        let (key, raw) = item
+            .split_once('=')
+            .ok_or_else(|| Error::Key { source_name: format!("--set {item}"), reason: "expected KEY=VALUE".into() })?;
         let key = key.trim().to_string();
         check_known(&key).map_err(|reason| Error::Key { source_name: format!("--set {item}"), reason })?;
         figment = figment.merge((key, parse_value(raw)));

@@ -44,7 +44,8 @@ fn unknown_env_key_is_named() {
 
 #[test]
 fn other_tools_variables_are_not_config() {
-    let c = load(&Sources { env: env(&[("BATON_PROFILE", "release"), ("BATON_ADDR", "http://x")]), ..Default::default() });
+    let c =
+        load(&Sources { env: env(&[("BATON_PROFILE", "release"), ("BATON_ADDR", "http://x")]), ..Default::default() });
     assert_eq!(c.unwrap(), Config::default());
 }
 
@@ -58,7 +59,8 @@ fn wrong_type_names_the_key() {
 fn inconsistent_values_are_refused() {
     let e = load(&Sources { overrides: vec!["worker.heartbeat_ms=20000".into()], ..Default::default() }).unwrap_err();
     assert!(e.to_string().starts_with("worker.heartbeat_ms:"), "{e}");
-    let e = load(&Sources { overrides: vec!["kafka.assignment_strategy=sticky".into()], ..Default::default() }).unwrap_err();
+    let e = load(&Sources { overrides: vec!["kafka.assignment_strategy=sticky".into()], ..Default::default() })
+        .unwrap_err();
     assert!(e.to_string().starts_with("kafka.assignment_strategy:"), "{e}");
 }
 

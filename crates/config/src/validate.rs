@@ -29,8 +29,12 @@ impl Config {
         if k.brokers.trim().is_empty() {
             return Err(invalid("kafka.brokers", "must list at least one host:port"));
         }
-        if k.topic_prefix.is_empty() || !k.topic_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-            return Err(invalid("kafka.topic_prefix", format!("{:?} must be non-empty [A-Za-z0-9._-]", k.topic_prefix)));
+        if k.topic_prefix.is_empty() || !k.topic_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(invalid(
+                "kafka.topic_prefix",
+                format!("{:?} must be non-empty [A-Za-z0-9._-]", k.topic_prefix),
+            ));
         }
         if k.partitions < 1 {
             return Err(invalid("kafka.partitions", "must be at least 1"));
@@ -108,12 +112,18 @@ impl Config {
         addr("scheduler.ops_listen", &self.scheduler.ops_listen)?;
         let tiers = &self.scheduler.retry_tiers_ms;
         if tiers.is_empty() || tiers.contains(&0) || tiers.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(invalid("scheduler.retry_tiers_ms", format!("{tiers:?} must be non-empty, positive and strictly ascending")));
+            return Err(invalid(
+                "scheduler.retry_tiers_ms",
+                format!("{tiers:?} must be non-empty, positive and strictly ascending"),
+            ));
         }
         positive("scheduler.timer_max_interval_ms", self.scheduler.timer_max_interval_ms)?;
         positive("scheduler.timer_batch", self.scheduler.timer_batch as u64)?;
         if !["json", "text"].contains(&self.telemetry.log_format.as_str()) {
-            return Err(invalid("telemetry.log_format", format!("{:?} is not json or text", self.telemetry.log_format)));
+            return Err(invalid(
+                "telemetry.log_format",
+                format!("{:?} is not json or text", self.telemetry.log_format),
+            ));
         }
         Ok(())
     }

@@ -166,7 +166,11 @@ pub fn fingerprint(spec: &RunSpec) -> String {
 }
 
 fn effective_lane(spec: &RunSpec) -> &str {
-    if spec.lane.is_empty() { "main" } else { &spec.lane }
+    if spec.lane.is_empty() {
+        "main"
+    } else {
+        &spec.lane
+    }
 }
 
 fn script_tools(spec: &RunSpec) -> Vec<String> {
@@ -180,14 +184,17 @@ fn script_tools(spec: &RunSpec) -> Vec<String> {
 /// The spec's budget with defaults filled in: an unset step budget is the policy default, or
 /// the script's length if that is longer (a fixed plan's length is its own bound).
 fn effective_budget(spec: &RunSpec, policy: &Policy) -> Result<Budget, SpecError> {
-    let b = spec.budget.clone().unwrap_or_default();
+    let b = spec.budget.unwrap_or_default();
     let plan_len = match spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
         Some(planner::Kind::Script(s)) => s.steps.len() as u32,
         None => 0,
     };
     let max_steps = if b.max_steps == 0 { policy.default_max_steps.max(plan_len) } else { b.max_steps };
     if max_steps > policy.ceiling_max_steps {
-        return Err(err("spec.budget.max_steps", format!("{max_steps} exceeds the ceiling {}", policy.ceiling_max_steps)));
+        return Err(err(
+            "spec.budget.max_steps",
+            format!("{max_steps} exceeds the ceiling {}", policy.ceiling_max_steps),
+        ));
     }
     let wall = if b.max_wall_clock_ms == 0 { policy.default_wall_clock_ms } else { b.max_wall_clock_ms };
     if wall > policy.ceiling_wall_clock_ms {
@@ -226,7 +233,10 @@ mod tests {
             goal: "test".into(),
             planner: Some(Planner {
                 kind: Some(planner::Kind::Script(ScriptPlan {
-                    steps: steps.iter().map(|(t, a)| ToolCall { tool: t.to_string(), args_json: a.to_string() }).collect(),
+                    steps: steps
+                        .iter()
+                        .map(|(t, a)| ToolCall { tool: t.to_string(), args_json: a.to_string() })
+                        .collect(),
                 })),
             }),
             ..Default::default()

@@ -3,7 +3,13 @@
 use crate::v1::{EventKind, RunEvent, RunState};
 
 /// Appends an event of `kind` to `out`, numbering it from `state.event_seq` (which it advances).
-pub fn push(state: &mut RunState, out: &mut Vec<RunEvent>, kind: EventKind, now_ms: i64, fill: impl FnOnce(&mut RunEvent)) {
+pub fn push(
+    state: &mut RunState,
+    out: &mut Vec<RunEvent>,
+    kind: EventKind,
+    now_ms: i64,
+    fill: impl FnOnce(&mut RunEvent),
+) {
     state.event_seq += 1;
     let mut event = RunEvent {
         run_id: state.run_id.clone(),

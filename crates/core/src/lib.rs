@@ -22,3 +22,22 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub fn step_idempotency_key(run_id: &str, step: u32) -> String {
     format!("{run_id}:{step}")
 }
+
+/// The task that asks a worker of the run's lane to execute `step`, attempt `attempt`, no
+/// earlier than `not_before_ms` (0: now).
+pub fn advance_task(state: &v1::RunState, step: u32, attempt: u32, not_before_ms: i64) -> v1::Task {
+    v1::Task {
+        run_id: state.run_id.clone(),
+        step,
+        attempt,
+        kind: v1::TaskKind::Advance as i32,
+        lane: state.lane.clone(),
+        not_before_ms,
+        tenant: state.tenant.clone(),
+    }
+}
+
+/// The task for the step the checkpoint names next: what recovery and hand-back re-dispatch.
+pub fn current_task(state: &v1::RunState) -> v1::Task {
+    advance_task(state, state.next_step, state.attempt, 0)
+}

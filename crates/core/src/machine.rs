@@ -104,16 +104,19 @@ pub fn check_bounds(state: &RunState, now_ms: i64) -> Option<(RunStatus, StopRea
     }
     let max_steps = state.budget.as_ref().map_or(0, |b| b.max_steps);
     if max_steps > 0 && state.next_step >= max_steps && state.next_step < script_len(state) {
-        return Some((
-            RunStatus::BudgetExhausted,
-            reason("max_steps", format!("step budget of {max_steps} used up")),
-        ));
+        return Some((RunStatus::BudgetExhausted, reason("max_steps", format!("step budget of {max_steps} used up"))));
     }
     None
 }
 
 /// Applies the outcome of the tool call for step `state.next_step`.
-pub fn apply_outcome(mut state: RunState, call: &ToolCall, outcome: Outcome, ctx: &StepContext, jitter: f64) -> Transition {
+pub fn apply_outcome(
+    mut state: RunState,
+    call: &ToolCall,
+    outcome: Outcome,
+    ctx: &StepContext,
+    jitter: f64,
+) -> Transition {
     let step = state.next_step;
     let attempt = state.attempt;
     let key = step_idempotency_key(&state.run_id, step);
@@ -168,7 +171,7 @@ pub fn apply_outcome(mut state: RunState, call: &ToolCall, outcome: Outcome, ctx
         }
         Outcome::Failed { error, retryable } => {
             state.last_error = error.clone();
-            let policy = state.retry.clone().unwrap_or_default();
+            let policy = state.retry.unwrap_or_default();
             let retry_at = (retryable && attempt + 1 < policy.max_attempts.max(1)).then(|| {
                 let backoff = backoff_ms(&policy, attempt, jitter);
                 let delay = crate::retry::tier_delay_ms(backoff, &ctx.retry_tiers_ms);
@@ -179,7 +182,12 @@ pub fn apply_outcome(mut state: RunState, call: &ToolCall, outcome: Outcome, ctx
                 e.not_before_ms = retry_at.unwrap_or(0);
             });
             if !retryable {
-                let t = finish(state, RunStatus::Failed, reason("tool_error", format!("step {step} ({}): {error}", call.tool)), ctx.now_ms);
+                let t = finish(
+                    state,
+                    RunStatus::Failed,
+                    reason("tool_error", format!("step {step} ({}): {error}", call.tool)),
+                    ctx.now_ms,
+                );
                 events.extend(t.events);
                 return Transition { state: t.state, events, next: Next::Nothing };
             }
@@ -310,7 +318,9 @@ mod tests {
         let spec = RunSpec {
             planner: Some(Planner {
                 kind: Some(planner::Kind::Script(ScriptPlan {
-                    steps: (0..n).map(|i| ToolCall { tool: "echo".into(), args_json: format!(r#"{{"i":{i}}}"#) }).collect(),
+                    steps: (0..n)
+                        .map(|i| ToolCall { tool: "echo".into(), args_json: format!(r#"{{"i":{i}}}"#) })
+                        .collect(),
                 })),
             }),
             ..Default::default()
@@ -472,7 +482,12 @@ mod tests {
 
     #[test]
     fn stop_requests_round_trip_and_apply() {
-        let req = StopRequest { status: RunStatus::Cancelled, code: "cancelled".into(), by: "tenant:a|b".into(), message: "no | more".into() };
+        let req = StopRequest {
+            status: RunStatus::Cancelled,
+            code: "cancelled".into(),
+            by: "tenant:a|b".into(),
+            message: "no | more".into(),
+        };
         let back = StopRequest::decode(&req.encode()).unwrap();
         assert_eq!(back.message, "no | more");
         assert_eq!(back.by, "tenant:a/b");

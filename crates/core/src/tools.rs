@@ -57,9 +57,7 @@ pub fn validate_call(tool: &str, args_json: &str) -> Result<(), ArgsError> {
 
 /// The `ms` argument of `sleep`: a whole number of milliseconds up to [`MAX_SLEEP_MS`].
 pub fn sleep_ms(args: &Map<String, Value>) -> Result<u64, ArgsError> {
-    let ms = args
-        .get("ms")
-        .ok_or_else(|| ArgsError::Invalid("sleep needs \"ms\" (milliseconds)".into()))?;
+    let ms = args.get("ms").ok_or_else(|| ArgsError::Invalid("sleep needs \"ms\" (milliseconds)".into()))?;
     let ms = ms
         .as_u64()
         .ok_or_else(|| ArgsError::Invalid(format!("sleep \"ms\" must be a non-negative integer, got {ms}")))?;
@@ -95,14 +93,16 @@ pub enum FlakyRule {
 /// `{"fail_until_ms": t}`.
 pub fn flaky_rule(args: &Map<String, Value>) -> Result<FlakyRule, ArgsError> {
     let rules = [
-        args.get("fail_attempts").map(|v| v.as_u64().filter(|n| *n <= 1000).map(|n| FlakyRule::FirstAttempts(n as u32))),
+        args.get("fail_attempts")
+            .map(|v| v.as_u64().filter(|n| *n <= 1000).map(|n| FlakyRule::FirstAttempts(n as u32))),
         args.get("fail_rate").map(|v| v.as_f64().filter(|p| (0.0..=1.0).contains(p)).map(FlakyRule::Rate)),
         args.get("fail_until_ms").map(|v| v.as_i64().map(FlakyRule::Until)),
     ];
     match rules.iter().flatten().collect::<Vec<_>>().as_slice() {
         [Some(rule)] => Ok(*rule),
         _ => Err(ArgsError::Invalid(
-            "flaky needs exactly one of \"fail_attempts\" (0..=1000), \"fail_rate\" (0..=1) or \"fail_until_ms\"".into(),
+            "flaky needs exactly one of \"fail_attempts\" (0..=1000), \"fail_rate\" (0..=1) or \"fail_until_ms\""
+                .into(),
         )),
     }
 }

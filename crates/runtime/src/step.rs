@@ -59,7 +59,10 @@ pub async fn execute_step(
     }
     let tool = tools.get(&call.tool);
     let (Some(tool), true) = (tool, allowed) else {
-        let why = reason("tool_not_allowed", format!("step {} proposed tool {:?}, which is not allowed", state.next_step, call.tool));
+        let why = reason(
+            "tool_not_allowed",
+            format!("step {} proposed tool {:?}, which is not allowed", state.next_step, call.tool),
+        );
         return Ok(finish(state, RunStatus::Refused, why, now_ms()));
     };
     let args = match baton_core::tools::validate_call(&call.tool, &call.args_json)
@@ -89,7 +92,8 @@ pub async fn execute_step(
         return Err(Abandoned);
     }
     if result.is_err() && deadline_first {
-        let why = reason("deadline", format!("wall-clock deadline passed during step {} ({})", state.next_step, call.tool));
+        let why =
+            reason("deadline", format!("wall-clock deadline passed during step {} ({})", state.next_step, call.tool));
         return Ok(finish(state, RunStatus::TimedOut, why, now_ms()));
     }
     let outcome = match result {
@@ -118,10 +122,8 @@ pub async fn execute_step(
 
 fn jitter() -> f64 {
     // Sub-second clock noise is enough to spread retries; no RNG dependency needed.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     f64::from(nanos % 1000) / 1000.0
 }
 
@@ -138,7 +140,10 @@ mod tests {
         let spec = RunSpec {
             planner: Some(PlannerSpec {
                 kind: Some(planner::Kind::Script(ScriptPlan {
-                    steps: steps.iter().map(|(t, a)| ToolCall { tool: t.to_string(), args_json: a.to_string() }).collect(),
+                    steps: steps
+                        .iter()
+                        .map(|(t, a)| ToolCall { tool: t.to_string(), args_json: a.to_string() })
+                        .collect(),
                 })),
             }),
             ..Default::default()
@@ -157,9 +162,17 @@ mod tests {
     #[tokio::test]
     async fn echo_step_records_output_with_its_key() {
         let s = run(&[("echo", r#"{"x":1}"#), ("echo", "{}")]);
-        let t = execute_step(s, &ScriptPlanner, &ToolRegistry::builtins(), limits(), ctx(), &CancellationToken::new(), || 3)
-            .await
-            .unwrap();
+        let t = execute_step(
+            s,
+            &ScriptPlanner,
+            &ToolRegistry::builtins(),
+            limits(),
+            ctx(),
+            &CancellationToken::new(),
+            || 3,
+        )
+        .await
+        .unwrap();
         assert_eq!(t.next, Next::Advance { step: 1, attempt: 0 });
         let out: serde_json::Value = serde_json::from_str(&t.state.steps[0].output_json).unwrap();
         assert_eq!(out["echo"]["x"], 1);
@@ -170,9 +183,17 @@ mod tests {
     async fn a_tool_outside_the_allowed_list_is_refused() {
         let mut s = run(&[("echo", "{}")]);
         s.spec.as_mut().unwrap().allowed_tools = vec!["sleep".into()];
-        let t = execute_step(s, &ScriptPlanner, &ToolRegistry::builtins(), limits(), ctx(), &CancellationToken::new(), || 3)
-            .await
-            .unwrap();
+        let t = execute_step(
+            s,
+            &ScriptPlanner,
+            &ToolRegistry::builtins(),
+            limits(),
+            ctx(),
+            &CancellationToken::new(),
+            || 3,
+        )
+        .await
+        .unwrap();
         assert_eq!(t.state.status(), RunStatus::Refused);
         assert_eq!(t.state.stop_reason.unwrap().code, "tool_not_allowed");
     }
@@ -181,9 +202,17 @@ mod tests {
     async fn oversized_output_fails_the_step() {
         let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(2000));
         let s = run(&[("echo", &big)]);
-        let t = execute_step(s, &ScriptPlanner, &ToolRegistry::builtins(), limits(), ctx(), &CancellationToken::new(), || 3)
-            .await
-            .unwrap();
+        let t = execute_step(
+            s,
+            &ScriptPlanner,
+            &ToolRegistry::builtins(),
+            limits(),
+            ctx(),
+            &CancellationToken::new(),
+            || 3,
+        )
+        .await
+        .unwrap();
         assert_eq!(t.state.status(), RunStatus::Failed);
     }
 
@@ -215,9 +244,17 @@ mod tests {
     async fn a_step_is_cut_at_the_run_deadline() {
         let mut s = run(&[("sleep", r#"{"ms":60000}"#)]);
         s.deadline_at_ms = 1_000;
-        let t = execute_step(s, &ScriptPlanner, &ToolRegistry::builtins(), limits(), ctx(), &CancellationToken::new(), || 1_001)
-            .await
-            .unwrap();
+        let t = execute_step(
+            s,
+            &ScriptPlanner,
+            &ToolRegistry::builtins(),
+            limits(),
+            ctx(),
+            &CancellationToken::new(),
+            || 1_001,
+        )
+        .await
+        .unwrap();
         assert_eq!(t.state.status(), RunStatus::TimedOut);
         assert_eq!(t.state.stop_reason.unwrap().code, "deadline");
     }
@@ -226,9 +263,17 @@ mod tests {
     async fn past_deadline_times_out_without_calling_the_tool() {
         let mut s = run(&[("echo", "{}")]);
         s.deadline_at_ms = 1;
-        let t = execute_step(s, &ScriptPlanner, &ToolRegistry::builtins(), limits(), ctx(), &CancellationToken::new(), || 3)
-            .await
-            .unwrap();
+        let t = execute_step(
+            s,
+            &ScriptPlanner,
+            &ToolRegistry::builtins(),
+            limits(),
+            ctx(),
+            &CancellationToken::new(),
+            || 3,
+        )
+        .await
+        .unwrap();
         assert_eq!(t.state.status(), RunStatus::TimedOut);
         assert!(t.state.steps.is_empty());
     }

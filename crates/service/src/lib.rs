@@ -48,13 +48,14 @@ where
         }
     };
     runtime.block_on(async move {
-        let _guard = match baton_telemetry::logs::init(service, &config.telemetry.log_level, &config.telemetry.log_format) {
-            Ok(g) => g,
-            Err(e) => {
-                eprintln!("baton-{service}: cannot set up telemetry: {e}");
-                return ExitCode::from(EXIT_SETUP);
-            }
-        };
+        let _guard =
+            match baton_telemetry::logs::init(service, &config.telemetry.log_level, &config.telemetry.log_format) {
+                Ok(g) => g,
+                Err(e) => {
+                    eprintln!("baton-{service}: cannot set up telemetry: {e}");
+                    return ExitCode::from(EXIT_SETUP);
+                }
+            };
         tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "starting");
         let shutdown = baton_telemetry::shutdown::on_signal();
         match run(config, shutdown).await {
@@ -72,7 +73,12 @@ where
 
 /// Probes Redis and the broker every two seconds and records the results in `readiness`,
 /// until `stop` fires.
-pub fn spawn_probes(readiness: Readiness, store: baton_store::Store, producer: baton_bus::Producer, stop: CancellationToken) {
+pub fn spawn_probes(
+    readiness: Readiness,
+    store: baton_store::Store,
+    producer: baton_bus::Producer,
+    stop: CancellationToken,
+) {
     tokio::spawn(async move {
         loop {
             readiness.set_redis(store.ping().await.is_ok());
@@ -88,7 +94,8 @@ pub fn spawn_probes(readiness: Readiness, store: baton_store::Store, producer: b
 /// Creates the fleet's topics, retrying every second until it works or `shutdown` fires.
 pub async fn ensure_topics(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<()> {
     loop {
-        match baton_bus::admin::ensure_topics(&config.kafka, &config.runs.lanes, &config.scheduler.retry_tiers_ms).await {
+        match baton_bus::admin::ensure_topics(&config.kafka, &config.runs.lanes, &config.scheduler.retry_tiers_ms).await
+        {
             Ok(()) => return Ok(()),
             Err(e) => tracing::warn!(error = %e, "cannot create topics yet, retrying"),
         }
@@ -101,9 +108,7 @@ pub async fn ensure_topics(config: &Config, shutdown: &CancellationToken) -> any
 
 /// A process-unique identity for a service instance: `<service>-<pid>-<random>`.
 pub fn instance_id(service: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{service}-{}-{:05x}", std::process::id(), nanos & 0xfffff)
 }

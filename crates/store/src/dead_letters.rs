@@ -33,7 +33,8 @@ impl Store {
         let ids: Vec<String> = conn.zrange(keys::DEAD_LETTERS_BY_TIME, 0, -1).await?;
         let mut out = Vec::new();
         for chunk in ids.chunks(256) {
-            let rows: Vec<Option<Vec<u8>>> = redis::cmd("HMGET").arg(keys::DEAD_LETTERS).arg(chunk).query_async(&mut conn).await?;
+            let rows: Vec<Option<Vec<u8>>> =
+                redis::cmd("HMGET").arg(keys::DEAD_LETTERS).arg(chunk).query_async(&mut conn).await?;
             for bytes in rows.into_iter().flatten() {
                 let letter = decode(&bytes)?;
                 if tenant.is_none_or(|t| t == letter.tenant) {

@@ -40,7 +40,8 @@ impl Store {
     /// Adds the run to `index` only if it has no entry yet.
     pub async fn index_set_if_absent(&self, index: Index, run_id: &str, due_ms: i64) -> Result<()> {
         let mut conn = self.conn().await?;
-        let _: i64 = redis::cmd("ZADD").arg(index.key()).arg("NX").arg(due_ms).arg(run_id).query_async(&mut conn).await?;
+        let _: i64 =
+            redis::cmd("ZADD").arg(index.key()).arg("NX").arg(due_ms).arg(run_id).query_async(&mut conn).await?;
         Ok(())
     }
 

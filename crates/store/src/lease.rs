@@ -92,13 +92,20 @@ impl Store {
     /// Hands the lease back so another worker can claim the step at once. True if it was ours.
     pub async fn release(&self, lease: &Lease) -> Result<bool> {
         let mut conn = self.conn().await?;
-        let released: i64 = scripts().release.key(keys::lease(&lease.run_id)).arg(&lease.token).invoke_async(&mut conn).await?;
+        let released: i64 =
+            scripts().release.key(keys::lease(&lease.run_id)).arg(&lease.token).invoke_async(&mut conn).await?;
         Ok(released == 1)
     }
 
     /// Writes `state` and appends `events` if no one claimed the run since `lease` was granted,
     /// then drops the lease. A terminal state is kept for `retention_ms` more.
-    pub async fn commit(&self, lease: &Lease, state: &RunState, events: &[RunEvent], retention_ms: u64) -> Result<CommitOutcome> {
+    pub async fn commit(
+        &self,
+        lease: &Lease,
+        state: &RunState,
+        events: &[RunEvent],
+        retention_ms: u64,
+    ) -> Result<CommitOutcome> {
         let mut conn = self.conn().await?;
         let r = &lease.run_id;
         let retention = if status::is_terminal(state.status()) { retention_ms } else { 0 };

@@ -20,8 +20,8 @@ use redis::AsyncConnectionConfig;
 pub use index::Index;
 pub use lease::{Claim, CommitOutcome, Lease};
 pub use ledger::LedgerCall;
-pub use update::{Snapshot, UpdateOutcome};
 pub use runs::{Reservation, RunPage, StoredEvent};
+pub use update::{Snapshot, UpdateOutcome};
 
 /// Errors from the store, with the run or key they concern.
 #[derive(Debug, thiserror::Error)]

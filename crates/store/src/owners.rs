@@ -10,10 +10,17 @@ use crate::{Result, Store};
 impl Store {
     /// Records `worker` as owner of `partitions` until `fresh_until_ms`, and returns every
     /// partition's latest owner expiry.
-    pub async fn publish_owners(&self, key: &str, worker: &str, partitions: &[i32], fresh_until_ms: i64) -> Result<HashMap<i32, i64>> {
+    pub async fn publish_owners(
+        &self,
+        key: &str,
+        worker: &str,
+        partitions: &[i32],
+        fresh_until_ms: i64,
+    ) -> Result<HashMap<i32, i64>> {
         let mut conn = self.conn().await?;
         if !partitions.is_empty() {
-            let items: Vec<(i32, String)> = partitions.iter().map(|p| (*p, format!("{worker}|{fresh_until_ms}"))).collect();
+            let items: Vec<(i32, String)> =
+                partitions.iter().map(|p| (*p, format!("{worker}|{fresh_until_ms}"))).collect();
             let _: () = conn.hset_multiple(key, &items).await?;
         }
         let all: HashMap<i32, String> = conn.hgetall(key).await?;

@@ -69,8 +69,9 @@ impl Store {
         }
         let value: Option<String> = conn.get(&k).await?;
         let value = value.ok_or_else(|| Error::Corrupt { key: k.clone(), reason: "vanished while read".into() })?;
-        let (run_id, fingerprint) =
-            value.split_once(' ').ok_or_else(|| Error::Corrupt { key: k.clone(), reason: format!("bad value {value:?}") })?;
+        let (run_id, fingerprint) = value
+            .split_once(' ')
+            .ok_or_else(|| Error::Corrupt { key: k.clone(), reason: format!("bad value {value:?}") })?;
         Ok(Reservation::Existing { run_id: run_id.to_string(), fingerprint: fingerprint.to_string() })
     }
 
@@ -108,7 +109,13 @@ impl Store {
 
     /// A page of `tenant`'s runs, newest first, optionally only those in `only`.
     /// `after` is the `next` of the previous page.
-    pub async fn list_runs(&self, tenant: &str, only: Option<RunStatus>, page_size: usize, after: Option<&str>) -> Result<RunPage> {
+    pub async fn list_runs(
+        &self,
+        tenant: &str,
+        only: Option<RunStatus>,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<RunPage> {
         let mut conn = self.conn().await?;
         let index = keys::tenant_runs(tenant);
         let mut cursor = after.and_then(parse_cursor);
@@ -169,7 +176,13 @@ impl Store {
     }
 
     /// Like [`Store::events_after`], but waits up to `block_ms` for new events when there are none.
-    pub async fn events_wait(&self, run_id: &str, after: &str, block_ms: usize, count: usize) -> Result<Vec<StoredEvent>> {
+    pub async fn events_wait(
+        &self,
+        run_id: &str,
+        after: &str,
+        block_ms: usize,
+        count: usize,
+    ) -> Result<Vec<StoredEvent>> {
         let mut conn = self.conn().await?;
         let k = keys::events(run_id);
         let opts = StreamReadOptions::default().block(block_ms).count(count);
@@ -191,7 +204,8 @@ fn parse_cursor(token: &str) -> Option<(i64, String)> {
 
 /// Decodes a checkpoint; the hash's `status` field is the authority on status.
 pub(crate) fn decode_state(key: &str, bytes: &[u8], status_name: Option<&str>) -> Result<RunState> {
-    let mut state = RunState::decode(bytes).map_err(|e| Error::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+    let mut state =
+        RunState::decode(bytes).map_err(|e| Error::Corrupt { key: key.to_string(), reason: e.to_string() })?;
     if let Some(s) = status_name.and_then(status::parse) {
         state.status = s as i32;
     }
@@ -202,6 +216,7 @@ fn decode_event(key: &str, entry: &StreamId) -> Result<StoredEvent> {
     let bytes: Vec<u8> = entry
         .get("e")
         .ok_or_else(|| Error::Corrupt { key: key.to_string(), reason: format!("entry {} has no event", entry.id) })?;
-    let event = RunEvent::decode(bytes.as_slice()).map_err(|e| Error::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+    let event = RunEvent::decode(bytes.as_slice())
+        .map_err(|e| Error::Corrupt { key: key.to_string(), reason: e.to_string() })?;
     Ok(StoredEvent { stream_id: entry.id.clone(), event })
 }

@@ -56,7 +56,13 @@ impl Store {
 
     /// Writes `state` and appends `events` if the run is unleased and unchanged since `read`.
     /// A terminal state is kept for `retention_ms` more; a live one is kept indefinitely.
-    pub async fn update(&self, read: &Snapshot, state: &RunState, events: &[RunEvent], retention_ms: u64) -> Result<UpdateOutcome> {
+    pub async fn update(
+        &self,
+        read: &Snapshot,
+        state: &RunState,
+        events: &[RunEvent],
+        retention_ms: u64,
+    ) -> Result<UpdateOutcome> {
         let mut conn = self.conn().await?;
         let r = &state.run_id;
         let retention = if status::is_terminal(state.status()) { retention_ms.max(1) } else { 0 };

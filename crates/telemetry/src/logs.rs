@@ -28,7 +28,12 @@ pub fn init(service: &'static str, filter: &str, format: &str) -> anyhow::Result
     let fmt = if format == "text" {
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     } else {
-        tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed()
     };
     let mut provider = None;
     let otel = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {

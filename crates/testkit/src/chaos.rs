@@ -146,15 +146,17 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
     while !submitter.is_finished() {
         tokio::time::sleep(cfg.kill_every).await;
         round += 1;
-        let workers: Vec<usize> =
-            (0..stack.services.len()).filter(|i| stack.services[*i].name.starts_with("worker") && alive(&mut stack, *i)).collect();
+        let workers: Vec<usize> = (0..stack.services.len())
+            .filter(|i| stack.services[*i].name.starts_with("worker") && alive(&mut stack, *i))
+            .collect();
         let victim = workers[round % workers.len()];
         stack.services[victim].kill().await;
         kills.push(Instant::now());
         stack.start("worker").await;
         if cfg.kill_control_plane && round == 2 {
             for service in ["scheduler", "reaper"] {
-                let i = (0..stack.services.len()).rev().find(|i| stack.services[*i].name.starts_with(service)).unwrap_or(0);
+                let i =
+                    (0..stack.services.len()).rev().find(|i| stack.services[*i].name.starts_with(service)).unwrap_or(0);
                 stack.services[i].kill().await;
                 kills.push(Instant::now());
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -186,7 +188,8 @@ async fn audit(
     started: Instant,
     settle: Duration,
 ) -> ChaosReport {
-    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 4 }).expect("redis pool");
+    let store =
+        baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 4 }).expect("redis pool");
     let wall_start = crate::now_ms() - started.elapsed().as_millis() as i64;
     let kill_ms: Vec<i64> = kills.iter().map(|k| wall_start + k.duration_since(started).as_millis() as i64).collect();
     let mut report = ChaosReport { runs: ids.len(), kills: kills.len(), ..Default::default() };
@@ -212,7 +215,9 @@ async fn audit(
         }
         for e in events.iter().filter(|e| e.kind() == EventKind::StepFailed) {
             if e.idempotency_key != format!("{id}:{}", e.step) {
-                report.history_problems.push(format!("{id}: retry of step {} ran with key {}", e.step, e.idempotency_key));
+                report
+                    .history_problems
+                    .push(format!("{id}: retry of step {} ran with key {}", e.step, e.idempotency_key));
             }
         }
         audit_ledger(&store, &events, &mut report).await;

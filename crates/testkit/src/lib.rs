@@ -24,7 +24,11 @@ impl TempDir {
     pub fn new(label: &str) -> Self {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!("baton-{label}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let path = std::env::temp_dir().join(format!(
+            "baton-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         std::fs::create_dir_all(&path).unwrap();
         Self(path)
     }

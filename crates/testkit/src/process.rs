@@ -111,12 +111,15 @@ pub fn bin_path(name: &str) -> PathBuf {
     let dir = exe.parent().unwrap();
     let candidates = [dir.join(name), dir.parent().map(|p| p.join(name)).unwrap_or_default()];
     let found = candidates.iter().find(|p| p.is_file());
-    found.cloned().unwrap_or_else(|| panic!("{name} not built next to {}: run `cargo build --workspace --bins` first", exe.display()))
+    found.cloned().unwrap_or_else(|| {
+        panic!("{name} not built next to {}: run `cargo build --workspace --bins` first", exe.display())
+    })
 }
 
 /// Finds an executable on PATH or in `~/.cargo/bin`.
 pub fn find_executable(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Some(home) = std::env::var_os("CARGO_HOME") {
         dirs.push(PathBuf::from(home).join("bin"));
     }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use baton_proto::v1::run_service_client::RunServiceClient;
 use baton_proto::v1::{
-    planner, EventKind, GetRunRequest, Planner, Run, RunEvent, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest, ToolCall,
-    WatchRunRequest,
+    planner, EventKind, GetRunRequest, Planner, Run, RunEvent, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest,
+    ToolCall, WatchRunRequest,
 };
 use tonic::transport::Channel;
 
@@ -38,7 +38,11 @@ pub async fn submit(client: &mut RunServiceClient<Channel>, spec: RunSpec, key: 
 
 /// Watches a run from the start until the server ends the stream (the run has ended), at
 /// most `within`.
-pub async fn watch_to_end(client: &mut RunServiceClient<Channel>, run_id: &str, within: Duration) -> Result<Vec<RunEvent>, String> {
+pub async fn watch_to_end(
+    client: &mut RunServiceClient<Channel>,
+    run_id: &str,
+    within: Duration,
+) -> Result<Vec<RunEvent>, String> {
     let fut = async {
         let mut stream = client
             .watch_run(WatchRunRequest { run_id: run_id.to_string(), after_seq: 0 })
@@ -73,9 +77,7 @@ pub fn check_history(events: &[RunEvent]) -> Result<u32, String> {
                 }
                 next_step += 1;
             }
-            EventKind::RunFinished
-                if i + 1 != events.len() && events[i + 1].kind() != EventKind::RunRequeued =>
-            {
+            EventKind::RunFinished if i + 1 != events.len() && events[i + 1].kind() != EventKind::RunRequeued => {
                 return Err("RUN_FINISHED is followed by something other than a requeue".into())
             }
             _ => {}
@@ -93,10 +95,16 @@ pub fn final_status(events: &[RunEvent]) -> RunStatus {
 }
 
 /// Polls GetRun until the run has `status`, at most `within`; returns it.
-pub async fn wait_for_status(client: &mut RunServiceClient<Channel>, run_id: &str, status: RunStatus, within: Duration) -> Result<Run, String> {
+pub async fn wait_for_status(
+    client: &mut RunServiceClient<Channel>,
+    run_id: &str,
+    status: RunStatus,
+    within: Duration,
+) -> Result<Run, String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let run = client.get_run(GetRunRequest { run_id: run_id.to_string() }).await.map_err(|s| s.to_string())?.into_inner();
+        let run =
+            client.get_run(GetRunRequest { run_id: run_id.to_string() }).await.map_err(|s| s.to_string())?.into_inner();
         if run.status() == status {
             return Ok(run);
         }

@@ -29,8 +29,18 @@ impl Redis {
     async fn start_on(dir: &TempDir, port: u16, aof: bool) -> Self {
         let exe = find_executable("redis-server").expect("redis-server not found: run scripts/install-deps.sh");
         let args: Vec<String> = [
-            "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-            if aof { "yes" } else { "no" }, "--appendfsync", "always", "--dir", &dir.path().display().to_string(),
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            if aof { "yes" } else { "no" },
+            "--appendfsync",
+            "always",
+            "--dir",
+            &dir.path().display().to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -71,7 +81,13 @@ impl Broker {
         let exe = find_executable("tansu").expect("tansu not found: run scripts/install-deps.sh");
         let url = format!("tcp://127.0.0.1:{port}");
         let args: Vec<String> = [
-            "broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db",
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "sqlite://tansu.db",
         ]
         .iter()
         .map(|s| s.to_string())

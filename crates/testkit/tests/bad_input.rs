@@ -1,5 +1,6 @@
 //! Bad input at the edge gets a clear gRPC status and writes nothing; a bad config stops a
 //! service with exit code 2 and a one-line reason naming the key.
+#![allow(clippy::unwrap_used)]
 
 use baton_proto::v1::{GetRunRequest, ListRunsRequest, RunSpec, SubmitRunRequest, WatchRunRequest};
 use baton_testkit::runs::{echoes, script};
@@ -58,9 +59,13 @@ async fn bad_requests_get_clear_statuses_and_write_nothing() {
     assert_eq!(e.code(), Code::InvalidArgument);
     let e = client.watch_run(WatchRunRequest { run_id: "nope".into(), after_seq: 0 }).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    let e = client.list_runs(ListRunsRequest { status: 0, page_size: 0, page_token: "garbage".into() }).await.unwrap_err();
+    let e =
+        client.list_runs(ListRunsRequest { status: 0, page_size: 0, page_token: "garbage".into() }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    let e = client.list_runs(ListRunsRequest { status: 0, page_size: 100_000, page_token: String::new() }).await.unwrap_err();
+    let e = client
+        .list_runs(ListRunsRequest { status: 0, page_size: 100_000, page_token: String::new() })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
 
     let mut req = tonic::Request::new(SubmitRunRequest { spec: Some(echoes(1)), idempotency_key: String::new() });

@@ -2,6 +2,7 @@
 //! scheduler and reaper are killed; then Redis (AOF) and the broker restart mid-load. Nothing
 //! may be lost, no step committed twice, no ledger effect re-executed after its commit.
 //! `baton-loadtest --mode chaos` runs the same driver longer (docs/reliability.md).
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

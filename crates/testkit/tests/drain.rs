@@ -1,6 +1,7 @@
 //! Graceful drain over real processes: SIGTERM mid-step turns readiness off, and when the grace
 //! runs out the worker releases its lease and re-dispatches the step, so another worker takes it
 //! over at once instead of after the (here, one minute) lease expiry.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -35,12 +36,17 @@ async fn sigterm_mid_step_hands_the_run_to_another_worker_before_lease_expiry() 
     let log = stack.services[first].log_text();
     assert!(log.contains("step handed back on drain"), "{log}");
 
-    let events = watch_to_end(&mut client, &id, Duration::from_secs(40)).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+    let events = watch_to_end(&mut client, &id, Duration::from_secs(40))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
     let took = terminated_at.elapsed();
     assert_eq!(final_status(&events), RunStatus::Succeeded);
     assert_eq!(check_history(&events), Ok(3));
-    let sleep_by: HashSet<_> =
-        events.iter().filter(|e| e.kind() == EventKind::StepCompleted && e.step == 1).map(|e| e.worker.clone()).collect();
+    let sleep_by: HashSet<_> = events
+        .iter()
+        .filter(|e| e.kind() == EventKind::StepCompleted && e.step == 1)
+        .map(|e| e.worker.clone())
+        .collect();
     assert_eq!(sleep_by, HashSet::from([second_id.clone()]), "the interrupted step was redone by the second worker");
     assert!(events.iter().any(|e| e.worker == first_id), "the first worker did run step 0");
     assert!(took < Duration::from_secs(45), "hand-over took {took:?}: it waited for the 60 s lease");

@@ -1,6 +1,7 @@
 //! Retries over real processes: a failing step is retried from its tier topic with the same
 //! idempotency key; exhausted retries dead-letter the run (DLQ record with origin headers),
 //! and a requeue resumes it; a short-tier retry never waits behind a long-tier one.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
@@ -31,7 +32,9 @@ async fn a_failing_step_is_retried_with_the_same_key_then_succeeds() {
     let mut spec = script(&[("echo", "{}"), ("flaky", r#"{"fail_attempts":2}"#), ("echo", "{}")]);
     spec.retry = retry(3, 100);
     let id = submit(&mut client, spec, "").await;
-    let events = watch_to_end(&mut client, &id, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+    let events = watch_to_end(&mut client, &id, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
     assert_eq!(check_history(&events), Ok(3));
     assert_eq!(final_status(&events), RunStatus::Succeeded);
     let step1: Vec<_> = events.iter().filter(|e| e.step == 1 && e.tool == "flaky").collect();
@@ -74,7 +77,8 @@ async fn exhausted_retries_dead_letter_the_run_and_a_requeue_resumes_it() {
 
     // After the outage, an operator requeues: the run resumes at the failed step.
     tokio::time::sleep(Duration::from_millis((outage_ends - baton_now_ms()).max(0) as u64 + 100)).await;
-    let requeued = admin.requeue_dead_letter(RequeueDeadLetterRequest { run_id: id.clone() }).await.unwrap().into_inner();
+    let requeued =
+        admin.requeue_dead_letter(RequeueDeadLetterRequest { run_id: id.clone() }).await.unwrap().into_inner();
     assert_eq!(requeued.status(), RunStatus::Running);
     let run = wait_for_status(&mut client, &id, RunStatus::Succeeded, Duration::from_secs(30)).await.unwrap();
     assert_eq!(run.steps_completed, 3);
@@ -106,10 +110,17 @@ async fn a_short_tier_retry_is_not_delayed_by_a_long_tier_one() {
     assert_eq!(final_status(&slow_events), RunStatus::Succeeded);
     let slow_retry_due = slow_events.iter().find(|e| e.kind() == EventKind::StepFailed).unwrap().not_before_ms;
     let fast_done = fast_events.iter().find(|e| e.kind() == EventKind::StepCompleted).unwrap().at_ms;
-    assert!(fast_done < slow_retry_due, "the 300 ms retry finished at {fast_done}, after the 5 s one was due at {slow_retry_due}");
+    assert!(
+        fast_done < slow_retry_due,
+        "the 300 ms retry finished at {fast_done}, after the 5 s one was due at {slow_retry_due}"
+    );
 }
 
-async fn wait_for_attempt(client: &mut baton_proto::v1::run_service_client::RunServiceClient<tonic::transport::Channel>, id: &str, attempt: u32) {
+async fn wait_for_attempt(
+    client: &mut baton_proto::v1::run_service_client::RunServiceClient<tonic::transport::Channel>,
+    id: &str,
+    attempt: u32,
+) {
     for _ in 0..200 {
         let run = client.get_run(GetRunRequest { run_id: id.to_string() }).await.unwrap().into_inner();
         if run.attempt >= attempt {

@@ -1,5 +1,6 @@
 //! End to end over real processes: runs submitted over gRPC complete with the right steps and
 //! ordered events; idempotent submit; ListRuns filters and pages; services report ready.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -18,7 +19,9 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
         ids.push(submit(&mut client, echoes(5), "").await);
     }
     for id in &ids {
-        let events = watch_to_end(&mut client, id, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+        let events = watch_to_end(&mut client, id, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
         assert_eq!(check_history(&events), Ok(5), "{events:?}");
         let kinds: Vec<_> = events.iter().map(|e| e.kind()).collect();
         assert_eq!(kinds.first(), Some(&EventKind::RunQueued));
@@ -70,6 +73,9 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
         token = page.next_page_token;
     }
     assert_eq!(seen.len(), 13, "12 runs + the idempotent one (the other tenant's is not listed)");
-    let none = client.list_runs(ListRunsRequest { status: RunStatus::Failed as i32, page_size: 5, page_token: String::new() }).await.unwrap();
+    let none = client
+        .list_runs(ListRunsRequest { status: RunStatus::Failed as i32, page_size: 5, page_token: String::new() })
+        .await
+        .unwrap();
     assert!(none.into_inner().runs.is_empty());
 }

@@ -1,6 +1,7 @@
 //! Stopping runs over real processes: cancel reaches queued, waiting and in-flight runs (with
 //! the canceller and reason recorded); deadlines end runs `timed_out`; step budgets end them
 //! `budget_exhausted`; cancelling a finished run changes nothing.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
@@ -40,8 +41,12 @@ async fn cancel_reaches_queued_waiting_and_in_flight_runs() {
     let reply = client.cancel_run(cancel(&busy, "stop the sleep")).await.unwrap().into_inner();
     assert_eq!(reply.status(), RunStatus::Running, "an in-flight run is cancelled by its worker");
 
-    for (id, reason, steps) in [(&queued, "changed my mind", 0), (&waiting, "no longer needed", 2), (&busy, "stop the sleep", 0)] {
-        let events = watch_to_end(&mut client, id, Duration::from_secs(20)).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+    for (id, reason, steps) in
+        [(&queued, "changed my mind", 0), (&waiting, "no longer needed", 2), (&busy, "stop the sleep", 0)]
+    {
+        let events = watch_to_end(&mut client, id, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
         assert_eq!(final_status(&events), RunStatus::Cancelled, "{events:?}");
         assert_eq!(check_history(&events), Ok(steps));
         let run = client.get_run(GetRunRequest { run_id: id.to_string() }).await.unwrap().into_inner();

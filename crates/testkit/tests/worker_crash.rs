@@ -1,5 +1,6 @@
 //! A worker SIGKILLed mid-run loses nothing: once a new worker starts, every run completes and
 //! no step is committed twice (checked from each run's event history).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::time::Duration;

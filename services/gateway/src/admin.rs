@@ -7,7 +7,7 @@ use baton_core::machine::requeue;
 use baton_proto::v1::admin_service_server::AdminService;
 use baton_proto::v1::{
     DiscardDeadLetterRequest, DiscardDeadLetterResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-    RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus, Task, TaskKind,
+    RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus,
 };
 use baton_store::{Index, UpdateOutcome};
 use baton_telemetry::now_ms;
@@ -22,7 +22,10 @@ pub struct Admin(pub Arc<Gateway>);
 #[tonic::async_trait]
 impl AdminService for Admin {
     #[tracing::instrument(skip_all)]
-    async fn list_dead_letters(&self, request: Request<ListDeadLettersRequest>) -> Result<Response<ListDeadLettersResponse>, Status> {
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
         let req = request.into_inner();
         let limit = match req.limit {
             0 => 100,
@@ -35,7 +38,10 @@ impl AdminService for Admin {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn requeue_dead_letter(&self, request: Request<RequeueDeadLetterRequest>) -> Result<Response<RequeueDeadLetterResponse>, Status> {
+    async fn requeue_dead_letter(
+        &self,
+        request: Request<RequeueDeadLetterRequest>,
+    ) -> Result<Response<RequeueDeadLetterResponse>, Status> {
         let run_id = request.into_inner().run_id;
         run_id_arg(&run_id)?;
         let gw = &self.0;
@@ -61,15 +67,7 @@ impl AdminService for Admin {
                 }
             }
             gw.store.dead_letter_remove(&run_id).await.map_err(store_error)?;
-            let task = Task {
-                run_id: run_id.clone(),
-                step: t.state.next_step,
-                attempt: 0,
-                kind: TaskKind::Advance as i32,
-                lane: t.state.lane.clone(),
-                not_before_ms: 0,
-                tenant: t.state.tenant.clone(),
-            };
+            let task = baton_core::advance_task(&t.state, t.state.next_step, 0, 0);
             if let Err(e) = gw.producer.send_events(&t.events).await {
                 tracing::warn!(run_id, error = %e, "requeue event not delivered to Kafka");
             }
@@ -86,7 +84,10 @@ impl AdminService for Admin {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn discard_dead_letter(&self, request: Request<DiscardDeadLetterRequest>) -> Result<Response<DiscardDeadLetterResponse>, Status> {
+    async fn discard_dead_letter(
+        &self,
+        request: Request<DiscardDeadLetterRequest>,
+    ) -> Result<Response<DiscardDeadLetterResponse>, Status> {
         let run_id = request.into_inner().run_id;
         run_id_arg(&run_id)?;
         if !self.0.store.dead_letter_remove(&run_id).await.map_err(store_error)? {

@@ -4,7 +4,7 @@
 
 use baton_core::admission::{admit, fingerprint, validate};
 use baton_core::events::push;
-use baton_proto::v1::{EventKind, RunStatus, SubmitRunRequest, SubmitRunResponse, Task, TaskKind};
+use baton_proto::v1::{EventKind, RunStatus, SubmitRunRequest, SubmitRunResponse};
 use baton_store::{Index, Reservation};
 use baton_telemetry::now_ms;
 use tonic::Status;
@@ -47,7 +47,8 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
         }
     }
     let now = now_ms();
-    let mut state = admit(&run_id, tenant, &key, spec, &policy, now).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let mut state =
+        admit(&run_id, tenant, &key, spec, &policy, now).map_err(|e| Status::invalid_argument(e.to_string()))?;
     let mut events = Vec::new();
     push(&mut state, &mut events, EventKind::RunQueued, now, |_| {});
     let due = now + gw.config.runs.dispatch_grace_ms as i64;
@@ -55,19 +56,12 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     gw.store.index_set(Index::Deadlines, &run_id, state.deadline_at_ms).await.map_err(store_error)?;
     let created = gw.store.create_run(&state, &events[0]).await.map_err(store_error)?;
     if !created {
-        let status = gw.store.load_run(&run_id).await.map_err(store_error)?.map_or(RunStatus::Queued as i32, |s| s.status);
+        let status =
+            gw.store.load_run(&run_id).await.map_err(store_error)?.map_or(RunStatus::Queued as i32, |s| s.status);
         return Ok(SubmitRunResponse { run_id, deduplicated: true, status });
     }
     metrics::counter!("baton_gateway_submits_total", "result" => "admitted").increment(1);
-    let task = Task {
-        run_id: run_id.clone(),
-        step: 0,
-        attempt: 0,
-        kind: TaskKind::Advance as i32,
-        lane: state.lane.clone(),
-        not_before_ms: 0,
-        tenant: tenant.to_string(),
-    };
+    let task = baton_core::advance_task(&state, 0, 0, 0);
     // The run is durable from here on: a failed dispatch is retried by the reaper.
     match gw.producer.send_task(&task).await {
         Ok(()) => {

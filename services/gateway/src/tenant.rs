@@ -12,7 +12,10 @@ pub fn of<T>(request: &Request<T>) -> Result<String, Status> {
         return Ok("default".to_string());
     };
     let tenant = value.to_str().map_err(|_| Status::invalid_argument(format!("{TENANT_HEADER}: not ASCII")))?;
-    if tenant.is_empty() || tenant.len() > 64 || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if tenant.is_empty()
+        || tenant.len() > 64
+        || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(Status::invalid_argument(format!("{TENANT_HEADER}: {tenant:?} must be 1-64 of [A-Za-z0-9_-]")));
     }
     Ok(tenant.to_string())

@@ -31,7 +31,12 @@ pub fn watch(gw: std::sync::Arc<Gateway>, run_id: String, after_seq: u64, permit
     Box::pin(ReceiverStream::new(rx))
 }
 
-async fn pump(gw: &Gateway, run_id: &str, after_seq: u64, tx: &mpsc::Sender<Result<RunEvent, Status>>) -> Result<(), Status> {
+async fn pump(
+    gw: &Gateway,
+    run_id: &str,
+    after_seq: u64,
+    tx: &mpsc::Sender<Result<RunEvent, Status>>,
+) -> Result<(), Status> {
     let mut cursor: Option<String> = None;
     // History first.
     loop {

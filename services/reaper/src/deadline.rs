@@ -52,7 +52,9 @@ pub async fn enforce(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
             tracing::info!(run_id, "run timed out");
         }
         // Claimed or changed meanwhile: look again shortly.
-        UpdateOutcome::Leased | UpdateOutcome::Conflict => store.index_set(Index::Deadlines, run_id, now_ms() + 50).await?,
+        UpdateOutcome::Leased | UpdateOutcome::Conflict => {
+            store.index_set(Index::Deadlines, run_id, now_ms() + 50).await?
+        }
     }
     Ok(())
 }

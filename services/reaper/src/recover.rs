@@ -2,7 +2,7 @@
 //! keys; if the run is live, unleased and not waiting, its current step is re-dispatched.
 
 use baton_core::status::is_terminal;
-use baton_proto::v1::{RunStatus, Task, TaskKind};
+use baton_proto::v1::RunStatus;
 use baton_store::Index;
 use baton_telemetry::now_ms;
 
@@ -24,15 +24,7 @@ pub async fn recover(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
         store.index_set(Index::Inflight, run_id, now_ms() + left.max(1)).await?;
         return Ok(());
     }
-    let task = Task {
-        run_id: run_id.to_string(),
-        step: state.next_step,
-        attempt: state.attempt,
-        kind: TaskKind::Advance as i32,
-        lane: state.lane.clone(),
-        not_before_ms: 0,
-        tenant: state.tenant.clone(),
-    };
+    let task = baton_core::current_task(&state);
     // Look again after the dispatch grace in case this task is lost too; the claim clears it.
     store.index_set(Index::Inflight, run_id, now_ms() + reaper.config.runs.dispatch_grace_ms as i64).await?;
     reaper.producer.send_task(&task).await?;

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use baton_bus::rdkafka::consumer::{CommitMode, Consumer as _};
-use baton_bus::BatonConsumer;
 use baton_bus::rdkafka::{Message as _, TopicPartitionList};
+use baton_bus::BatonConsumer;
 use baton_core::retry::tier_label;
 use baton_proto::v1::Task;
 use baton_telemetry::{now_ms, Readiness};
@@ -87,7 +87,11 @@ pub async fn run(
 }
 
 /// Re-publishes every due head record to its lane; resumes partitions that emptied.
-async fn release_due(consumer: &BatonConsumer, producer: &baton_bus::Producer, partitions: &mut BTreeMap<(String, i32), Partition>) {
+async fn release_due(
+    consumer: &BatonConsumer,
+    producer: &baton_bus::Producer,
+    partitions: &mut BTreeMap<(String, i32), Partition>,
+) {
     let now = now_ms();
     for (key, part) in partitions.iter_mut() {
         while let Some((offset, task)) = part.queue.front() {
@@ -100,7 +104,8 @@ async fn release_due(consumer: &BatonConsumer, producer: &baton_bus::Producer, p
             }
             tracing::debug!(topic = %key.0, partition = key.1, offset, run_id = %task.run_id, "retry released");
             metrics::counter!("baton_scheduler_retries_released_total", "topic" => key.0.clone()).increment(1);
-            metrics::histogram!("baton_scheduler_retry_lateness_seconds").record((now_ms() - task.not_before_ms).max(0) as f64 / 1000.0);
+            metrics::histogram!("baton_scheduler_retry_lateness_seconds")
+                .record((now_ms() - task.not_before_ms).max(0) as f64 / 1000.0);
             if let Err(e) = consumer.store_offset(&key.0, key.1, *offset) {
                 tracing::warn!(error = %e, "cannot store retry offset");
             }

@@ -5,13 +5,18 @@
 use std::time::Duration;
 
 use baton_core::machine::{wake, Next};
-use baton_proto::v1::{RunStatus, Task, TaskKind};
+use baton_proto::v1::RunStatus;
 use baton_store::{Index, Store, UpdateOutcome};
 use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;
 
 /// Sweeps the timers index until `shutdown`.
-pub async fn run(config: baton_config::Config, store: Store, producer: baton_bus::Producer, shutdown: CancellationToken) {
+pub async fn run(
+    config: baton_config::Config,
+    store: Store,
+    producer: baton_bus::Producer,
+    shutdown: CancellationToken,
+) {
     let max_interval = config.scheduler.timer_max_interval_ms as i64;
     loop {
         let next_due = match sweep(&config, &store, &producer).await {
@@ -29,7 +34,11 @@ pub async fn run(config: baton_config::Config, store: Store, producer: baton_bus
     }
 }
 
-async fn sweep(config: &baton_config::Config, store: &Store, producer: &baton_bus::Producer) -> anyhow::Result<Option<i64>> {
+async fn sweep(
+    config: &baton_config::Config,
+    store: &Store,
+    producer: &baton_bus::Producer,
+) -> anyhow::Result<Option<i64>> {
     let due = store.index_due(Index::Timers, now_ms(), config.scheduler.timer_batch).await?;
     for (run_id, _) in &due {
         if let Err(e) = wake_one(config, store, producer, run_id).await {
@@ -42,7 +51,12 @@ async fn sweep(config: &baton_config::Config, store: &Store, producer: &baton_bu
     Ok(store.index_next_due(Index::Timers).await?)
 }
 
-async fn wake_one(config: &baton_config::Config, store: &Store, producer: &baton_bus::Producer, run_id: &str) -> anyhow::Result<()> {
+async fn wake_one(
+    config: &baton_config::Config,
+    store: &Store,
+    producer: &baton_bus::Producer,
+    run_id: &str,
+) -> anyhow::Result<()> {
     let Some(snapshot) = store.read_for_update(run_id).await? else {
         store.index_drop(Index::Timers, run_id).await?;
         return Ok(());
@@ -70,15 +84,7 @@ async fn wake_one(config: &baton_config::Config, store: &Store, producer: &baton
     if let Err(e) = producer.send_events(&t.events).await {
         tracing::warn!(run_id, error = %e, "resume event not delivered to Kafka");
     }
-    let task = Task {
-        run_id: run_id.to_string(),
-        step,
-        attempt,
-        kind: TaskKind::Advance as i32,
-        lane: t.state.lane.clone(),
-        not_before_ms: 0,
-        tenant: t.state.tenant.clone(),
-    };
+    let task = baton_core::advance_task(&t.state, step, attempt, 0);
     producer.send_task(&task).await?;
     store.index_clear(Index::Inflight, run_id, due).await?;
     metrics::counter!("baton_scheduler_timers_fired_total").increment(1);

@@ -60,7 +60,8 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
         let traceparent = baton_bus::traceparent_of(&message);
         if let Some(produced_ms) = message.timestamp().to_millis() {
             // Time the task spent in Kafka: queueing behind other tasks plus fetch latency.
-            metrics::histogram!("baton_worker_task_wait_seconds").record((now_ms() - produced_ms).max(0) as f64 / 1000.0);
+            metrics::histogram!("baton_worker_task_wait_seconds")
+                .record((now_ms() - produced_ms).max(0) as f64 / 1000.0);
         }
         tracing::debug!(run_id = %task.run_id, step = task.step, partition = message.partition(), offset = message.offset(), "task received");
         let claiming = std::time::Instant::now();
@@ -69,7 +70,12 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
             Err(e) => {
                 // Redis is unavailable: do not store the offset; seek back so the task is re-read.
                 tracing::warn!(run_id = %task.run_id, error = %e, "claim failed, will retry the task");
-                let _ = consumer.seek(message.topic(), message.partition(), baton_bus::rdkafka::Offset::Offset(message.offset()), Duration::from_secs(5));
+                let _ = consumer.seek(
+                    message.topic(),
+                    message.partition(),
+                    baton_bus::rdkafka::Offset::Offset(message.offset()),
+                    Duration::from_secs(5),
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -103,7 +109,10 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
         steps.wait().await;
     }
     match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) | Err(baton_bus::rdkafka::error::KafkaError::ConsumerCommit(baton_bus::rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
+        Ok(())
+        | Err(baton_bus::rdkafka::error::KafkaError::ConsumerCommit(
+            baton_bus::rdkafka::types::RDKafkaErrorCode::NoOffset,
+        )) => {}
         Err(e) => tracing::warn!(error = %e, "final offset commit failed"),
     }
     Ok(())

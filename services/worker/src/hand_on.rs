@@ -4,7 +4,7 @@
 
 use baton_core::machine::{Next, Transition};
 use baton_core::retry::{tier_index, tier_label};
-use baton_proto::v1::{DeadLetter, Task, TaskKind};
+use baton_proto::v1::DeadLetter;
 use baton_store::Index;
 use baton_telemetry::now_ms;
 
@@ -20,15 +20,7 @@ pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin)
     }
     crate::pipeline::phase("produce_events", producing);
     let producing = std::time::Instant::now();
-    let task = |step, attempt, not_before_ms| Task {
-        run_id: run_id.clone(),
-        step,
-        attempt,
-        kind: TaskKind::Advance as i32,
-        lane: t.state.lane.clone(),
-        not_before_ms,
-        tenant: t.state.tenant.clone(),
-    };
+    let task = |step, attempt, not_before_ms| baton_core::advance_task(&t.state, step, attempt, not_before_ms);
     let (sent, label) = match &t.next {
         Next::Advance { step, attempt } => (worker.producer.send_task(&task(*step, *attempt, 0)).await, "advanced"),
         Next::Retry { step, attempt, delay_ms } => {
@@ -78,7 +70,9 @@ pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin)
 
 fn tool_of(t: &Transition, step: u32) -> String {
     match t.state.spec.as_ref().and_then(|s| s.planner.as_ref()).and_then(|p| p.kind.as_ref()) {
-        Some(baton_proto::v1::planner::Kind::Script(s)) => s.steps.get(step as usize).map(|c| c.tool.clone()).unwrap_or_default(),
+        Some(baton_proto::v1::planner::Kind::Script(s)) => {
+            s.steps.get(step as usize).map(|c| c.tool.clone()).unwrap_or_default()
+        }
         None => String::new(),
     }
 }

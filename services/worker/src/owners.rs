@@ -46,7 +46,8 @@ impl Owners {
             return;
         }
         self.last_check = Instant::now();
-        let mine: Vec<i32> = consumer.context().assigned().into_iter().filter(|(t, _)| *t == self.topic).map(|(_, p)| p).collect();
+        let mine: Vec<i32> =
+            consumer.context().assigned().into_iter().filter(|(t, _)| *t == self.topic).map(|(_, p)| p).collect();
         let fresh_until = now_ms() + 3 * self.every.as_millis() as i64;
         let owners = match store.publish_owners(&self.key, &self.worker, &mine, fresh_until).await {
             Ok(o) => o,

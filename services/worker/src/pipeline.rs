@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use baton_core::machine::{Next, StepContext, StopRequest, Transition};
-use baton_proto::v1::{RunState, Task, TaskKind};
+use baton_proto::v1::RunState;
 use baton_runtime::execute_step;
 use baton_store::{CommitOutcome, Index, Lease};
 use baton_telemetry::now_ms;
@@ -92,18 +92,21 @@ async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Canc
         retry_tiers_ms: worker.config.scheduler.retry_tiers_ms.clone(),
     };
     let executing = Instant::now();
-    let result = execute_step(state.clone(), &worker.planner, &worker.tools, worker.limits, ctx, &step_cancel, now_ms).await;
+    let result =
+        execute_step(state.clone(), &worker.planner, &worker.tools, worker.limits, ctx, &step_cancel, now_ms).await;
     phase("execute", executing);
     beat_done.cancel();
     let _ = beat.await;
     let due = due.load(Ordering::SeqCst);
     match result {
         Ok(t) => commit_and_hand_on(worker, &lease, t, due, origin).await,
-        Err(_) => match cause.get().cloned().unwrap_or(if abandon.is_cancelled() { Cause::Drain } else { Cause::LeaseLost }) {
-            Cause::Stop(stop) => commit_and_hand_on(worker, &lease, stop.apply(state, now_ms()), due, origin).await,
-            Cause::Drain => hand_back(worker, &lease, &state).await,
-            Cause::LeaseLost => "abandoned",
-        },
+        Err(_) => {
+            match cause.get().cloned().unwrap_or(if abandon.is_cancelled() { Cause::Drain } else { Cause::LeaseLost }) {
+                Cause::Stop(stop) => commit_and_hand_on(worker, &lease, stop.apply(state, now_ms()), due, origin).await,
+                Cause::Drain => hand_back(worker, &lease, &state).await,
+                Cause::LeaseLost => "abandoned",
+            }
+        }
     }
 }
 
@@ -139,15 +142,7 @@ async fn commit_and_hand_on(worker: &Worker, lease: &Lease, t: Transition, due: 
 
 /// Drain: release the lease and re-dispatch the same step so another worker takes it now.
 async fn hand_back(worker: &Worker, lease: &Lease, state: &RunState) -> &'static str {
-    let task = Task {
-        run_id: state.run_id.clone(),
-        step: state.next_step,
-        attempt: state.attempt,
-        kind: TaskKind::Advance as i32,
-        lane: state.lane.clone(),
-        not_before_ms: 0,
-        tenant: state.tenant.clone(),
-    };
+    let task = baton_core::current_task(state);
     let due = now_ms() + worker.config.runs.dispatch_grace_ms as i64;
     if let Err(e) = worker.store.index_set(Index::Inflight, &state.run_id, due).await {
         tracing::warn!(error = %e, "cannot index hand-back; the lease will expire instead");

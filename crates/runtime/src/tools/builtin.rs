@@ -13,7 +13,9 @@ pub struct Echo;
 
 impl Tool for Echo {
     fn invoke(&self, call: Invocation) -> BoxFuture<'static, Result<Value, ToolError>> {
-        Box::pin(async move { Ok(json!({ "echo": Value::Object(call.args), "idempotency_key": call.idempotency_key })) })
+        Box::pin(
+            async move { Ok(json!({ "echo": Value::Object(call.args), "idempotency_key": call.idempotency_key })) },
+        )
     }
 }
 
