@@ -90,6 +90,13 @@ impl Store {
         })
     }
 
+    /// The run's pending stop request, if any (read by a running step between renewals).
+    pub async fn stop_requested(&self, run_id: &str) -> Result<Option<StopRequest>> {
+        let mut conn = self.conn().await?;
+        let stop: Option<String> = redis::cmd("HGET").arg(keys::run(run_id)).arg("stop").query_async(&mut conn).await?;
+        Ok(stop.as_deref().and_then(StopRequest::decode))
+    }
+
     /// Records a stop request for the worker executing the run (its heartbeat reads it).
     /// Returns `missing`, `terminal` or `ok`.
     pub async fn request_stop(&self, run_id: &str, request: &StopRequest) -> Result<String> {

@@ -14,6 +14,20 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
     let stack = Stack::full("complete", StackOptions::default()).await;
     let mut client = stack.client().await;
 
+    // grpc.health.v1 reports the RunService as serving.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", stack.grpc_port))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let reply = health
+        .check(tonic_health::pb::HealthCheckRequest { service: "baton.v1.RunService".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
+
     let mut ids = Vec::new();
     for _ in 0..12 {
         ids.push(submit(&mut client, echoes(5), "").await);

@@ -16,8 +16,13 @@ fn cancel(run_id: &str, reason: &str) -> CancelRunRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_reaches_queued_waiting_and_in_flight_runs() {
-    // No worker yet: the first run stays queued.
-    let mut stack = Stack::infra("cancel", StackOptions::default()).await;
+    // No worker yet: the first run stays queued. Production-like lease timing: a cancel must
+    // not wait for the 10 s lease renewal to reach a running tool.
+    let mut opts = StackOptions::default();
+    opts.env.retain(|(k, _)| k != "BATON_WORKER_LEASE_TTL_MS" && k != "BATON_WORKER_HEARTBEAT_MS");
+    opts.env.push(("BATON_WORKER_LEASE_TTL_MS".into(), "30000".into()));
+    opts.env.push(("BATON_WORKER_HEARTBEAT_MS".into(), "10000".into()));
+    let mut stack = Stack::infra("cancel", opts).await;
     stack.start_gateway().await;
     let mut client = stack.client().await;
     let queued = submit(&mut client, echoes(2), "").await;
@@ -38,8 +43,12 @@ async fn cancel_reaches_queued_waiting_and_in_flight_runs() {
     let busy = submit(&mut client, script(&[("sleep", r#"{"ms":60000}"#), ("echo", "{}")]), "").await;
     wait_for_status(&mut client, &busy, RunStatus::Running, Duration::from_secs(30)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let cancelled_at = baton_testkit::now_ms();
     let reply = client.cancel_run(cancel(&busy, "stop the sleep")).await.unwrap().into_inner();
     assert_eq!(reply.status(), RunStatus::Running, "an in-flight run is cancelled by its worker");
+    let events = watch_to_end(&mut client, &busy, Duration::from_secs(20)).await.unwrap();
+    let took = events.last().unwrap().at_ms - cancelled_at;
+    assert!(took < 10_000, "the cancel took {took} ms: it waited for the lease renewal");
 
     for (id, reason, steps) in
         [(&queued, "changed my mind", 0), (&waiting, "no longer needed", 2), (&busy, "stop the sleep", 0)]

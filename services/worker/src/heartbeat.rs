@@ -41,13 +41,24 @@ pub struct Beat {
     pub done: CancellationToken,
 }
 
-/// Renews `lease` every `beat.every` until `beat.done` fires.
+/// How often a running step looks for a stop request between lease renewals.
+const STOP_POLL: Duration = Duration::from_secs(1);
+
+/// Renews `lease` every `beat.every` until `beat.done` fires, and looks for a stop request
+/// every second in between, so a cancel reaches a long tool call within about a second.
 pub async fn heartbeat(store: Store, lease: Lease, beat: Beat) {
     let mut renewed_at = now_ms();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(beat.every) => {}
+            _ = tokio::time::sleep(STOP_POLL.min(beat.every)) => {}
             _ = beat.done.cancelled() => return,
+        }
+        if now_ms() - renewed_at < beat.every.as_millis() as i64 {
+            if let Ok(Some(stop)) = store.stop_requested(&lease.run_id).await {
+                stop_step(&lease, &beat, stop);
+                return;
+            }
+            continue;
         }
         match store.renew(&lease, beat.ttl_ms).await {
             Ok((true, stop)) => {
@@ -57,9 +68,7 @@ pub async fn heartbeat(store: Store, lease: Lease, beat: Beat) {
                     beat.due.store(next_due, Ordering::SeqCst);
                 }
                 if let Some(stop) = stop {
-                    tracing::info!(run_id = %lease.run_id, code = %stop.code, by = %stop.by, "stop requested, cancelling step");
-                    let _ = beat.cause.set(Cause::Stop(stop));
-                    beat.step.cancel();
+                    stop_step(&lease, &beat, stop);
                     return;
                 }
             }
@@ -81,4 +90,10 @@ pub async fn heartbeat(store: Store, lease: Lease, beat: Beat) {
             }
         }
     }
+}
+
+fn stop_step(lease: &Lease, beat: &Beat, stop: StopRequest) {
+    tracing::info!(run_id = %lease.run_id, code = %stop.code, by = %stop.by, "stop requested, cancelling step");
+    let _ = beat.cause.set(Cause::Stop(stop));
+    beat.step.cancel();
 }
