@@ -24,7 +24,7 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     let consumer = baton_bus::consumer(&cfg.kafka, &topics.worker_group(&cfg.worker.lane), &worker.id, &[&topic])?;
     let permits = Arc::new(Semaphore::new(cfg.worker.concurrency));
     let steps = TaskTracker::new();
-    // Fired only when the drain grace runs out: in-flight steps stop and are left to the reaper.
+    // Fired only when the drain grace runs out: in-flight steps stop and are handed back.
     let abandon = CancellationToken::new();
     let orphan_after = Duration::from_millis(u64::from(cfg.kafka.session_timeout_ms) * 3 / 2);
     let mut owners = crate::owners::Owners::new(&cfg.worker.lane, &topic, &worker.id, orphan_after);
