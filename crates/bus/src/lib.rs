@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod consumer;
+pub mod metric_definitions;
 mod producer;
 mod topics;
 

@@ -92,7 +92,7 @@ impl Producer {
         let record = FutureRecord::to(topic).key(key).payload(&payload).headers(headers);
         match self.inner.send(record, Timeout::After(DELIVERY_TIMEOUT)).await {
             Ok(_) => {
-                metrics::counter!("baton_bus_produced_total", "topic" => topic.to_string()).increment(1);
+                metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.to_string()).increment(1);
                 Ok(())
             }
             Err((source, _)) => Err(Error::Produce { topic: topic.to_string(), source }),

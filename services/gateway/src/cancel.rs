@@ -36,7 +36,7 @@ pub async fn cancel(gw: &Gateway, tenant: &str, run_id: &str, reason: &str) -> R
         if snapshot.leased {
             match gw.store.request_stop(run_id, &request).await.map_err(store_error)?.as_str() {
                 "ok" => {
-                    metrics::counter!("baton_gateway_cancels_total", "path" => "in_flight").increment(1);
+                    metrics::counter!(crate::metric_definitions::CANCELS, "path" => "in_flight").increment(1);
                     return Ok(CancelRunResponse { status: RunStatus::Running as i32 });
                 }
                 _ => continue,
@@ -52,7 +52,7 @@ pub async fn cancel(gw: &Gateway, tenant: &str, run_id: &str, reason: &str) -> R
                 if let Err(e) = gw.producer.send_events(&t.events).await {
                     tracing::warn!(run_id, error = %e, "cancel event not delivered to Kafka");
                 }
-                metrics::counter!("baton_gateway_cancels_total", "path" => name(status).to_string()).increment(1);
+                metrics::counter!(crate::metric_definitions::CANCELS, "path" => name(status).to_string()).increment(1);
                 tracing::info!(run_id, tenant, "run cancelled");
                 return Ok(CancelRunResponse { status: RunStatus::Cancelled as i32 });
             }

@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod cancel;
 mod convert;
+pub mod metric_definitions;
 mod submit;
 mod tenant;
 mod watch;
@@ -35,6 +36,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let readiness = Readiness::new(10_000);
     let ops_stop = CancellationToken::new();
     let ops = baton_telemetry::ops::serve(&config.gateway.ops_listen, readiness.clone(), ops_stop.clone()).await?;
+    metric_definitions::describe();
+    baton_bus::metric_definitions::describe();
     let store = baton_store::Store::new(&config.redis)?;
     let producer = baton_bus::Producer::new(&config.kafka, &baton_service::instance_id("gateway"))?;
     baton_service::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());

@@ -38,7 +38,7 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
                     )));
                 }
                 if let Some(state) = gw.store.load_run(&existing).await.map_err(store_error)? {
-                    metrics::counter!("baton_gateway_submits_total", "result" => "deduplicated").increment(1);
+                    metrics::counter!(crate::metric_definitions::SUBMITS, "result" => "deduplicated").increment(1);
                     return Ok(SubmitRunResponse { run_id: existing, deduplicated: true, status: state.status });
                 }
                 // An earlier submit reserved the key but died before writing the run: finish it.
@@ -60,7 +60,7 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
             gw.store.load_run(&run_id).await.map_err(store_error)?.map_or(RunStatus::Queued as i32, |s| s.status);
         return Ok(SubmitRunResponse { run_id, deduplicated: true, status });
     }
-    metrics::counter!("baton_gateway_submits_total", "result" => "admitted").increment(1);
+    metrics::counter!(crate::metric_definitions::SUBMITS, "result" => "admitted").increment(1);
     let task = baton_core::advance_task(&state, 0, 0, 0);
     // The run is durable from here on: a failed dispatch is retried by the reaper.
     match gw.producer.send_task(&task).await {

@@ -48,7 +48,7 @@ pub async fn enforce(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
             if let Err(e) = reaper.producer.send_events(&t.events).await {
                 tracing::warn!(run_id, error = %e, "timeout event not delivered to Kafka");
             }
-            metrics::counter!("baton_reaper_timed_out_total").increment(1);
+            metrics::counter!(crate::metric_definitions::TIMED_OUT).increment(1);
             tracing::info!(run_id, "run timed out");
         }
         // Claimed or changed meanwhile: look again shortly.

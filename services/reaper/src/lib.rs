@@ -5,6 +5,7 @@
 //! The loop sleeps until the next entry is due or a bounded interval passes.
 
 mod deadline;
+pub mod metric_definitions;
 mod recover;
 
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let readiness = Readiness::new(10_000 + config.reaper.max_interval_ms as i64);
     let ops_stop = CancellationToken::new();
     let ops = baton_telemetry::ops::serve(&config.reaper.ops_listen, readiness.clone(), ops_stop.clone()).await?;
+    metric_definitions::describe();
+    baton_bus::metric_definitions::describe();
     let store = Store::new(&config.redis)?;
     let producer = baton_bus::Producer::new(&config.kafka, &baton_service::instance_id("reaper"))?;
     baton_service::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());

@@ -28,7 +28,7 @@ pub async fn recover(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
     // Look again after the dispatch grace in case this task is lost too; the claim clears it.
     store.index_set(Index::Inflight, run_id, now_ms() + reaper.config.runs.dispatch_grace_ms as i64).await?;
     reaper.producer.send_task(&task).await?;
-    metrics::counter!("baton_reaper_redispatched_total").increment(1);
+    metrics::counter!(crate::metric_definitions::REDISPATCHED).increment(1);
     tracing::info!(run_id, step = task.step, attempt = task.attempt, "abandoned step re-dispatched");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! re-publishes to each run's lane when due without ever sleeping per message, and the timers
 //! index ([`timers`]), which wakes waiting runs.
 
+pub mod metric_definitions;
 mod tiers;
 mod timers;
 
@@ -16,6 +17,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let readiness = Readiness::new(10_000);
     let ops_stop = CancellationToken::new();
     let ops = baton_telemetry::ops::serve(&config.scheduler.ops_listen, readiness.clone(), ops_stop.clone()).await?;
+    metric_definitions::describe();
+    baton_bus::metric_definitions::describe();
     let id = baton_service::instance_id("scheduler");
     let store = baton_store::Store::new(&config.redis)?;
     let producer = baton_bus::Producer::new(&config.kafka, &id)?;

@@ -103,8 +103,8 @@ async fn release_due(
                 break;
             }
             tracing::debug!(topic = %key.0, partition = key.1, offset, run_id = %task.run_id, "retry released");
-            metrics::counter!("baton_scheduler_retries_released_total", "topic" => key.0.clone()).increment(1);
-            metrics::histogram!("baton_scheduler_retry_lateness_seconds")
+            metrics::counter!(crate::metric_definitions::RETRIES_RELEASED, "topic" => key.0.clone()).increment(1);
+            metrics::histogram!(crate::metric_definitions::RETRY_LATENESS)
                 .record((now_ms() - task.not_before_ms).max(0) as f64 / 1000.0);
             if let Err(e) = consumer.store_offset(&key.0, key.1, *offset) {
                 tracing::warn!(error = %e, "cannot store retry offset");

@@ -87,7 +87,7 @@ async fn wake_one(
     let task = baton_core::advance_task(&t.state, step, attempt, 0);
     producer.send_task(&task).await?;
     store.index_clear(Index::Inflight, run_id, due).await?;
-    metrics::counter!("baton_scheduler_timers_fired_total").increment(1);
+    metrics::counter!(crate::metric_definitions::TIMERS_FIRED).increment(1);
     tracing::info!(run_id, step, "waiting run woken");
     Ok(())
 }

@@ -52,7 +52,7 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
             other => {
                 tracing::error!(topic = %topic, partition = message.partition(), offset = message.offset(),
                     error = ?other.map(|r| r.err()), "undecodable task skipped");
-                metrics::counter!("baton_worker_tasks_undecodable_total").increment(1);
+                metrics::counter!(crate::metric_definitions::TASKS_UNDECODABLE).increment(1);
                 let _ = consumer.store_offset_from_message(&message);
                 continue;
             }
@@ -60,7 +60,7 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
         let traceparent = baton_bus::traceparent_of(&message);
         if let Some(produced_ms) = message.timestamp().to_millis() {
             // Time the task spent in Kafka: queueing behind other tasks plus fetch latency.
-            metrics::histogram!("baton_worker_task_wait_seconds")
+            metrics::histogram!(crate::metric_definitions::TASK_WAIT)
                 .record((now_ms() - produced_ms).max(0) as f64 / 1000.0);
         }
         tracing::debug!(run_id = %task.run_id, step = task.step, partition = message.partition(), offset = message.offset(), "task received");
@@ -126,7 +126,7 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
         Claim::Granted(..) => "granted",
         Claim::Refused(reason) => reason.as_str(),
     };
-    metrics::counter!("baton_worker_claims_total", "result" => label.to_string()).increment(1);
+    metrics::counter!(crate::metric_definitions::CLAIMS, "result" => label.to_string()).increment(1);
     match claim {
         Claim::Granted(lease, state, stop) => {
             let due = now_ms() + ttl as i64;

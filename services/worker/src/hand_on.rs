@@ -27,7 +27,7 @@ pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin)
             let tiers = &worker.config.scheduler.retry_tiers_ms;
             let tier = tier_label(tiers[tier_index(*delay_ms, tiers)]);
             let retry = task(*step, *attempt, t.state.updated_at_ms + *delay_ms as i64);
-            metrics::counter!("baton_worker_retries_total", "tier" => tier.clone()).increment(1);
+            metrics::counter!(crate::metric_definitions::RETRIES, "tier" => tier.clone()).increment(1);
             (worker.producer.send_retry(&retry, &tier).await, "retried")
         }
         Next::Wait { .. } => (Ok(()), "waiting"),
@@ -48,7 +48,7 @@ pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin)
             if let Err(e) = worker.store.dead_letter_put(&letter).await {
                 tracing::warn!(error = %e, "dead letter not indexed in Redis");
             }
-            metrics::counter!("baton_worker_dead_letters_total").increment(1);
+            metrics::counter!(crate::metric_definitions::DEAD_LETTERS).increment(1);
             (worker.producer.send_dead_letter(&letter).await, "dead_lettered")
         }
         Next::Nothing => (Ok(()), "finished"),

@@ -74,7 +74,7 @@ pub async fn heartbeat(store: Store, lease: Lease, beat: Beat) {
             }
             Ok((false, _)) => {
                 tracing::warn!(run_id = %lease.run_id, fence = lease.fence, "lease lost, abandoning step");
-                metrics::counter!("baton_worker_leases_lost_total").increment(1);
+                metrics::counter!(crate::metric_definitions::LEASES_LOST).increment(1);
                 let _ = beat.cause.set(Cause::LeaseLost);
                 beat.step.cancel();
                 return;

@@ -5,6 +5,7 @@ mod consume;
 mod hand_on;
 mod heartbeat;
 mod ledger;
+pub mod metric_definitions;
 mod owners;
 mod pipeline;
 
@@ -33,6 +34,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let readiness = Readiness::new(10_000);
     let ops_stop = CancellationToken::new();
     let ops = baton_telemetry::ops::serve(&config.worker.ops_listen, readiness.clone(), ops_stop.clone()).await?;
+    metric_definitions::describe();
+    baton_bus::metric_definitions::describe();
     let store = baton_store::Store::new(&config.redis)?;
     let producer = baton_bus::Producer::new(&config.kafka, &id)?;
     baton_service::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());

@@ -69,7 +69,7 @@ impl Owners {
         if self.orphaned_since.values().any(|since| since.elapsed() > self.orphan_after) {
             let orphans: Vec<_> = self.orphaned_since.keys().copied().collect();
             tracing::warn!(topic = %self.topic, ?orphans, "partitions without a live owner, rejoining the group");
-            metrics::counter!("baton_worker_rejoins_total").increment(1);
+            metrics::counter!(crate::metric_definitions::REJOINS).increment(1);
             consumer.unsubscribe();
             if let Err(e) = consumer.subscribe(&[&self.topic]) {
                 tracing::error!(error = %e, "cannot resubscribe");

@@ -53,8 +53,8 @@ pub async fn run_step(worker: &Worker, claimed: Claimed, origin: Origin, abandon
     async move {
         let started = Instant::now();
         let outcome = step(worker, claimed, &origin, &abandon).await;
-        metrics::histogram!("baton_worker_step_duration_seconds").record(started.elapsed().as_secs_f64());
-        metrics::counter!("baton_worker_steps_total", "outcome" => outcome).increment(1);
+        metrics::histogram!(crate::metric_definitions::STEP_DURATION).record(started.elapsed().as_secs_f64());
+        metrics::counter!(crate::metric_definitions::STEPS, "outcome" => outcome).increment(1);
     }
     .instrument(span)
     .await
@@ -159,12 +159,12 @@ async fn hand_back(worker: &Worker, lease: &Lease, state: &RunState) -> &'static
     if let Err(e) = worker.producer.send_task(&task).await {
         tracing::warn!(error = %e, "hand-back task not delivered; the reaper will re-dispatch");
     }
-    metrics::counter!("baton_worker_leases_released_total").increment(1);
+    metrics::counter!(crate::metric_definitions::LEASES_RELEASED).increment(1);
     tracing::info!("step handed back on drain");
     "handed_back"
 }
 
 /// Records how long one phase of the step pipeline took (`baton_worker_phase_seconds`).
 pub fn phase(name: &'static str, since: Instant) {
-    metrics::histogram!("baton_worker_phase_seconds", "phase" => name).record(since.elapsed().as_secs_f64());
+    metrics::histogram!(crate::metric_definitions::PHASE, "phase" => name).record(since.elapsed().as_secs_f64());
 }

@@ -1,0 +1,59 @@
+//! Metric names of this crate, declared once, and their descriptions for `/metrics`.
+
+use metrics::{describe_counter, describe_histogram, Unit};
+
+/// Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing.
+pub const CLAIMS: &str = "baton_worker_claims_total";
+
+/// How claimed steps ended, by outcome.
+pub const STEPS: &str = "baton_worker_steps_total";
+
+/// Claim to hand-on of one step.
+pub const STEP_DURATION: &str = "baton_worker_step_duration_seconds";
+
+/// Time per step phase: claim, execute, commit, hand_on, produce_events, produce_task.
+pub const PHASE: &str = "baton_worker_phase_seconds";
+
+/// Task record produced to received by a worker.
+pub const TASK_WAIT: &str = "baton_worker_task_wait_seconds";
+
+/// Retries produced, by tier.
+pub const RETRIES: &str = "baton_worker_retries_total";
+
+/// Runs dead-lettered after exhausting retries.
+pub const DEAD_LETTERS: &str = "baton_worker_dead_letters_total";
+
+/// Steps abandoned because their lease was gone.
+pub const LEASES_LOST: &str = "baton_worker_leases_lost_total";
+
+/// Steps handed back on drain.
+pub const LEASES_RELEASED: &str = "baton_worker_leases_released_total";
+
+/// Task records that were not a Task (skipped).
+pub const TASKS_UNDECODABLE: &str = "baton_worker_tasks_undecodable_total";
+
+/// Consumer-group rejoins forced by an orphaned partition.
+pub const REJOINS: &str = "baton_worker_rejoins_total";
+
+/// Registers the descriptions with the installed recorder.
+pub fn describe() {
+    describe_counter!(
+        CLAIMS,
+        Unit::Count,
+        "Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing."
+    );
+    describe_counter!(STEPS, Unit::Count, "How claimed steps ended, by outcome.");
+    describe_histogram!(STEP_DURATION, Unit::Seconds, "Claim to hand-on of one step.");
+    describe_histogram!(
+        PHASE,
+        Unit::Seconds,
+        "Time per step phase: claim, execute, commit, hand_on, produce_events, produce_task."
+    );
+    describe_histogram!(TASK_WAIT, Unit::Seconds, "Task record produced to received by a worker.");
+    describe_counter!(RETRIES, Unit::Count, "Retries produced, by tier.");
+    describe_counter!(DEAD_LETTERS, Unit::Count, "Runs dead-lettered after exhausting retries.");
+    describe_counter!(LEASES_LOST, Unit::Count, "Steps abandoned because their lease was gone.");
+    describe_counter!(LEASES_RELEASED, Unit::Count, "Steps handed back on drain.");
+    describe_counter!(TASKS_UNDECODABLE, Unit::Count, "Task records that were not a Task (skipped).");
+    describe_counter!(REJOINS, Unit::Count, "Consumer-group rejoins forced by an orphaned partition.");
+}
