@@ -145,6 +145,11 @@ impl Default for Runs {
 }
 
 impl Runs {
+    /// How long a finished run is kept, in milliseconds.
+    pub fn retention_ms(&self) -> u64 {
+        self.retention_secs.saturating_mul(1000)
+    }
+
     /// The admission policy these settings describe.
     pub fn policy(&self) -> baton_core::admission::Policy {
         baton_core::admission::Policy {

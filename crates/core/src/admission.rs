@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use prost::Message as _;
 use sha2::{Digest, Sha256};
 
+use crate::plan::script_steps;
 use crate::v1::{planner, Budget, RetryPolicy, RunSpec, RunState, RunStatus};
 use crate::{tools, SCHEMA_VERSION};
 
@@ -108,7 +109,7 @@ pub fn validate(spec: &RunSpec, policy: &Policy) -> Result<(), SpecError> {
         if !spec.allowed_tools.is_empty() && !spec.allowed_tools.contains(&call.tool) {
             return Err(err(format!("{field}.tool"), format!("{:?} is not in spec.allowed_tools", call.tool)));
         }
-        tools::validate_call(&call.tool, &call.args_json).map_err(|e| match e {
+        tools::validate_call(&call.tool, &call.args_json).map(drop).map_err(|e| match e {
             tools::ArgsError::UnknownTool(_) => err(format!("{field}.tool"), e.to_string()),
             _ => err(format!("{field}.args_json"), e.to_string()),
         })?;
@@ -174,21 +175,15 @@ fn effective_lane(spec: &RunSpec) -> &str {
 }
 
 fn script_tools(spec: &RunSpec) -> Vec<String> {
-    let mut names = BTreeSet::new();
-    if let Some(planner::Kind::Script(script)) = spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
-        names.extend(script.steps.iter().map(|c| c.tool.clone()));
-    }
-    names.into_iter().collect()
+    let names: BTreeSet<&String> = script_steps(spec).iter().map(|c| &c.tool).collect();
+    names.into_iter().cloned().collect()
 }
 
 /// The spec's budget with defaults filled in: an unset step budget is the policy default, or
 /// the script's length if that is longer (a fixed plan's length is its own bound).
 fn effective_budget(spec: &RunSpec, policy: &Policy) -> Result<Budget, SpecError> {
     let b = spec.budget.unwrap_or_default();
-    let plan_len = match spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
-        Some(planner::Kind::Script(s)) => s.steps.len() as u32,
-        None => 0,
-    };
+    let plan_len = script_steps(spec).len() as u32;
     let max_steps = if b.max_steps == 0 { policy.default_max_steps.max(plan_len) } else { b.max_steps };
     if max_steps > policy.ceiling_max_steps {
         return Err(err(
@@ -226,21 +221,10 @@ fn effective_retry(retry: Option<&RetryPolicy>, policy: &Policy) -> Result<Retry
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v1::{Planner, ScriptPlan, ToolCall};
+    use crate::plan::script_spec;
 
     fn spec(steps: &[(&str, &str)]) -> RunSpec {
-        RunSpec {
-            goal: "test".into(),
-            planner: Some(Planner {
-                kind: Some(planner::Kind::Script(ScriptPlan {
-                    steps: steps
-                        .iter()
-                        .map(|(t, a)| ToolCall { tool: t.to_string(), args_json: a.to_string() })
-                        .collect(),
-                })),
-            }),
-            ..Default::default()
-        }
+        RunSpec { goal: "test".into(), ..script_spec(steps) }
     }
 
     #[test]

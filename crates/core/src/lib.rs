@@ -9,6 +9,7 @@ pub mod machine;
 pub mod plan;
 pub mod retry;
 pub mod status;
+pub mod stop;
 pub mod tools;
 
 pub use baton_proto::v1;

@@ -4,8 +4,8 @@
 use crate::events::push;
 use crate::plan::script_len;
 use crate::status::is_terminal;
+use crate::step_idempotency_key;
 use crate::v1::{EventKind, RunEvent, RunState, RunStatus, StepRecord, StopReason, ToolCall};
-use crate::{step_idempotency_key, v1::RetryPolicy};
 
 /// Who executed a step and when; stamped on records and events.
 #[derive(Debug, Clone)]
@@ -55,14 +55,16 @@ pub enum Next {
         /// Attempt of that step.
         attempt: u32,
     },
-    /// Produce a task for this step and attempt after `delay_ms`.
+    /// Produce a task for this step and attempt to the retry tier topic of `delay_ms`.
     Retry {
         /// Step to retry.
         step: u32,
         /// Attempt number of the retry.
         attempt: u32,
-        /// Back-off before the retry may run.
+        /// How long the retry waits: its tier's delay, which names its topic.
         delay_ms: u64,
+        /// Earliest time the retry may run (ms since epoch).
+        not_before_ms: i64,
     },
     /// The run waits for a timer: index it in the timers, no task.
     Wait {
@@ -73,6 +75,8 @@ pub enum Next {
     DeadLetter {
         /// The failed step.
         step: u32,
+        /// Its tool.
+        tool: String,
         /// How many attempts were made.
         attempts: u32,
         /// The last error.
@@ -144,9 +148,8 @@ pub fn apply_outcome(
                 fill_step(e, step, attempt, &call.tool, &key, output_json, ctx)
             });
             if done {
-                let t = finish(state, RunStatus::Succeeded, reason("completed", "all steps completed"), ctx.now_ms);
-                events.extend(t.events);
-                return Transition { state: t.state, events, next: Next::Nothing };
+                let why = reason("completed", "all steps completed");
+                return finish_after(state, events, RunStatus::Succeeded, why, ctx.now_ms, Next::Nothing);
             }
             let next = Next::Advance { step: state.next_step, attempt: 0 };
             Transition { state, events, next }
@@ -172,35 +175,32 @@ pub fn apply_outcome(
         Outcome::Failed { error, retryable } => {
             state.last_error = error.clone();
             let policy = state.retry.unwrap_or_default();
-            let retry_at = (retryable && attempt + 1 < policy.max_attempts.max(1)).then(|| {
-                let backoff = backoff_ms(&policy, attempt, jitter);
-                let delay = crate::retry::tier_delay_ms(backoff, &ctx.retry_tiers_ms);
-                ctx.now_ms + delay as i64
+            let delay_ms = (retryable && attempt + 1 < policy.max_attempts.max(1)).then(|| {
+                crate::retry::tier_delay_ms(crate::retry::backoff_ms(&policy, attempt, jitter), &ctx.retry_tiers_ms)
             });
+            let not_before_ms = delay_ms.map_or(0, |d| ctx.now_ms + d as i64);
             push(&mut state, &mut events, EventKind::StepFailed, ctx.now_ms, |e| {
                 fill_step(e, step, attempt, &call.tool, &key, error.clone(), ctx);
-                e.not_before_ms = retry_at.unwrap_or(0);
+                e.not_before_ms = not_before_ms;
             });
             if !retryable {
-                let t = finish(
-                    state,
-                    RunStatus::Failed,
-                    reason("tool_error", format!("step {step} ({}): {error}", call.tool)),
-                    ctx.now_ms,
-                );
-                events.extend(t.events);
-                return Transition { state: t.state, events, next: Next::Nothing };
+                let why = reason("tool_error", format!("step {step} ({}): {error}", call.tool));
+                return finish_after(state, events, RunStatus::Failed, why, ctx.now_ms, Next::Nothing);
             }
-            let Some(retry_at) = retry_at else {
+            let Some(delay_ms) = delay_ms else {
                 let msg = format!("step {step} ({}) failed {} times, last error: {error}", call.tool, attempt + 1);
-                let t = finish(state, RunStatus::DeadLettered, reason("retries_exhausted", msg), ctx.now_ms);
-                events.extend(t.events);
-                let next = Next::DeadLetter { step, attempts: attempt + 1, error };
-                return Transition { state: t.state, events, next };
+                let next = Next::DeadLetter { step, tool: call.tool.clone(), attempts: attempt + 1, error };
+                return finish_after(
+                    state,
+                    events,
+                    RunStatus::DeadLettered,
+                    reason("retries_exhausted", msg),
+                    ctx.now_ms,
+                    next,
+                );
             };
             state.attempt = attempt + 1;
-            let delay_ms = (retry_at - ctx.now_ms).max(0) as u64;
-            Transition { state, events, next: Next::Retry { step, attempt: attempt + 1, delay_ms } }
+            Transition { state, events, next: Next::Retry { step, attempt: attempt + 1, delay_ms, not_before_ms } }
         }
     }
 }
@@ -218,6 +218,21 @@ pub fn finish(mut state: RunState, status: RunStatus, stop: StopReason, now_ms: 
         e.stop_reason = Some(stop);
     });
     Transition { state, events, next: Next::Nothing }
+}
+
+/// Ends the run after the step events already in `events`; `next` is what is still to hand
+/// on (a dead letter, or nothing).
+fn finish_after(
+    state: RunState,
+    mut events: Vec<RunEvent>,
+    status: RunStatus,
+    stop: StopReason,
+    now_ms: i64,
+    next: Next,
+) -> Transition {
+    let t = finish(state, status, stop, now_ms);
+    events.extend(t.events);
+    Transition { state: t.state, events, next }
 }
 
 /// Wakes a waiting run: it continues at its next step.
@@ -249,50 +264,6 @@ pub fn requeue(mut state: RunState, by: &str, now_ms: i64) -> Transition {
     Transition { state, events, next: Next::Advance { step, attempt: 0 } }
 }
 
-/// A request, from outside the run, to stop it: a cancel or an overdue deadline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StopRequest {
-    /// `Cancelled` or `TimedOut`.
-    pub status: RunStatus,
-    /// Stop reason code, e.g. `cancelled`, `deadline`.
-    pub code: String,
-    /// Who asked, e.g. `tenant:acme`, `reaper`.
-    pub by: String,
-    /// Free text, e.g. the canceller's reason.
-    pub message: String,
-}
-
-impl StopRequest {
-    /// The form stored in the run's `stop` field: `status|code|by|message`.
-    pub fn encode(&self) -> String {
-        format!("{}|{}|{}|{}", crate::status::name(self.status), self.code, self.by.replace('|', "/"), self.message)
-    }
-
-    /// Inverse of [`StopRequest::encode`].
-    pub fn decode(text: &str) -> Option<Self> {
-        let mut parts = text.splitn(4, '|');
-        let status = crate::status::parse(parts.next()?)?;
-        Some(Self { status, code: parts.next()?.into(), by: parts.next()?.into(), message: parts.next()?.into() })
-    }
-
-    /// Ends the run as asked.
-    pub fn apply(&self, state: RunState, now_ms: i64) -> Transition {
-        let why = StopReason { code: self.code.clone(), message: self.message.clone(), by: self.by.clone() };
-        finish(state, self.status, why, now_ms)
-    }
-}
-
-/// Back-off before retry number `attempt + 1`: exponential from the initial delay, plus up to
-/// 20% jitter (`jitter` in `[0, 1)`), capped. Jitter only adds, so a back-off never falls
-/// below the retry tier its un-jittered value selects.
-pub fn backoff_ms(policy: &RetryPolicy, attempt: u32, jitter: f64) -> u64 {
-    let base = policy.initial_backoff_ms.max(1);
-    let cap = policy.max_backoff_ms.max(base);
-    let exp = base.saturating_mul(1u64 << attempt.min(32)).min(cap);
-    let extra = (exp as f64 * 0.2 * jitter.clamp(0.0, 1.0)) as u64;
-    exp.saturating_add(extra).min(cap)
-}
-
 /// A stop reason.
 pub fn reason(code: &str, message: impl Into<String>) -> StopReason {
     StopReason { code: code.to_string(), message: message.into(), by: String::new() }
@@ -312,20 +283,13 @@ fn fill_step(e: &mut RunEvent, step: u32, attempt: u32, tool: &str, key: &str, d
 mod tests {
     use super::*;
     use crate::admission::{admit, Policy};
-    use crate::v1::{planner, Budget, Planner, RunSpec, ScriptPlan};
+    use crate::plan::script_spec;
+    use crate::v1::Budget;
 
     fn run(n: usize) -> RunState {
-        let spec = RunSpec {
-            planner: Some(Planner {
-                kind: Some(planner::Kind::Script(ScriptPlan {
-                    steps: (0..n)
-                        .map(|i| ToolCall { tool: "echo".into(), args_json: format!(r#"{{"i":{i}}}"#) })
-                        .collect(),
-                })),
-            }),
-            ..Default::default()
-        };
-        admit("r", "t", "", spec, &Policy::default(), 0).unwrap()
+        let args: Vec<String> = (0..n).map(|i| format!(r#"{{"i":{i}}}"#)).collect();
+        let steps: Vec<(&str, &str)> = args.iter().map(|a| ("echo", a.as_str())).collect();
+        admit("r", "t", "", script_spec(&steps), &Policy::default(), 0).unwrap()
     }
 
     fn ctx() -> StepContext {
@@ -396,12 +360,12 @@ mod tests {
         let c = call(&s);
         let fail = || Outcome::Failed { error: "503".into(), retryable: true };
         let t = apply_outcome(s, &c, fail(), &ctx(), 0.0);
-        assert_eq!(t.next, Next::Retry { step: 0, attempt: 1, delay_ms: 1_000 });
+        assert_eq!(t.next, Next::Retry { step: 0, attempt: 1, delay_ms: 1_000, not_before_ms: 20 + 1_000 });
         assert_eq!(t.events[0].not_before_ms, 20 + 1_000);
         assert_eq!(t.state.attempt, 1);
         assert_eq!(t.state.last_error, "503");
         let t = apply_outcome(t.state, &c, fail(), &ctx(), 0.0);
-        assert_eq!(t.next, Next::DeadLetter { step: 0, attempts: 2, error: "503".into() });
+        assert_eq!(t.next, Next::DeadLetter { step: 0, tool: "echo".into(), attempts: 2, error: "503".into() });
         assert_eq!(t.state.status(), RunStatus::DeadLettered);
         assert_eq!(t.state.stop_reason.unwrap().code, "retries_exhausted");
     }
@@ -413,20 +377,8 @@ mod tests {
         let c = call(&s);
         let ctx = StepContext { retry_tiers_ms: vec![1_000, 10_000], ..ctx() };
         let t = apply_outcome(s, &c, Outcome::Failed { error: "x".into(), retryable: true }, &ctx, 0.0);
-        assert_eq!(t.next, Next::Retry { step: 0, attempt: 1, delay_ms: 1_000 });
+        assert_eq!(t.next, Next::Retry { step: 0, attempt: 1, delay_ms: 1_000, not_before_ms: 20 + 1_000 });
         assert_eq!(t.events[0].not_before_ms, 20 + 1_000);
-    }
-
-    #[test]
-    fn backoff_grows_caps_and_jitters_down() {
-        let p = RetryPolicy { max_attempts: 10, initial_backoff_ms: 100, max_backoff_ms: 1_000 };
-        assert_eq!(backoff_ms(&p, 0, 0.0), 100);
-        assert_eq!(backoff_ms(&p, 1, 0.0), 200);
-        assert_eq!(backoff_ms(&p, 3, 0.0), 800);
-        assert_eq!(backoff_ms(&p, 4, 0.0), 1_000);
-        assert_eq!(backoff_ms(&p, 60, 0.0), 1_000);
-        assert_eq!(backoff_ms(&p, 4, 0.5), 1_000, "the cap holds with jitter");
-        assert_eq!(backoff_ms(&p, 1, 0.5), 220);
     }
 
     #[test]
@@ -478,23 +430,6 @@ mod tests {
         assert_eq!(r.state.status(), RunStatus::Running);
         assert_eq!(r.next, Next::Advance { step: 0, attempt: 0 });
         assert!(r.state.stop_reason.is_none());
-    }
-
-    #[test]
-    fn stop_requests_round_trip_and_apply() {
-        let req = StopRequest {
-            status: RunStatus::Cancelled,
-            code: "cancelled".into(),
-            by: "tenant:a|b".into(),
-            message: "no | more".into(),
-        };
-        let back = StopRequest::decode(&req.encode()).unwrap();
-        assert_eq!(back.message, "no | more");
-        assert_eq!(back.by, "tenant:a/b");
-        let t = back.apply(run(1), 9);
-        assert_eq!(t.state.status(), RunStatus::Cancelled);
-        assert_eq!(t.state.stop_reason.unwrap().by, "tenant:a/b");
-        assert_eq!(StopRequest::decode("bogus"), None);
     }
 
     #[test]

@@ -3,6 +3,19 @@
 //! record of a tier waits the same time, so each partition is due in offset order: the
 //! scheduler pauses a partition until its head is due and nothing queues behind a longer wait.
 
+use crate::v1::RetryPolicy;
+
+/// Back-off before retry number `attempt + 1`: exponential from the initial delay, plus up to
+/// 20% jitter (`jitter` in `[0, 1)`), capped. Jitter only adds, so a back-off never falls
+/// below the retry tier its un-jittered value selects.
+pub fn backoff_ms(policy: &RetryPolicy, attempt: u32, jitter: f64) -> u64 {
+    let base = policy.initial_backoff_ms.max(1);
+    let cap = policy.max_backoff_ms.max(base);
+    let exp = base.saturating_mul(1u64 << attempt.min(32)).min(cap);
+    let extra = (exp as f64 * 0.2 * jitter.clamp(0.0, 1.0)) as u64;
+    exp.saturating_add(extra).min(cap)
+}
+
 /// Index of the tier for a back-off of `delay_ms`: the largest tier not above it, else the
 /// shortest. `tiers_ms` is sorted ascending and non-empty.
 pub fn tier_index(delay_ms: u64, tiers_ms: &[u64]) -> usize {
@@ -41,6 +54,18 @@ mod tests {
         assert_eq!(tier_index(9_999, &TIERS), 0);
         assert_eq!(tier_index(10_000, &TIERS), 1);
         assert_eq!(tier_index(3_600_000, &TIERS), 3);
+    }
+
+    #[test]
+    fn backoff_grows_caps_and_jitters_down() {
+        let p = RetryPolicy { max_attempts: 10, initial_backoff_ms: 100, max_backoff_ms: 1_000 };
+        assert_eq!(backoff_ms(&p, 0, 0.0), 100);
+        assert_eq!(backoff_ms(&p, 1, 0.0), 200);
+        assert_eq!(backoff_ms(&p, 3, 0.0), 800);
+        assert_eq!(backoff_ms(&p, 4, 0.0), 1_000);
+        assert_eq!(backoff_ms(&p, 60, 0.0), 1_000);
+        assert_eq!(backoff_ms(&p, 4, 0.5), 1_000, "the cap holds with jitter");
+        assert_eq!(backoff_ms(&p, 1, 0.5), 220);
     }
 
     #[test]

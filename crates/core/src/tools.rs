@@ -44,7 +44,8 @@ pub fn parse_args(args_json: &str) -> Result<Map<String, Value>, ArgsError> {
 }
 
 /// Checks a call to a built-in tool: the tool exists and its arguments fit its schema.
-pub fn validate_call(tool: &str, args_json: &str) -> Result<(), ArgsError> {
+/// Returns the parsed arguments.
+pub fn validate_call(tool: &str, args_json: &str) -> Result<Map<String, Value>, ArgsError> {
     let args = parse_args(args_json)?;
     match tool {
         "echo" | "ledger" => Ok(()),
@@ -52,7 +53,8 @@ pub fn validate_call(tool: &str, args_json: &str) -> Result<(), ArgsError> {
         "wait" => wait_until(&args, 0).map(|_| ()),
         "flaky" => flaky_rule(&args).map(|_| ()),
         other => Err(ArgsError::UnknownTool(other.to_string())),
-    }
+    }?;
+    Ok(args)
 }
 
 /// The `ms` argument of `sleep`: a whole number of milliseconds up to [`MAX_SLEEP_MS`].
@@ -142,8 +144,8 @@ mod tests {
 
     #[test]
     fn echo_takes_any_object() {
-        assert_eq!(validate_call("echo", r#"{"a":[1,2]}"#), Ok(()));
-        assert_eq!(validate_call("echo", ""), Ok(()));
+        assert_eq!(validate_call("echo", r#"{"a":[1,2]}"#).unwrap()["a"], serde_json::json!([1, 2]));
+        assert!(validate_call("echo", "").unwrap().is_empty());
     }
 
     #[test]
@@ -155,7 +157,7 @@ mod tests {
 
     #[test]
     fn sleep_checks_ms() {
-        assert_eq!(validate_call("sleep", r#"{"ms":5}"#), Ok(()));
+        assert!(validate_call("sleep", r#"{"ms":5}"#).is_ok());
         assert!(validate_call("sleep", "{}").unwrap_err().to_string().contains("needs \"ms\""));
         assert!(validate_call("sleep", r#"{"ms":-1}"#).is_err());
         assert!(validate_call("sleep", r#"{"ms":600001}"#).is_err());

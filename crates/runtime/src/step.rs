@@ -49,30 +49,32 @@ pub async fn execute_step(
             return Ok(apply_outcome(state, &call, outcome, &ctx, jitter()));
         }
     };
+    // The runtime decides: the tool must be allowed for this run and its arguments valid.
     let allowed = state.spec.as_ref().is_some_and(|s| s.allowed_tools.contains(&call.tool));
-    if allowed && call.tool == baton_core::tools::WAIT_TOOL {
-        // Not a tool call: the runtime parks the run on a timer and frees the worker.
-        let args = baton_core::tools::parse_args(&call.args_json).unwrap_or_default();
-        if let Ok(wake_at_ms) = baton_core::tools::wait_until(&args, ctx.now_ms) {
-            return Ok(apply_outcome(state, &call, Outcome::Waiting { wake_at_ms }, &ctx, jitter()));
-        }
-    }
-    let tool = tools.get(&call.tool);
-    let (Some(tool), true) = (tool, allowed) else {
+    if !allowed {
         let why = reason(
             "tool_not_allowed",
             format!("step {} proposed tool {:?}, which is not allowed", state.next_step, call.tool),
         );
         return Ok(finish(state, RunStatus::Refused, why, now_ms()));
-    };
-    let args = match baton_core::tools::validate_call(&call.tool, &call.args_json)
-        .and_then(|()| baton_core::tools::parse_args(&call.args_json))
-    {
+    }
+    let args = match baton_core::tools::validate_call(&call.tool, &call.args_json) {
         Ok(args) => args,
         Err(e) => {
             let why = reason("invalid_args", format!("step {} ({}): {e}", state.next_step, call.tool));
             return Ok(finish(state, RunStatus::Refused, why, now_ms()));
         }
+    };
+    if call.tool == baton_core::tools::WAIT_TOOL {
+        // Not a tool call: the runtime parks the run on a timer and frees the worker.
+        if let Ok(wake_at_ms) = baton_core::tools::wait_until(&args, ctx.now_ms) {
+            return Ok(apply_outcome(state, &call, Outcome::Waiting { wake_at_ms }, &ctx, jitter()));
+        }
+    }
+    let Some(tool) = tools.get(&call.tool) else {
+        let why =
+            reason("tool_unavailable", format!("step {}: this worker has no tool {:?}", state.next_step, call.tool));
+        return Ok(finish(state, RunStatus::Refused, why, now_ms()));
     };
     let invocation = Invocation {
         run_id: state.run_id.clone(),
@@ -132,23 +134,27 @@ mod tests {
     use super::*;
     use baton_core::admission::{admit, Policy};
     use baton_core::machine::Next;
-    use baton_proto::v1::{planner, Planner as PlannerSpec, RunSpec, ScriptPlan, ToolCall};
+    use baton_core::plan::script_spec;
 
     use crate::ScriptPlanner;
 
     fn run(steps: &[(&str, &str)]) -> RunState {
-        let spec = RunSpec {
-            planner: Some(PlannerSpec {
-                kind: Some(planner::Kind::Script(ScriptPlan {
-                    steps: steps
-                        .iter()
-                        .map(|(t, a)| ToolCall { tool: t.to_string(), args_json: a.to_string() })
-                        .collect(),
-                })),
-            }),
-            ..Default::default()
-        };
-        admit("run-1", "t", "", spec, &Policy::default(), 1).unwrap()
+        admit("run-1", "t", "", script_spec(steps), &Policy::default(), 1).unwrap()
+    }
+
+    /// Executes the next step with the built-in tools, a fresh token and a fixed clock.
+    async fn exec(s: RunState, limits: StepLimits, now: i64) -> Transition {
+        execute_step(
+            s,
+            &ScriptPlanner,
+            &ToolRegistry::builtins(),
+            limits,
+            ctx(),
+            &CancellationToken::new(),
+            move || now,
+        )
+        .await
+        .unwrap()
     }
 
     fn ctx() -> StepContext {
@@ -162,17 +168,7 @@ mod tests {
     #[tokio::test]
     async fn echo_step_records_output_with_its_key() {
         let s = run(&[("echo", r#"{"x":1}"#), ("echo", "{}")]);
-        let t = execute_step(
-            s,
-            &ScriptPlanner,
-            &ToolRegistry::builtins(),
-            limits(),
-            ctx(),
-            &CancellationToken::new(),
-            || 3,
-        )
-        .await
-        .unwrap();
+        let t = exec(s, limits(), 3).await;
         assert_eq!(t.next, Next::Advance { step: 1, attempt: 0 });
         let out: serde_json::Value = serde_json::from_str(&t.state.steps[0].output_json).unwrap();
         assert_eq!(out["echo"]["x"], 1);
@@ -183,17 +179,7 @@ mod tests {
     async fn a_tool_outside_the_allowed_list_is_refused() {
         let mut s = run(&[("echo", "{}")]);
         s.spec.as_mut().unwrap().allowed_tools = vec!["sleep".into()];
-        let t = execute_step(
-            s,
-            &ScriptPlanner,
-            &ToolRegistry::builtins(),
-            limits(),
-            ctx(),
-            &CancellationToken::new(),
-            || 3,
-        )
-        .await
-        .unwrap();
+        let t = exec(s, limits(), 3).await;
         assert_eq!(t.state.status(), RunStatus::Refused);
         assert_eq!(t.state.stop_reason.unwrap().code, "tool_not_allowed");
     }
@@ -202,17 +188,7 @@ mod tests {
     async fn oversized_output_fails_the_step() {
         let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(2000));
         let s = run(&[("echo", &big)]);
-        let t = execute_step(
-            s,
-            &ScriptPlanner,
-            &ToolRegistry::builtins(),
-            limits(),
-            ctx(),
-            &CancellationToken::new(),
-            || 3,
-        )
-        .await
-        .unwrap();
+        let t = exec(s, limits(), 3).await;
         assert_eq!(t.state.status(), RunStatus::Failed);
     }
 
@@ -220,9 +196,7 @@ mod tests {
     async fn a_slow_tool_times_out_as_retryable() {
         let s = run(&[("sleep", r#"{"ms":60000}"#)]);
         let l = StepLimits { step_timeout: Duration::from_millis(100), max_output_bytes: 1024 };
-        let t = execute_step(s, &ScriptPlanner, &ToolRegistry::builtins(), l, ctx(), &CancellationToken::new(), || 3)
-            .await
-            .unwrap();
+        let t = exec(s, l, 3).await;
         assert!(matches!(t.next, Next::Retry { step: 0, attempt: 1, .. }), "{:?}", t.next);
         assert!(t.state.last_error.contains("timed out"));
     }
@@ -244,17 +218,7 @@ mod tests {
     async fn a_step_is_cut_at_the_run_deadline() {
         let mut s = run(&[("sleep", r#"{"ms":60000}"#)]);
         s.deadline_at_ms = 1_000;
-        let t = execute_step(
-            s,
-            &ScriptPlanner,
-            &ToolRegistry::builtins(),
-            limits(),
-            ctx(),
-            &CancellationToken::new(),
-            || 1_001,
-        )
-        .await
-        .unwrap();
+        let t = exec(s, limits(), 1_001).await;
         assert_eq!(t.state.status(), RunStatus::TimedOut);
         assert_eq!(t.state.stop_reason.unwrap().code, "deadline");
     }
@@ -263,17 +227,7 @@ mod tests {
     async fn past_deadline_times_out_without_calling_the_tool() {
         let mut s = run(&[("echo", "{}")]);
         s.deadline_at_ms = 1;
-        let t = execute_step(
-            s,
-            &ScriptPlanner,
-            &ToolRegistry::builtins(),
-            limits(),
-            ctx(),
-            &CancellationToken::new(),
-            || 3,
-        )
-        .await
-        .unwrap();
+        let t = exec(s, limits(), 3).await;
         assert_eq!(t.state.status(), RunStatus::TimedOut);
         assert!(t.state.steps.is_empty());
     }

@@ -1,5 +1,8 @@
 //! Service scaffolding shared by gateway, worker, scheduler and reaper: [`main`] turns a
-//! `run(config, shutdown)` function into a binary, and [`spawn_probes`] keeps readiness current.
+//! `run(config, shutdown)` function into a binary, [`spawn_probes`] keeps readiness current,
+//! and [`control`] stops and resumes runs from outside the worker pipeline.
+
+pub mod control;
 
 use std::future::Future;
 use std::process::ExitCode;

@@ -37,6 +37,17 @@ impl Store {
         Ok(())
     }
 
+    /// Sets the run's due time in several indexes in one round trip.
+    pub async fn index_set_all(&self, run_id: &str, entries: &[(Index, i64)]) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let mut pipe = redis::pipe();
+        for (index, due_ms) in entries {
+            pipe.zadd(index.key(), run_id, *due_ms).ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
     /// Adds the run to `index` only if it has no entry yet.
     pub async fn index_set_if_absent(&self, index: Index, run_id: &str, due_ms: i64) -> Result<()> {
         let mut conn = self.conn().await?;

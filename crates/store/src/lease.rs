@@ -1,11 +1,11 @@
 //! The step pipeline's atomic operations (DESIGN §5): claim a step under a fresh fence,
 //! renew the lease while it runs, and commit the next checkpoint only if the fence still holds.
 
-use baton_core::machine::StopRequest;
 use baton_core::status;
+use baton_core::stop::StopRequest;
 use baton_proto::v1::{RunEvent, RunState};
 use prost::Message as _;
-use redis::Value;
+use redis::{ScriptInvocation, Value};
 
 use crate::runs::decode_state;
 use crate::{keys, scripts::scripts, Error, Result, Store};
@@ -30,6 +30,33 @@ pub enum Claim {
     /// The task is not to be executed; the reason is one of `missing`, `terminal`, `waiting`,
     /// `stale` (step already done), `ahead` (step not reached) or `leased` (someone else has it).
     Refused(String),
+}
+
+/// Adds what every checkpoint write passes (see `lua/checkpoint.lua`): the run's keys, then
+/// after the caller's guard arguments the checkpoint, its retention and the events. Only a
+/// terminal state gets a retention; a live one is kept.
+pub(crate) fn checkpoint_write(
+    invocation: &mut ScriptInvocation<'_>,
+    state: &RunState,
+    events: &[RunEvent],
+    retention_ms: u64,
+) {
+    let r = &state.run_id;
+    let retention = if status::is_terminal(state.status()) { retention_ms.max(1) } else { 0 };
+    invocation
+        .key(keys::run(r))
+        .key(keys::lease(r))
+        .key(keys::fence(r))
+        .key(keys::events(r))
+        .arg(state.encode_to_vec())
+        .arg(status::name(state.status()))
+        .arg(state.next_step)
+        .arg(state.attempt)
+        .arg(state.updated_at_ms)
+        .arg(retention);
+    for event in events {
+        invocation.arg(event.encode_to_vec());
+    }
 }
 
 /// What a commit got.
@@ -107,25 +134,9 @@ impl Store {
         retention_ms: u64,
     ) -> Result<CommitOutcome> {
         let mut conn = self.conn().await?;
-        let r = &lease.run_id;
-        let retention = if status::is_terminal(state.status()) { retention_ms } else { 0 };
         let mut invocation = scripts().commit.prepare_invoke();
-        invocation
-            .key(keys::run(r))
-            .key(keys::lease(r))
-            .key(keys::fence(r))
-            .key(keys::events(r))
-            .arg(&lease.token)
-            .arg(lease.fence)
-            .arg(state.encode_to_vec())
-            .arg(status::name(state.status()))
-            .arg(state.next_step)
-            .arg(state.attempt)
-            .arg(state.updated_at_ms)
-            .arg(retention);
-        for event in events {
-            invocation.arg(event.encode_to_vec());
-        }
+        invocation.arg(&lease.token).arg(lease.fence);
+        checkpoint_write(&mut invocation, state, events, retention_ms);
         let verdict: String = invocation.invoke_async(&mut conn).await?;
         Ok(if verdict == "ok" { CommitOutcome::Committed } else { CommitOutcome::Fenced })
     }

@@ -37,14 +37,15 @@ pub fn scripts() -> &'static Scripts {
             .collect::<Vec<_>>()
             .join(", ");
         let prelude = format!("local TERMINAL = {{{terminal}}}\n");
+        let checkpoint = include_str!("lua/checkpoint.lua");
         Scripts {
             claim: Script::new(&format!("{prelude}{}", include_str!("lua/claim.lua"))),
-            commit: Script::new(include_str!("lua/commit.lua")),
+            commit: Script::new(&format!("{checkpoint}{}", include_str!("lua/commit.lua"))),
             create: Script::new(include_str!("lua/create.lua")),
             renew: Script::new(include_str!("lua/renew.lua")),
             unindex: Script::new(include_str!("lua/unindex.lua")),
             read: Script::new(include_str!("lua/read.lua")),
-            update: Script::new(include_str!("lua/update.lua")),
+            update: Script::new(&format!("{checkpoint}{}", include_str!("lua/update.lua"))),
             request_stop: Script::new(&format!("{prelude}{}", include_str!("lua/request_stop.lua"))),
             release: Script::new(include_str!("lua/release.lua")),
         }

@@ -1,12 +1,11 @@
 //! Changing runs nobody is executing (cancel, timer wake, deadline, requeue) by
 //! compare-and-set on the fence, and asking the worker that *is* executing one to stop it.
 
-use baton_core::machine::StopRequest;
-use baton_core::status;
+use baton_core::stop::StopRequest;
 use baton_proto::v1::{RunEvent, RunState};
-use prost::Message as _;
 use redis::Value;
 
+use crate::lease::checkpoint_write;
 use crate::runs::decode_state;
 use crate::{keys, scripts::scripts, Result, Store};
 
@@ -64,24 +63,9 @@ impl Store {
         retention_ms: u64,
     ) -> Result<UpdateOutcome> {
         let mut conn = self.conn().await?;
-        let r = &state.run_id;
-        let retention = if status::is_terminal(state.status()) { retention_ms.max(1) } else { 0 };
         let mut invocation = scripts().update.prepare_invoke();
-        invocation
-            .key(keys::run(r))
-            .key(keys::lease(r))
-            .key(keys::fence(r))
-            .key(keys::events(r))
-            .arg(read.fence)
-            .arg(state.encode_to_vec())
-            .arg(status::name(state.status()))
-            .arg(state.next_step)
-            .arg(state.attempt)
-            .arg(state.updated_at_ms)
-            .arg(retention);
-        for event in events {
-            invocation.arg(event.encode_to_vec());
-        }
+        invocation.arg(read.fence);
+        checkpoint_write(&mut invocation, state, events, retention_ms);
         let verdict: String = invocation.invoke_async(&mut conn).await?;
         Ok(match verdict.as_str() {
             "ok" => UpdateOutcome::Updated,

@@ -6,20 +6,13 @@ use std::time::Duration;
 
 use baton_core::admission::{admit, Policy};
 use baton_core::machine::{apply_outcome, Outcome, StepContext};
-use baton_core::plan::{script_proposal, Proposal};
-use baton_proto::v1::{planner, EventKind, Planner, RunEvent, RunSpec, RunState, ScriptPlan, ToolCall};
+use baton_core::plan::{script_proposal, script_spec, Proposal};
+use baton_proto::v1::{EventKind, RunEvent, RunSpec, RunState};
 use baton_store::{Claim, CommitOutcome, Store};
 use baton_testkit::{Redis, TempDir};
 
 fn spec(n: usize) -> RunSpec {
-    RunSpec {
-        planner: Some(Planner {
-            kind: Some(planner::Kind::Script(ScriptPlan {
-                steps: (0..n).map(|_| ToolCall { tool: "echo".into(), args_json: "{}".into() }).collect(),
-            })),
-        }),
-        ..Default::default()
-    }
+    script_spec(&vec![("echo", "{}"); n])
 }
 
 async fn store_with_run(redis: &Redis, run_id: &str, steps: usize) -> (Store, RunState) {

@@ -8,7 +8,7 @@ mod process;
 pub mod runs;
 mod stack;
 
-pub use process::{bin_path, free_port, http_body, http_status, wait_for_port, Proc};
+pub use process::{bin_path, free_port, http_get, wait_for_port, Proc};
 pub use stack::{Broker, Redis, Stack, StackOptions};
 
 /// Milliseconds since the Unix epoch.

@@ -15,6 +15,8 @@ pub struct Proc {
     pub child: Child,
     /// Its log file (stdout and stderr).
     pub log: PathBuf,
+    /// Port of its ops endpoint (`/readyz`, `/metrics`), for Baton services.
+    pub ops_port: Option<u16>,
 }
 
 impl Proc {
@@ -36,7 +38,7 @@ impl Proc {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}", program.display()));
-        Self { name: name.to_string(), child, log }
+        Self { name: name.to_string(), child, log, ops_port: None }
     }
 
     /// OS process id.
@@ -84,24 +86,16 @@ pub async fn wait_for_port(port: u16, within: Duration) -> bool {
     false
 }
 
-/// HTTP status of `GET path` on a loopback port, or `None` if nothing answered.
-pub async fn http_status(port: u16, path: &str) -> Option<u16> {
+/// `GET path` on a loopback port: the status and the body, or `None` if nothing answered.
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
     let text = String::from_utf8_lossy(&buf);
-    text.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// HTTP body of `GET path` on a loopback port.
-pub async fn http_body(port: u16, path: &str) -> Option<String> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// Path of a workspace binary (`target/<profile>/<name>`): beside the running executable, or

@@ -4,23 +4,12 @@
 use std::time::Duration;
 
 use baton_proto::v1::run_service_client::RunServiceClient;
-use baton_proto::v1::{
-    planner, EventKind, GetRunRequest, Planner, Run, RunEvent, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest,
-    ToolCall, WatchRunRequest,
-};
+use baton_proto::v1::{EventKind, GetRunRequest, Run, RunEvent, RunSpec, RunStatus, SubmitRunRequest, WatchRunRequest};
 use tonic::transport::Channel;
 
 /// A script spec of `(tool, args_json)` steps.
 pub fn script(steps: &[(&str, &str)]) -> RunSpec {
-    RunSpec {
-        goal: "test".into(),
-        planner: Some(Planner {
-            kind: Some(planner::Kind::Script(ScriptPlan {
-                steps: steps.iter().map(|(t, a)| ToolCall { tool: t.to_string(), args_json: a.to_string() }).collect(),
-            })),
-        }),
-        ..Default::default()
-    }
+    RunSpec { goal: "test".into(), ..baton_core::plan::script_spec(steps) }
 }
 
 /// `n` echo steps.
@@ -94,6 +83,27 @@ pub fn final_status(events: &[RunEvent]) -> RunStatus {
     events.last().map_or(RunStatus::Unspecified, |e| e.status())
 }
 
+/// Polls GetRun until `done(run)` holds, at most `within`; returns the run.
+pub async fn wait_for_run(
+    client: &mut RunServiceClient<Channel>,
+    run_id: &str,
+    within: Duration,
+    done: impl Fn(&Run) -> bool,
+) -> Result<Run, String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let run =
+            client.get_run(GetRunRequest { run_id: run_id.to_string() }).await.map_err(|s| s.to_string())?.into_inner();
+        if done(&run) {
+            return Ok(run);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("run {run_id} did not get there within {within:?}; it is {run:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls GetRun until the run has `status`, at most `within`; returns it.
 pub async fn wait_for_status(
     client: &mut RunServiceClient<Channel>,
@@ -101,16 +111,5 @@ pub async fn wait_for_status(
     status: RunStatus,
     within: Duration,
 ) -> Result<Run, String> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let run =
-            client.get_run(GetRunRequest { run_id: run_id.to_string() }).await.map_err(|s| s.to_string())?.into_inner();
-        if run.status() == status {
-            return Ok(run);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("run {run_id} is {:?}, not {status:?}, after {within:?}", run.status()));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_run(client, run_id, within, |run| run.status() == status).await
 }

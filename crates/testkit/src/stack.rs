@@ -6,7 +6,7 @@ use baton_proto::v1::admin_service_client::AdminServiceClient;
 use baton_proto::v1::run_service_client::RunServiceClient;
 use tonic::transport::Channel;
 
-use crate::process::{find_executable, http_status};
+use crate::process::{find_executable, http_get};
 use crate::{bin_path, free_port, wait_for_port, Proc, TempDir};
 
 const START_WITHIN: Duration = Duration::from_secs(30);
@@ -203,10 +203,11 @@ impl Stack {
         let mut env = self.env(service, ops_port);
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let name = format!("{service}-{}", self.services.len());
-        let proc = Proc::spawn(&name, &bin_path(&format!("baton-{service}")), &[], &env, self.dir.path());
+        let mut proc = Proc::spawn(&name, &bin_path(&format!("baton-{service}")), &[], &env, self.dir.path());
+        proc.ops_port = Some(ops_port);
         let deadline = tokio::time::Instant::now() + START_WITHIN;
         loop {
-            if http_status(ops_port, "/readyz").await == Some(200) {
+            if http_get(ops_port, "/readyz").await.is_some_and(|(status, _)| status == 200) {
                 break;
             }
             assert!(tokio::time::Instant::now() < deadline, "{name} not ready in time:\n{}", proc.log_text());
@@ -242,6 +243,12 @@ impl Stack {
             let end = l[start..].find('"')? + start;
             Some(l[start..end].to_string())
         })
+    }
+
+    /// The body of `GET /metrics` of service `index`.
+    pub async fn metrics(&self, index: usize) -> String {
+        let port = self.services[index].ops_port.expect("a Baton service");
+        http_get(port, "/metrics").await.map(|(_, body)| body).unwrap_or_default()
     }
 
     /// All service logs, for failure messages.

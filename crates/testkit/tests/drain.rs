@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use baton_proto::v1::{EventKind, RunStatus};
 use baton_testkit::runs::{check_history, final_status, script, submit, wait_for_status, watch_to_end};
-use baton_testkit::{http_body, Stack, StackOptions};
+use baton_testkit::{Stack, StackOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_step_hands_the_run_to_another_worker_before_lease_expiry() {
@@ -50,13 +50,6 @@ async fn sigterm_mid_step_hands_the_run_to_another_worker_before_lease_expiry() 
     assert_eq!(sleep_by, HashSet::from([second_id.clone()]), "the interrupted step was redone by the second worker");
     assert!(events.iter().any(|e| e.worker == first_id), "the first worker did run step 0");
     assert!(took < Duration::from_secs(45), "hand-over took {took:?}: it waited for the 60 s lease");
-    let ops = http_body(ops_port(&stack, second), "/metrics").await.unwrap_or_default();
+    let ops = stack.metrics(second).await;
     assert!(ops.contains("baton_worker_steps_total"), "{ops}");
-}
-
-fn ops_port(stack: &Stack, index: usize) -> u16 {
-    let log = stack.services[index].log_text();
-    let line = log.lines().find(|l| l.contains("worker ready")).unwrap();
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    v["ops"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap()
 }

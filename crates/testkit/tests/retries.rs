@@ -12,7 +12,8 @@ use baton_proto::v1::{
     DiscardDeadLetterRequest, EventKind, GetRunRequest, ListDeadLettersRequest, RequeueDeadLetterRequest, RetryPolicy,
     RunStatus,
 };
-use baton_testkit::runs::{check_history, final_status, script, submit, wait_for_status, watch_to_end};
+use baton_testkit::now_ms;
+use baton_testkit::runs::{check_history, final_status, script, submit, wait_for_run, wait_for_status, watch_to_end};
 use baton_testkit::{Stack, StackOptions};
 
 fn retry(max_attempts: u32, initial_backoff_ms: u64) -> Option<RetryPolicy> {
@@ -51,7 +52,7 @@ async fn exhausted_retries_dead_letter_the_run_and_a_requeue_resumes_it() {
     let stack = Stack::full("dlq", options()).await;
     let mut client = stack.client().await;
     let mut admin = stack.admin().await;
-    let outage_ends = baton_now_ms() + 4_000;
+    let outage_ends = now_ms() + 4_000;
     let args = format!(r#"{{"fail_until_ms":{outage_ends}}}"#);
     let mut spec = script(&[("echo", "{}"), ("flaky", &args), ("echo", "{}")]);
     spec.retry = retry(2, 100);
@@ -76,7 +77,7 @@ async fn exhausted_retries_dead_letter_the_run_and_a_requeue_resumes_it() {
     assert!(headers.get("baton-error").is_some_and(|e| e.contains("flaky")));
 
     // After the outage, an operator requeues: the run resumes at the failed step.
-    tokio::time::sleep(Duration::from_millis((outage_ends - baton_now_ms()).max(0) as u64 + 100)).await;
+    tokio::time::sleep(Duration::from_millis((outage_ends - now_ms()).max(0) as u64 + 100)).await;
     let requeued =
         admin.requeue_dead_letter(RequeueDeadLetterRequest { run_id: id.clone() }).await.unwrap().into_inner();
     assert_eq!(requeued.status(), RunStatus::Running);
@@ -99,7 +100,7 @@ async fn a_short_tier_retry_is_not_delayed_by_a_long_tier_one() {
     slow.retry = retry(2, 5_000);
     let slow_id = submit(&mut client, slow, "").await;
     // Make sure the slow retry is parked on the 5 s tier first.
-    wait_for_attempt(&mut client, &slow_id, 1).await;
+    wait_for_run(&mut client, &slow_id, Duration::from_secs(10), |run| run.attempt >= 1).await.unwrap();
     let mut fast = script(&[("flaky", r#"{"fail_attempts":1}"#)]);
     fast.retry = retry(2, 300);
     let fast_id = submit(&mut client, fast, "").await;
@@ -114,25 +115,6 @@ async fn a_short_tier_retry_is_not_delayed_by_a_long_tier_one() {
         fast_done < slow_retry_due,
         "the 300 ms retry finished at {fast_done}, after the 5 s one was due at {slow_retry_due}"
     );
-}
-
-async fn wait_for_attempt(
-    client: &mut baton_proto::v1::run_service_client::RunServiceClient<tonic::transport::Channel>,
-    id: &str,
-    attempt: u32,
-) {
-    for _ in 0..200 {
-        let run = client.get_run(GetRunRequest { run_id: id.to_string() }).await.unwrap().into_inner();
-        if run.attempt >= attempt {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("run {id} never reached attempt {attempt}");
-}
-
-fn baton_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// Reads baton.tasks.dlq from the start and returns the headers of the record keyed `run_id`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use baton_proto::v1::{EventKind, RunStatus};
 use baton_testkit::runs::{check_history, script, submit, watch_to_end};
-use baton_testkit::{http_body, Stack, StackOptions};
+use baton_testkit::{Stack, StackOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_worker_runs_complete_on_a_new_worker_without_double_commits() {
@@ -20,7 +20,7 @@ async fn killed_worker_runs_complete_on_a_new_worker_without_double_commits() {
     }
     // Let every run get a step or two in, then kill the only worker mid-step.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let worker = stack.services.iter().position(|p| p.name.starts_with("worker")).unwrap();
+    let worker = stack.find("worker");
     stack.services[worker].kill().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stack.start("worker").await;
@@ -40,16 +40,6 @@ async fn killed_worker_runs_complete_on_a_new_worker_without_double_commits() {
     }
     assert!(runs_on_two_workers > 0, "the kill did not interrupt any run");
 
-    let reaper = stack.services.iter().find(|p| p.name.starts_with("reaper")).unwrap();
-    let reaper_ops = reaper_port(&stack, &reaper.name);
-    let metrics = http_body(reaper_ops, "/metrics").await.unwrap_or_default();
+    let metrics = stack.metrics(stack.find("reaper")).await;
     assert!(metrics.contains("baton_reaper_redispatched_total"), "reaper recovered nothing:\n{metrics}");
-}
-
-fn reaper_port(stack: &Stack, name: &str) -> u16 {
-    // The ops port is in the service's log line "reaper ready".
-    let log = stack.services.iter().find(|p| p.name == name).unwrap().log_text();
-    let line = log.lines().find(|l| l.contains("reaper ready")).unwrap();
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    v["ops"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap()
 }

@@ -9,7 +9,8 @@ use baton_proto::v1::{
     DiscardDeadLetterRequest, DiscardDeadLetterResponse, ListDeadLettersRequest, ListDeadLettersResponse,
     RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus,
 };
-use baton_store::{Index, UpdateOutcome};
+use baton_service::control::resume_run;
+use baton_store::Index;
 use baton_telemetry::now_ms;
 use tonic::{Request, Response, Status};
 
@@ -56,28 +57,14 @@ impl AdminService for Admin {
                 return Err(Status::failed_precondition(format!("run {run_id} is not dead-lettered")));
             }
             let t = requeue(snapshot.state.clone(), "admin", now_ms());
-            let due = now_ms() + gw.config.runs.dispatch_grace_ms as i64;
-            gw.store.index_set(Index::Inflight, &run_id, due).await.map_err(store_error)?;
-            gw.store.index_set(Index::Deadlines, &run_id, t.state.deadline_at_ms).await.map_err(store_error)?;
-            match gw.store.update(&snapshot, &t.state, &t.events, 0).await.map_err(store_error)? {
-                UpdateOutcome::Updated => {}
-                _ => {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
-                }
+            let grace = gw.config.runs.dispatch_grace_ms;
+            let deadline = [(Index::Deadlines, t.state.deadline_at_ms)];
+            if !resume_run(&gw.store, &gw.producer, &snapshot, &t, grace, &deadline).await.map_err(store_error)? {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
             }
             gw.store.dead_letter_remove(&run_id).await.map_err(store_error)?;
-            let task = baton_core::advance_task(&t.state, t.state.next_step, 0, 0);
-            if let Err(e) = gw.producer.send_events(&t.events).await {
-                tracing::warn!(run_id, error = %e, "requeue event not delivered to Kafka");
-            }
-            match gw.producer.send_task(&task).await {
-                Ok(()) => {
-                    let _ = gw.store.index_clear(Index::Inflight, &run_id, due).await;
-                }
-                Err(e) => tracing::warn!(run_id, error = %e, "requeued task not dispatched; the reaper will retry"),
-            }
-            tracing::info!(run_id, step = task.step, "dead letter requeued");
+            tracing::info!(run_id, step = t.state.next_step, "dead letter requeued");
             return Ok(Response::new(RequeueDeadLetterResponse { status: RunStatus::Running as i32 }));
         }
         Err(Status::aborted(format!("run {run_id} kept changing; try again")))

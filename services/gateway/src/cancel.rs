@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use baton_core::machine::StopRequest;
 use baton_core::status::{is_terminal, name};
+use baton_core::stop::StopRequest;
 use baton_proto::v1::{CancelRunResponse, RunStatus};
-use baton_store::UpdateOutcome;
-use baton_telemetry::now_ms;
+use baton_service::control::{stop_run, Stopped};
 use tonic::Status;
 
 use crate::convert::store_error;
@@ -33,31 +32,19 @@ pub async fn cancel(gw: &Gateway, tenant: &str, run_id: &str, reason: &str) -> R
         if is_terminal(status) {
             return Err(Status::failed_precondition(format!("run {run_id} already ended {}", name(status))));
         }
-        if snapshot.leased {
-            match gw.store.request_stop(run_id, &request).await.map_err(store_error)?.as_str() {
-                "ok" => {
-                    metrics::counter!(crate::metric_definitions::CANCELS, "path" => "in_flight").increment(1);
-                    return Ok(CancelRunResponse { status: RunStatus::Running as i32 });
-                }
-                _ => continue,
+        let retention_ms = gw.config.runs.retention_ms();
+        match stop_run(&gw.store, &gw.producer, &snapshot, &request, retention_ms).await.map_err(store_error)? {
+            Stopped::Requested => {
+                metrics::counter!(crate::metric_definitions::CANCELS, "path" => "in_flight").increment(1);
+                return Ok(CancelRunResponse { status: RunStatus::Running as i32 });
             }
-        }
-        let t = request.apply(snapshot.state.clone(), now_ms());
-        let retention_ms = gw.config.runs.retention_secs.saturating_mul(1000);
-        match gw.store.update(&snapshot, &t.state, &t.events, retention_ms).await.map_err(store_error)? {
-            UpdateOutcome::Updated => {
-                if let Err(e) = gw.store.index_drop_all(run_id).await {
-                    tracing::warn!(run_id, error = %e, "cannot clear indexes of a cancelled run");
-                }
-                if let Err(e) = gw.producer.send_events(&t.events).await {
-                    tracing::warn!(run_id, error = %e, "cancel event not delivered to Kafka");
-                }
+            Stopped::Ended(_) => {
                 metrics::counter!(crate::metric_definitions::CANCELS, "path" => name(status).to_string()).increment(1);
                 tracing::info!(run_id, tenant, "run cancelled");
                 return Ok(CancelRunResponse { status: RunStatus::Cancelled as i32 });
             }
             // A worker claimed it, or it changed: read again.
-            UpdateOutcome::Leased | UpdateOutcome::Conflict => tokio::time::sleep(Duration::from_millis(5)).await,
+            Stopped::Changed => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
     Err(Status::aborted(format!("run {run_id} kept changing; try the cancel again")))

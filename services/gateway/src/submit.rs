@@ -52,8 +52,8 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     let mut events = Vec::new();
     push(&mut state, &mut events, EventKind::RunQueued, now, |_| {});
     let due = now + gw.config.runs.dispatch_grace_ms as i64;
-    gw.store.index_set(Index::Inflight, &run_id, due).await.map_err(store_error)?;
-    gw.store.index_set(Index::Deadlines, &run_id, state.deadline_at_ms).await.map_err(store_error)?;
+    let entries = [(Index::Inflight, due), (Index::Deadlines, state.deadline_at_ms)];
+    gw.store.index_set_all(&run_id, &entries).await.map_err(store_error)?;
     let created = gw.store.create_run(&state, &events[0]).await.map_err(store_error)?;
     if !created {
         let status =

@@ -2,10 +2,11 @@
 //! (queued, waiting, between steps) are ended here by compare-and-set; a run with a step in
 //! flight gets a stop request that its worker's heartbeat turns into `timed_out`.
 
-use baton_core::machine::StopRequest;
 use baton_core::status::is_terminal;
+use baton_core::stop::StopRequest;
 use baton_proto::v1::RunStatus;
-use baton_store::{Index, UpdateOutcome};
+use baton_service::control::{stop_run, Stopped};
+use baton_store::Index;
 use baton_telemetry::now_ms;
 
 use crate::Reaper;
@@ -33,28 +34,18 @@ pub async fn enforce(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
         by: "reaper".into(),
         message: format!("wall-clock deadline passed at step {}", state.next_step),
     };
-    let recheck = now_ms() + reaper.config.worker.lease_ttl_ms as i64;
-    if snapshot.leased {
-        store.request_stop(run_id, &request).await?;
-        // The worker ends the run; if it dies first, the next look finds it unleased.
-        store.index_set(Index::Deadlines, run_id, recheck).await?;
-        return Ok(());
-    }
-    let t = request.apply(state.clone(), now_ms());
-    let retention_ms = reaper.config.runs.retention_secs.saturating_mul(1000);
-    match store.update(&snapshot, &t.state, &t.events, retention_ms).await? {
-        UpdateOutcome::Updated => {
-            store.index_drop_all(run_id).await?;
-            if let Err(e) = reaper.producer.send_events(&t.events).await {
-                tracing::warn!(run_id, error = %e, "timeout event not delivered to Kafka");
-            }
+    let retention_ms = reaper.config.runs.retention_ms();
+    match stop_run(store, &reaper.producer, &snapshot, &request, retention_ms).await? {
+        Stopped::Ended(_) => {
             metrics::counter!(crate::metric_definitions::TIMED_OUT).increment(1);
             tracing::info!(run_id, "run timed out");
         }
-        // Claimed or changed meanwhile: look again shortly.
-        UpdateOutcome::Leased | UpdateOutcome::Conflict => {
-            store.index_set(Index::Deadlines, run_id, now_ms() + 50).await?
+        // The worker ends the run; if it dies first, the next look finds it unleased.
+        Stopped::Requested => {
+            store.index_set(Index::Deadlines, run_id, now_ms() + reaper.config.worker.lease_ttl_ms as i64).await?
         }
+        // Claimed or changed meanwhile: look again shortly.
+        Stopped::Changed => store.index_set(Index::Deadlines, run_id, now_ms() + 50).await?,
     }
     Ok(())
 }

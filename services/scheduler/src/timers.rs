@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use baton_core::machine::{wake, Next};
+use baton_core::machine::wake;
 use baton_proto::v1::RunStatus;
-use baton_store::{Index, Store, UpdateOutcome};
+use baton_service::control::resume_run;
+use baton_store::{Index, Store};
 use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;
 
@@ -70,24 +71,13 @@ async fn wake_one(
         return Ok(());
     }
     let t = wake(snapshot.state.clone(), now_ms());
-    let Next::Advance { step, attempt } = t.next else { return Ok(()) };
-    let due = now_ms() + config.runs.dispatch_grace_ms as i64;
-    store.index_set(Index::Inflight, run_id, due).await?;
-    match store.update(&snapshot, &t.state, &t.events, 0).await? {
-        UpdateOutcome::Updated => {}
-        UpdateOutcome::Leased | UpdateOutcome::Conflict => {
-            store.index_set(Index::Timers, run_id, now_ms() + 50).await?;
-            return Ok(());
-        }
+    if !resume_run(store, producer, &snapshot, &t, config.runs.dispatch_grace_ms, &[]).await? {
+        // Claimed, cancelled or changed meanwhile: look again shortly.
+        store.index_set(Index::Timers, run_id, now_ms() + 50).await?;
+        return Ok(());
     }
     store.index_drop(Index::Timers, run_id).await?;
-    if let Err(e) = producer.send_events(&t.events).await {
-        tracing::warn!(run_id, error = %e, "resume event not delivered to Kafka");
-    }
-    let task = baton_core::advance_task(&t.state, step, attempt, 0);
-    producer.send_task(&task).await?;
-    store.index_clear(Index::Inflight, run_id, due).await?;
     metrics::counter!(crate::metric_definitions::TIMERS_FIRED).increment(1);
-    tracing::info!(run_id, step, "waiting run woken");
+    tracing::info!(run_id, step = t.state.next_step, "waiting run woken");
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! clear the in-flight entry if it is still ours.
 
 use baton_core::machine::{Next, Transition};
-use baton_core::retry::{tier_index, tier_label};
+use baton_core::retry::tier_label;
 use baton_proto::v1::DeadLetter;
 use baton_store::Index;
 use baton_telemetry::now_ms;
@@ -23,21 +23,21 @@ pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin)
     let task = |step, attempt, not_before_ms| baton_core::advance_task(&t.state, step, attempt, not_before_ms);
     let (sent, label) = match &t.next {
         Next::Advance { step, attempt } => (worker.producer.send_task(&task(*step, *attempt, 0)).await, "advanced"),
-        Next::Retry { step, attempt, delay_ms } => {
-            let tiers = &worker.config.scheduler.retry_tiers_ms;
-            let tier = tier_label(tiers[tier_index(*delay_ms, tiers)]);
-            let retry = task(*step, *attempt, t.state.updated_at_ms + *delay_ms as i64);
+        Next::Retry { step, attempt, delay_ms, not_before_ms } => {
+            // The delay is the tier's own: it names the topic.
+            let tier = tier_label(*delay_ms);
+            let retry = task(*step, *attempt, *not_before_ms);
             metrics::counter!(crate::metric_definitions::RETRIES, "tier" => tier.clone()).increment(1);
             (worker.producer.send_retry(&retry, &tier).await, "retried")
         }
         Next::Wait { .. } => (Ok(()), "waiting"),
-        Next::DeadLetter { step, attempts, error } => {
+        Next::DeadLetter { step, tool, attempts, error } => {
             let letter = DeadLetter {
                 run_id: run_id.clone(),
                 tenant: t.state.tenant.clone(),
                 lane: t.state.lane.clone(),
                 step: *step,
-                tool: tool_of(t, *step),
+                tool: tool.clone(),
                 attempts: *attempts,
                 error: error.clone(),
                 origin_topic: origin.topic.clone(),
@@ -66,13 +66,4 @@ pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin)
         tracing::warn!(error = %e, "cannot clear index entries");
     }
     label
-}
-
-fn tool_of(t: &Transition, step: u32) -> String {
-    match t.state.spec.as_ref().and_then(|s| s.planner.as_ref()).and_then(|p| p.kind.as_ref()) {
-        Some(baton_proto::v1::planner::Kind::Script(s)) => {
-            s.steps.get(step as usize).map(|c| c.tool.clone()).unwrap_or_default()
-        }
-        None => String::new(),
-    }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use baton_core::machine::StopRequest;
+use baton_core::stop::StopRequest;
 use baton_store::{Index, Lease, Store};
 use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use baton_core::machine::{Next, StepContext, StopRequest, Transition};
+use baton_core::machine::{Next, StepContext, Transition};
+use baton_core::stop::StopRequest;
 use baton_proto::v1::RunState;
 use baton_runtime::execute_step;
 use baton_store::{CommitOutcome, Index, Lease};
@@ -118,7 +119,7 @@ async fn commit_and_hand_on(worker: &Worker, lease: &Lease, t: Transition, due: 
             return "commit_failed";
         }
     }
-    let retention_ms = worker.config.runs.retention_secs.saturating_mul(1000);
+    let retention_ms = worker.config.runs.retention_ms();
     let committing = Instant::now();
     let committed = worker.store.commit(lease, &t.state, &t.events, retention_ms).await;
     phase("commit", committing);

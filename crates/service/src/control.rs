@@ -1,0 +1,83 @@
+//! Changing a run from outside the worker pipeline, by compare-and-set on its fence:
+//! [`stop_run`] (a cancel from the gateway, an overdue deadline from the reaper) and
+//! [`resume_run`] (a timer waking a run in the scheduler, an operator requeueing a dead letter).
+
+use baton_core::machine::{Next, Transition};
+use baton_core::stop::StopRequest;
+use baton_store::{Index, Snapshot, Store, UpdateOutcome};
+use baton_telemetry::now_ms;
+
+/// How a stop went.
+#[derive(Debug)]
+pub enum Stopped {
+    /// The run was not executing and is now ended; its final transition.
+    Ended(Box<Transition>),
+    /// A step is in flight: its worker will end the run.
+    Requested,
+    /// The run changed since `snapshot` was read (claimed, updated or ended): read it again.
+    Changed,
+}
+
+/// Stops the non-terminal run read as `snapshot` as `request` asks. An ended run is dropped
+/// from every index and its final events are produced to Kafka (best effort: they are in the
+/// Redis history either way).
+pub async fn stop_run(
+    store: &Store,
+    producer: &baton_bus::Producer,
+    snapshot: &Snapshot,
+    request: &StopRequest,
+    retention_ms: u64,
+) -> baton_store::Result<Stopped> {
+    let run_id = &snapshot.state.run_id;
+    if snapshot.leased {
+        let verdict = store.request_stop(run_id, request).await?;
+        return Ok(if verdict == "ok" { Stopped::Requested } else { Stopped::Changed });
+    }
+    let t = request.apply(snapshot.state.clone(), now_ms());
+    match store.update(snapshot, &t.state, &t.events, retention_ms).await? {
+        UpdateOutcome::Updated => {}
+        UpdateOutcome::Leased | UpdateOutcome::Conflict => return Ok(Stopped::Changed),
+    }
+    if let Err(e) = store.index_drop_all(run_id).await {
+        tracing::warn!(run_id = %run_id, error = %e, "cannot clear indexes of a stopped run");
+    }
+    if let Err(e) = producer.send_events(&t.events).await {
+        tracing::warn!(run_id = %run_id, error = %e, "stop event not delivered to Kafka");
+    }
+    Ok(Stopped::Ended(Box::new(t)))
+}
+
+/// Commits `t` — a transition of the unleased run read as `snapshot` that makes it runnable
+/// again — and dispatches its next step. The in-flight entry (and any `extra` index entries) is
+/// written first, so the reaper re-dispatches if anything after the commit fails. Returns false,
+/// writing nothing, if the run changed since it was read.
+pub async fn resume_run(
+    store: &Store,
+    producer: &baton_bus::Producer,
+    snapshot: &Snapshot,
+    t: &Transition,
+    dispatch_grace_ms: u64,
+    extra: &[(Index, i64)],
+) -> baton_store::Result<bool> {
+    let run_id = &snapshot.state.run_id;
+    let due = now_ms() + dispatch_grace_ms as i64;
+    let mut entries = vec![(Index::Inflight, due)];
+    entries.extend_from_slice(extra);
+    store.index_set_all(run_id, &entries).await?;
+    match store.update(snapshot, &t.state, &t.events, 0).await? {
+        UpdateOutcome::Updated => {}
+        UpdateOutcome::Leased | UpdateOutcome::Conflict => return Ok(false),
+    }
+    if let Err(e) = producer.send_events(&t.events).await {
+        tracing::warn!(run_id = %run_id, error = %e, "events not delivered to Kafka (they are in the Redis history)");
+    }
+    if let Next::Advance { step, attempt } = t.next {
+        match producer.send_task(&baton_core::advance_task(&t.state, step, attempt, 0)).await {
+            Ok(()) => {
+                store.index_clear(Index::Inflight, run_id, due).await?;
+            }
+            Err(e) => tracing::warn!(run_id = %run_id, error = %e, "task not dispatched; the reaper will retry"),
+        }
+    }
+    Ok(true)
+}
