@@ -115,7 +115,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(args.timeout_secs > 0, "--timeout-secs must be at least 1");
-    let target = grpc::Target::connect(&args.addr, &args.tenant).await?;
+    let target = batonctl::client::Client::connect(&args.addr, &args.tenant).await?;
     let workload = w1::W1 { runs, steps: args.steps, concurrency: args.concurrency };
     let report = w1::run(&target, &workload, Duration::from_secs(args.timeout_secs)).await?;
     println!("{}", report.render());

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tonic::Status;
 
-use crate::grpc::{code_name, retryable, Target};
+use batonctl::client::{code_name, Client};
+
+use crate::grpc::retryable;
 use crate::report::{End, Outcome, Report};
 
 /// Attempts per gRPC call before a run is given up as an error.
@@ -50,7 +52,7 @@ impl W1 {
 }
 
 /// Runs the workload against `target`, stopping after `timeout` whatever is still in flight.
-pub async fn run(target: &Target, w: &W1, timeout: Duration) -> anyhow::Result<Report> {
+pub async fn run(target: &Client, w: &W1, timeout: Duration) -> anyhow::Result<Report> {
     let title = format!("baton-loadtest w1: {} runs x {} echo steps, concurrency {}", w.runs, w.steps, w.concurrency);
     let mut report = Report::new(title, w.runs)?;
     // Keys unique per invocation, so a rerun never deduplicates against an earlier one.
@@ -96,7 +98,7 @@ pub async fn run(target: &Target, w: &W1, timeout: Duration) -> anyhow::Result<R
 
 /// What the worker tasks share.
 struct Shared {
-    target: Target,
+    target: Client,
     spec: RunSpec,
     /// Index of the next run to start.
     next: AtomicU64,
@@ -120,7 +122,7 @@ async fn worker(shared: Arc<Shared>, tx: mpsc::Sender<Outcome>) {
 }
 
 /// Submits one run and follows it to the end.
-async fn one_run(target: &Target, spec: &RunSpec, key: &str) -> Outcome {
+async fn one_run(target: &Client, spec: &RunSpec, key: &str) -> Outcome {
     let started = Instant::now();
     let mut steps = 0;
     let result = match submit(target, spec, key).await {
@@ -139,7 +141,7 @@ async fn one_run(target: &Target, spec: &RunSpec, key: &str) -> Outcome {
 }
 
 /// SubmitRun, retried on transient failures; the idempotency key makes a retry safe.
-async fn submit(target: &Target, spec: &RunSpec, key: &str) -> Result<String, Status> {
+async fn submit(target: &Client, spec: &RunSpec, key: &str) -> Result<String, Status> {
     let mut attempt = 0;
     loop {
         let req = SubmitRunRequest { spec: Some(spec.clone()), idempotency_key: key.to_string() };
@@ -153,7 +155,7 @@ async fn submit(target: &Target, spec: &RunSpec, key: &str) -> Result<String, St
 
 /// Watches `run_id` until RUN_FINISHED and returns its status and stop reason, resuming after
 /// the last seen event when the stream breaks. `steps` counts STEP_COMPLETED events.
-async fn follow(target: &Target, run_id: &str, steps: &mut u64) -> Result<Finish, Status> {
+async fn follow(target: &Client, run_id: &str, steps: &mut u64) -> Result<Finish, Status> {
     let mut after_seq = 0;
     let mut attempt = 0;
     loop {
@@ -182,7 +184,7 @@ async fn follow(target: &Target, run_id: &str, steps: &mut u64) -> Result<Finish
 
 /// One WatchRun stream from `after_seq`: how the run finished, or `None` if the stream ended first.
 async fn watch_once(
-    target: &Target,
+    target: &Client,
     run_id: &str,
     after_seq: &mut u64,
     steps: &mut u64,

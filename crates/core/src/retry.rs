@@ -18,7 +18,7 @@ pub fn backoff_ms(policy: &RetryPolicy, attempt: u32, jitter: f64) -> u64 {
 
 /// Index of the tier for a back-off of `delay_ms`: the largest tier not above it, else the
 /// shortest. `tiers_ms` is sorted ascending and non-empty.
-pub fn tier_index(delay_ms: u64, tiers_ms: &[u64]) -> usize {
+fn tier_index(delay_ms: u64, tiers_ms: &[u64]) -> usize {
     tiers_ms.iter().rposition(|t| *t <= delay_ms).unwrap_or(0)
 }
 

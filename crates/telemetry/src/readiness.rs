@@ -47,11 +47,6 @@ impl Readiness {
         self.inner.draining.store(true, Ordering::Relaxed);
     }
 
-    /// True once draining started.
-    pub fn is_draining(&self) -> bool {
-        self.inner.draining.load(Ordering::Relaxed)
-    }
-
     /// Called by the main loop on each iteration.
     pub fn tick(&self) {
         self.inner.loop_tick_ms.store(crate::now_ms(), Ordering::Relaxed);

@@ -26,9 +26,11 @@ pub fn on_signal() -> CancellationToken {
     token
 }
 
-/// Runs `drain` for at most `grace`; warns if the grace runs out first.
-pub async fn bounded_drain(what: &str, grace: Duration, drain: impl Future<Output = ()>) {
-    if tokio::time::timeout(grace, drain).await.is_err() {
-        tracing::warn!(service = what, grace_ms = grace.as_millis() as u64, "drain grace period ran out");
+/// Runs `drain` for at most `grace`; warns and returns false if the grace runs out first.
+pub async fn bounded_drain(what: &str, grace: Duration, drain: impl Future<Output = ()>) -> bool {
+    let finished = tokio::time::timeout(grace, drain).await.is_ok();
+    if !finished {
+        tracing::warn!(what, grace_ms = grace.as_millis() as u64, "drain grace period ran out");
     }
+    finished
 }

@@ -155,8 +155,7 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
         stack.start("worker").await;
         if cfg.kill_control_plane && round == 2 {
             for service in ["scheduler", "reaper"] {
-                let i =
-                    (0..stack.services.len()).rev().find(|i| stack.services[*i].name.starts_with(service)).unwrap_or(0);
+                let i = stack.find(service);
                 stack.services[i].kill().await;
                 kills.push(Instant::now());
                 tokio::time::sleep(Duration::from_millis(500)).await;

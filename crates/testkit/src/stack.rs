@@ -229,9 +229,9 @@ impl Stack {
         AdminServiceClient::connect(endpoint).await.expect("connect to gateway")
     }
 
-    /// Index of the first running service whose name starts with `service`.
+    /// Index of the most recently started instance of `service`.
     pub fn find(&self, service: &str) -> usize {
-        self.services.iter().position(|p| p.name.starts_with(service)).expect("service not started")
+        self.services.iter().rposition(|p| p.name.starts_with(service)).expect("service not started")
     }
 
     /// The instance id a service logged at start (`"worker":"worker-<pid>-<n>"`), if any.

@@ -4,7 +4,7 @@
 use std::pin::Pin;
 
 use baton_core::status::is_terminal;
-use baton_proto::v1::{RunEvent, RunStatus};
+use baton_proto::v1::RunEvent;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -37,24 +37,8 @@ async fn pump(
     after_seq: u64,
     tx: &mpsc::Sender<Result<RunEvent, Status>>,
 ) -> Result<(), Status> {
-    let mut cursor: Option<String> = None;
-    // History first.
-    loop {
-        let batch = gw.store.events_after(run_id, cursor.as_deref(), BATCH).await.map_err(store_error)?;
-        let done = batch.len() < BATCH;
-        for stored in batch {
-            cursor = Some(stored.stream_id);
-            let seq = stored.event.seq;
-            if send(tx, stored.event, after_seq).await? && ended(gw, run_id, seq).await? {
-                return Ok(());
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    // Then live.
-    let mut cursor = cursor.unwrap_or_else(|| "0".to_string());
+    // Reading from stream id 0 returns the history at once, then blocks for live events.
+    let mut cursor = "0".to_string();
     loop {
         if tx.is_closed() {
             return Ok(());
@@ -63,17 +47,18 @@ async fn pump(
         if batch.is_empty() {
             match gw.store.load_run(run_id).await.map_err(store_error)? {
                 None => return Err(Status::not_found(format!("run {run_id} expired while watched"))),
-                Some(s) if is_terminal(s.status()) && s.status() != RunStatus::Unspecified => {
-                    // Finished, and its last event was already streamed (or predates after_seq).
-                    return Ok(());
-                }
+                // Finished, and its last event was already streamed (or predates after_seq).
+                Some(s) if is_terminal(s.status()) => return Ok(()),
                 Some(_) => continue,
             }
         }
         for stored in batch {
             cursor = stored.stream_id;
-            let seq = stored.event.seq;
-            if send(tx, stored.event, after_seq).await? && ended(gw, run_id, seq).await? {
+            let (seq, terminal) = (stored.event.seq, is_terminal(stored.event.status()));
+            if seq > after_seq && tx.send(Ok(stored.event)).await.is_err() {
+                return Ok(()); // The client went away.
+            }
+            if terminal && ended(gw, run_id, seq).await? {
                 return Ok(());
             }
         }
@@ -85,13 +70,4 @@ async fn pump(
 async fn ended(gw: &Gateway, run_id: &str, seq: u64) -> Result<bool, Status> {
     let state = gw.store.load_run(run_id).await.map_err(store_error)?;
     Ok(state.is_none_or(|s| is_terminal(s.status()) && s.event_seq <= seq))
-}
-
-/// Sends one event; true when the client is gone or the event is terminal.
-async fn send(tx: &mpsc::Sender<Result<RunEvent, Status>>, event: RunEvent, after_seq: u64) -> Result<bool, Status> {
-    let last = is_terminal(event.status());
-    if event.seq > after_seq && tx.send(Ok(event)).await.is_err() {
-        return Ok(true);
-    }
-    Ok(last)
 }

@@ -28,9 +28,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let timer_loop = tokio::spawn(timers::run(config.clone(), store, producer.clone(), shutdown.clone()));
     let result = tiers::run(&config, &id, &producer, &readiness, &shutdown).await;
     readiness.set_draining();
-    if tokio::time::timeout(Duration::from_millis(config.scheduler.drain_grace_ms), timer_loop).await.is_err() {
-        tracing::warn!("timer loop did not stop within the drain grace");
-    }
+    let grace = Duration::from_millis(config.scheduler.drain_grace_ms);
+    baton_telemetry::shutdown::bounded_drain("timer loop", grace, async {
+        let _ = timer_loop.await;
+    })
+    .await;
     producer.flush(Duration::from_millis(config.scheduler.drain_grace_ms));
     ops_stop.cancel();
     result

@@ -8,6 +8,7 @@ use baton_bus::rdkafka::consumer::{CommitMode, Consumer as _};
 use baton_bus::rdkafka::Message as _;
 use baton_proto::v1::Task;
 use baton_store::{Claim, Index};
+use baton_telemetry::shutdown::bounded_drain;
 use baton_telemetry::{now_ms, Readiness};
 use prost::Message as _;
 use tokio::sync::Semaphore;
@@ -103,8 +104,8 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     steps.close();
     tracing::info!(in_flight = steps.len(), "draining worker");
     let grace = Duration::from_millis(worker.config.worker.drain_grace_ms);
-    if tokio::time::timeout(grace, steps.wait()).await.is_err() {
-        tracing::warn!(in_flight = steps.len(), "drain grace ran out, abandoning in-flight steps");
+    if !bounded_drain("in-flight steps", grace, steps.wait()).await {
+        // Stop the remaining steps; each hands its run back to the lane.
         abandon.cancel();
         steps.wait().await;
     }

@@ -23,6 +23,8 @@ pub struct Owners {
     orphan_after: Duration,
     last_check: Instant,
     orphaned_since: HashMap<i32, Instant>,
+    /// Partition count of the topic, read once (a blocking metadata call).
+    partitions: Option<i32>,
 }
 
 impl Owners {
@@ -36,6 +38,7 @@ impl Owners {
             orphan_after,
             last_check: Instant::now(),
             orphaned_since: HashMap::new(),
+            partitions: None,
         }
     }
 
@@ -56,7 +59,10 @@ impl Owners {
                 return;
             }
         };
-        let Some(partitions) = partition_count(consumer, &self.topic) else { return };
+        if self.partitions.is_none() {
+            self.partitions = partition_count(consumer, &self.topic);
+        }
+        let Some(partitions) = self.partitions else { return };
         let now = now_ms();
         for p in 0..partitions {
             let owned = owners.get(&p).is_some_and(|until| *until > now);

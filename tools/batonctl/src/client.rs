@@ -16,6 +16,8 @@ pub const TENANT_HEADER: &str = "x-baton-tenant";
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// RunService and AdminService clients over one channel; every call carries the tenant header.
+/// Cloning is cheap: every clone shares the channel.
+#[derive(Clone)]
 pub struct Client {
     /// The generated RunService client.
     pub rpc: RunServiceClient<Channel>,

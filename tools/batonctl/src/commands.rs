@@ -8,9 +8,9 @@ use baton_proto::v1::{
 };
 
 use crate::cli::{Cli, Command, ListArgs, SubmitArgs};
-use crate::client::Client;
 use crate::dlq;
 use crate::output::Printer;
+use batonctl::client::Client;
 
 /// Exit status when a watched run ended in any status but `succeeded`.
 const RUN_NOT_SUCCEEDED: u8 = 3;

@@ -11,8 +11,8 @@ use baton_proto::v1::{
 use serde_json::{json, Value};
 
 use crate::cli::DlqCommand;
-use crate::client::Client;
 use crate::output::{one_line, status_name, timestamp, Printer};
+use batonctl::client::Client;
 
 /// Runs one `dlq` subcommand against the gateway's AdminService.
 pub async fn run(client: &mut Client, printer: Printer, command: DlqCommand) -> anyhow::Result<ExitCode> {

@@ -3,7 +3,6 @@
 
 mod args;
 mod cli;
-mod client;
 mod commands;
 mod dlq;
 mod human;
@@ -31,7 +30,7 @@ fn report(e: &anyhow::Error) -> ExitCode {
         }
     }
     match e.downcast_ref::<tonic::Status>() {
-        Some(status) => eprintln!("error: {}: {}", client::code_name(status.code()), status.message()),
+        Some(status) => eprintln!("error: {}: {}", batonctl::client::code_name(status.code()), status.message()),
         None => eprintln!("error: {e:#}"),
     }
     ExitCode::FAILURE
