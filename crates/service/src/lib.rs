@@ -1,8 +1,10 @@
 //! Service scaffolding shared by gateway, worker, scheduler and reaper: [`main`] turns a
-//! `run(config, shutdown)` function into a binary, [`spawn_probes`] keeps readiness current,
+//! `run(config, shutdown)` function into a binary, [`Infra`] starts and stops what every
+//! service shares, [`spawn_probes`] keeps readiness current,
 //! and [`control`] stops and resumes runs from outside the worker pipeline.
 
 pub mod control;
+mod infra;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -12,6 +14,8 @@ use baton_config::{Config, ConfigArgs};
 use baton_telemetry::Readiness;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
+
+pub use infra::Infra;
 
 /// Exit code for a config that cannot be loaded or is invalid.
 pub const EXIT_CONFIG: u8 = 2;
@@ -76,7 +80,7 @@ where
 
 /// Probes Redis and the broker every two seconds and records the results in `readiness`,
 /// until `stop` fires.
-pub fn spawn_probes(
+fn spawn_probes(
     readiness: Readiness,
     store: baton_store::Store,
     producer: baton_bus::Producer,
@@ -95,7 +99,7 @@ pub fn spawn_probes(
 }
 
 /// Creates the fleet's topics, retrying every second until it works or `shutdown` fires.
-pub async fn ensure_topics(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<()> {
+async fn ensure_topics(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<()> {
     loop {
         match baton_bus::admin::ensure_topics(&config.kafka, &config.runs.lanes, &config.scheduler.retry_tiers_ms).await
         {
@@ -110,7 +114,7 @@ pub async fn ensure_topics(config: &Config, shutdown: &CancellationToken) -> any
 }
 
 /// A process-unique identity for a service instance: `<service>-<pid>-<random>`.
-pub fn instance_id(service: &str) -> String {
+fn instance_id(service: &str) -> String {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{service}-{}-{:05x}", std::process::id(), nanos & 0xfffff)

@@ -17,7 +17,7 @@ use std::time::Duration;
 use baton_config::Config;
 use baton_proto::v1::admin_service_server::AdminServiceServer;
 use baton_proto::v1::run_service_server::RunServiceServer;
-use baton_telemetry::Readiness;
+use baton_service::Infra;
 use tokio::sync::Semaphore;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -33,15 +33,10 @@ pub(crate) struct Gateway {
 /// Runs the gateway until `shutdown` fires, then stops accepting calls and drains within
 /// `gateway.drain_grace_ms`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let readiness = Readiness::new(10_000);
-    let ops_stop = CancellationToken::new();
-    let ops = baton_telemetry::ops::serve(&config.gateway.ops_listen, readiness.clone(), ops_stop.clone()).await?;
-    metric_definitions::describe();
-    baton_bus::metric_definitions::describe();
-    let store = baton_store::Store::new(&config.redis)?;
-    let producer = baton_bus::Producer::new(&config.kafka, &baton_service::instance_id("gateway"))?;
-    baton_service::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());
-    baton_service::ensure_topics(&config, &shutdown).await?;
+    let infra =
+        Infra::start("gateway", &config, &config.gateway.ops_listen, 10_000, metric_definitions::describe, &shutdown)
+            .await?;
+    let readiness = infra.readiness.clone();
 
     let listener = tokio::net::TcpListener::bind(&config.gateway.listen)
         .await
@@ -57,15 +52,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let gateway = Arc::new(Gateway {
         watchers: Arc::new(Semaphore::new(config.gateway.max_watchers)),
         config,
-        store,
-        producer: producer.clone(),
+        store: infra.store.clone(),
+        producer: infra.producer.clone(),
     });
     let service = RunServiceServer::new(api::Api(gateway.clone())).max_decoding_message_size(max_request);
     let admin = AdminServiceServer::new(admin::Admin(gateway)).max_decoding_message_size(max_request);
 
     // Keep the main-loop tick alive while serving.
     let ticker = readiness.clone();
-    let tick_stop = ops_stop.clone();
+    let tick_stop = infra.stopping();
     tokio::spawn(async move {
         loop {
             ticker.tick();
@@ -75,7 +70,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             }
         }
     });
-    tracing::info!(grpc = %addr, ops = %ops, "gateway ready");
+    tracing::info!(grpc = %addr, ops = %infra.ops, "gateway ready");
     let draining = shutdown.clone();
     let drain_readiness = readiness.clone();
     let server = tonic::transport::Server::builder()
@@ -96,7 +91,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Ok(())
         }
     };
-    producer.flush(Duration::from_secs(5));
-    ops_stop.cancel();
+    infra.stop(Duration::from_secs(5));
     result
 }

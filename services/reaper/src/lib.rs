@@ -11,8 +11,9 @@ mod recover;
 use std::time::Duration;
 
 use baton_config::Config;
+use baton_service::Infra;
 use baton_store::{Index, Store};
-use baton_telemetry::{now_ms, Readiness};
+use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;
 
 /// What a sweep needs.
@@ -24,20 +25,15 @@ pub(crate) struct Reaper {
 
 /// Runs the reaper until `shutdown` fires.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let readiness = Readiness::new(10_000 + config.reaper.max_interval_ms as i64);
-    let ops_stop = CancellationToken::new();
-    let ops = baton_telemetry::ops::serve(&config.reaper.ops_listen, readiness.clone(), ops_stop.clone()).await?;
-    metric_definitions::describe();
-    baton_bus::metric_definitions::describe();
-    let store = Store::new(&config.redis)?;
-    let producer = baton_bus::Producer::new(&config.kafka, &baton_service::instance_id("reaper"))?;
-    baton_service::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());
-    baton_service::ensure_topics(&config, &shutdown).await?;
-    tracing::info!(ops = %ops, "reaper ready");
-    let reaper = Reaper { config, store, producer };
+    let stale_ms = 10_000 + config.reaper.max_interval_ms as i64;
+    let infra =
+        Infra::start("reaper", &config, &config.reaper.ops_listen, stale_ms, metric_definitions::describe, &shutdown)
+            .await?;
+    tracing::info!(ops = %infra.ops, "reaper ready");
+    let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone() };
     let max_interval = reaper.config.reaper.max_interval_ms as i64;
     loop {
-        readiness.tick();
+        infra.readiness.tick();
         let mut next_due = now_ms() + max_interval;
         for (index, label) in [(Index::Inflight, "inflight"), (Index::Deadlines, "deadlines")] {
             match sweep(&reaper, index).await {
@@ -52,9 +48,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             _ = shutdown.cancelled() => break,
         }
     }
-    readiness.set_draining();
-    reaper.producer.flush(Duration::from_millis(reaper.config.reaper.drain_grace_ms));
-    ops_stop.cancel();
+    infra.stop(Duration::from_millis(reaper.config.reaper.drain_grace_ms));
     Ok(())
 }
 

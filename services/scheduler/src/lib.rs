@@ -9,31 +9,30 @@ mod timers;
 use std::time::Duration;
 
 use baton_config::Config;
-use baton_telemetry::Readiness;
+use baton_service::Infra;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the scheduler until `shutdown` fires.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let readiness = Readiness::new(10_000);
-    let ops_stop = CancellationToken::new();
-    let ops = baton_telemetry::ops::serve(&config.scheduler.ops_listen, readiness.clone(), ops_stop.clone()).await?;
-    metric_definitions::describe();
-    baton_bus::metric_definitions::describe();
-    let id = baton_service::instance_id("scheduler");
-    let store = baton_store::Store::new(&config.redis)?;
-    let producer = baton_bus::Producer::new(&config.kafka, &id)?;
-    baton_service::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());
-    baton_service::ensure_topics(&config, &shutdown).await?;
-    tracing::info!(ops = %ops, "scheduler ready");
-    let timer_loop = tokio::spawn(timers::run(config.clone(), store, producer.clone(), shutdown.clone()));
-    let result = tiers::run(&config, &id, &producer, &readiness, &shutdown).await;
-    readiness.set_draining();
+    let infra = Infra::start(
+        "scheduler",
+        &config,
+        &config.scheduler.ops_listen,
+        10_000,
+        metric_definitions::describe,
+        &shutdown,
+    )
+    .await?;
+    tracing::info!(ops = %infra.ops, "scheduler ready");
+    let timers = timers::run(config.clone(), infra.store.clone(), infra.producer.clone(), shutdown.clone());
+    let timer_loop = tokio::spawn(timers);
+    let result = tiers::run(&config, &infra.id, &infra.producer, &infra.readiness, &shutdown).await;
+    infra.readiness.set_draining();
     let grace = Duration::from_millis(config.scheduler.drain_grace_ms);
     baton_telemetry::shutdown::bounded_drain("timer loop", grace, async {
         let _ = timer_loop.await;
     })
     .await;
-    producer.flush(Duration::from_millis(config.scheduler.drain_grace_ms));
-    ops_stop.cancel();
+    infra.stop(grace);
     result
 }
