@@ -4,7 +4,13 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["baton/v1/run.proto", "baton/v1/events.proto", "baton/v1/service.proto"];
+    let files = [
+        "baton/v1/run.proto",
+        "baton/v1/events.proto",
+        "baton/v1/tools.proto",
+        "baton/v1/agent.proto",
+        "baton/v1/service.proto",
+    ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }

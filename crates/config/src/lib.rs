@@ -1,6 +1,7 @@
 //! The one config loader of the fleet: defaults → TOML file → `BATON_*` env → `--set` flags,
 //! then [`Config::validate`]. Every service reads the same [`Config`]; each uses its own section.
 
+pub mod manifest;
 mod model;
 mod validate;
 

@@ -1,5 +1,7 @@
 //! The config tree: one section per concern, every field with a default that runs on a laptop.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The whole fleet's config. Each service reads the sections it needs.
@@ -22,6 +24,25 @@ pub struct Config {
     pub scheduler: Scheduler,
     /// Logs and traces.
     pub telemetry: Telemetry,
+    /// Model endpoints a `model` planner may name: `[models.<name>]`.
+    pub models: BTreeMap<String, Model>,
+    /// Agents a `grpc` planner may name: `[agents.<name>]`.
+    pub agents: BTreeMap<String, Agent>,
+    /// The tool manifest.
+    pub tools: Tools,
+    /// Tenant policy rules applied to every proposal.
+    pub policy: Policy,
+}
+
+impl Config {
+    /// The admission policy: `[runs]` limits, and the configured model endpoints and agents.
+    pub fn admission_policy(&self) -> baton_core::admission::Policy {
+        baton_core::admission::Policy {
+            models: self.models.keys().cloned().collect(),
+            agents: self.agents.keys().cloned().collect(),
+            ..self.runs.limits()
+        }
+    }
 }
 
 /// `[kafka]`
@@ -119,6 +140,18 @@ pub struct Runs {
     pub idempotency_ttl_secs: u64,
     /// How long a produced task may wait before the reaper checks that it was picked up.
     pub dispatch_grace_ms: u64,
+    /// Token budget (input + output) when the spec sets none.
+    pub default_max_tokens: u64,
+    /// Highest token budget a spec may set.
+    pub ceiling_max_tokens: u64,
+    /// Cost budget (millionths of the price unit) when the spec sets none.
+    pub default_max_cost_micros: u64,
+    /// Highest cost budget a spec may set.
+    pub ceiling_max_cost_micros: u64,
+    /// Tool-call budget when the spec sets none (a script gets at least its length).
+    pub default_max_tool_calls: u32,
+    /// Rejected proposals fed back to a planner before the run is refused, when the spec sets none.
+    pub default_max_rejections: u32,
 }
 
 impl Default for Runs {
@@ -140,6 +173,12 @@ impl Default for Runs {
             retention_secs: 7 * 24 * 3600,
             idempotency_ttl_secs: 24 * 3600,
             dispatch_grace_ms: 60_000,
+            default_max_tokens: p.default_max_tokens,
+            ceiling_max_tokens: p.ceiling_max_tokens,
+            default_max_cost_micros: p.default_max_cost_micros,
+            ceiling_max_cost_micros: p.ceiling_max_cost_micros,
+            default_max_tool_calls: p.default_max_tool_calls,
+            default_max_rejections: p.default_max_rejections,
         }
     }
 }
@@ -150,8 +189,7 @@ impl Runs {
         self.retention_secs.saturating_mul(1000)
     }
 
-    /// The admission policy these settings describe.
-    pub fn policy(&self) -> baton_core::admission::Policy {
+    fn limits(&self) -> baton_core::admission::Policy {
         baton_core::admission::Policy {
             lanes: self.lanes.clone(),
             max_plan_steps: self.max_plan_steps,
@@ -165,6 +203,13 @@ impl Runs {
             ceiling_max_attempts: self.ceiling_max_attempts,
             default_initial_backoff_ms: self.default_initial_backoff_ms,
             default_max_backoff_ms: self.default_max_backoff_ms,
+            default_max_tokens: self.default_max_tokens,
+            ceiling_max_tokens: self.ceiling_max_tokens,
+            default_max_cost_micros: self.default_max_cost_micros,
+            ceiling_max_cost_micros: self.ceiling_max_cost_micros,
+            default_max_tool_calls: self.default_max_tool_calls,
+            default_max_rejections: self.default_max_rejections,
+            ..baton_core::admission::Policy::default()
         }
     }
 }
@@ -298,5 +343,129 @@ pub struct Telemetry {
 impl Default for Telemetry {
     fn default() -> Self {
         Self { log_level: "info".into(), log_format: "json".into() }
+    }
+}
+
+/// `[models.<name>]`: an OpenAI-compatible chat-completions endpoint with tool calling.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Model {
+    /// Base URL up to the API version, e.g. `https://api.openai.com/v1`; requests go to
+    /// `<base_url>/chat/completions`.
+    pub base_url: String,
+    /// The `model` field of each request.
+    pub model: String,
+    /// Environment variable holding the API key (sent as `Authorization: Bearer`); empty for none.
+    pub api_key_env: String,
+    /// Longest one completion may take; a timeout is retried through the retry tiers.
+    pub timeout_ms: u64,
+    /// `max_tokens` of each request (lowered to what the run's token budget has left).
+    pub max_output_tokens: u32,
+    /// Price per million input tokens, in the currency of `max_cost_micros` (e.g. USD).
+    pub input_price_per_mtok: f64,
+    /// Price per million output tokens.
+    pub output_price_per_mtok: f64,
+    /// Largest response body accepted; a larger one fails the step for good.
+    pub max_response_bytes: usize,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            model: String::new(),
+            api_key_env: String::new(),
+            timeout_ms: 60_000,
+            max_output_tokens: 1024,
+            input_price_per_mtok: 0.0,
+            output_price_per_mtok: 0.0,
+            max_response_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// `[agents.<name>]`: a `baton.v1.AgentService` served by the user's own code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Agent {
+    /// gRPC endpoint, e.g. `http://127.0.0.1:50071`.
+    pub endpoint: String,
+    /// Longest one Propose call may take; a timeout is retried through the retry tiers.
+    pub timeout_ms: u64,
+    /// Largest response accepted.
+    pub max_response_bytes: usize,
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Self { endpoint: String::new(), timeout_ms: 60_000, max_response_bytes: 1024 * 1024 }
+    }
+}
+
+/// `[tools]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tools {
+    /// Path of the tool manifest (TOML, see docs/agents.md); empty means built-in tools only.
+    /// Re-read when it changes and on `AdminService/ReloadTools`, without a restart.
+    pub manifest: String,
+    /// How often the manifest file (and the fleet's reload signal) is checked.
+    pub reload_interval_ms: u64,
+}
+
+impl Default for Tools {
+    fn default() -> Self {
+        Self { manifest: String::new(), reload_interval_ms: 1_000 }
+    }
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// `[[policy.rules]]`, applied to every proposal of the tenants they name.
+    pub rules: Vec<PolicyRule>,
+}
+
+/// One `[[policy.rules]]` entry: deny a tool, or cap a numeric argument of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyRule {
+    /// Tenant the rule applies to; `*` for all.
+    pub tenant: String,
+    /// Tool the rule applies to.
+    pub tool: String,
+    /// Reject every call of the tool.
+    pub deny: bool,
+    /// Argument to cap: a top-level name or a JSON pointer (`/order/amount`).
+    pub arg: String,
+    /// Highest value of `arg` allowed.
+    pub max: Option<f64>,
+    /// Why, shown in the rejection.
+    pub reason: String,
+}
+
+impl Default for PolicyRule {
+    fn default() -> Self {
+        Self { tenant: "*".into(), tool: String::new(), deny: false, arg: String::new(), max: None, reason: String::new() }
+    }
+}
+
+impl Policy {
+    /// The rules as the judge applies them.
+    pub fn rules(&self) -> Vec<baton_core::judge::Rule> {
+        use baton_core::judge::{Rule, RuleEffect};
+        self.rules
+            .iter()
+            .map(|r| Rule {
+                tenant: r.tenant.clone(),
+                tool: r.tool.clone(),
+                effect: match r.max {
+                    Some(max) if !r.deny => RuleEffect::Cap { arg: r.arg.clone(), max },
+                    _ => RuleEffect::Deny,
+                },
+                reason: r.reason.clone(),
+            })
+            .collect()
     }
 }

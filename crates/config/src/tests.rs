@@ -76,3 +76,38 @@ fn dump_round_trips() {
     let back: Config = toml::from_str(&dump(&c)).unwrap();
     assert_eq!(back, c);
 }
+
+fn with_file(name: &str, text: &str) -> Sources {
+    let dir = std::env::temp_dir().join(format!("baton-config-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("baton.toml");
+    std::fs::write(&file, text).unwrap();
+    Sources { file: Some(file), ..Default::default() }
+}
+
+#[test]
+fn models_agents_and_rules_load_and_validate() {
+    let text = r#"
+[models.local]
+base_url = "http://127.0.0.1:18186/v1"
+model = "qwen"
+input_price_per_mtok = 0.5
+[agents.support]
+endpoint = "http://127.0.0.1:50071"
+[[policy.rules]]
+tool = "refund"
+arg = "amount"
+max = 100
+"#;
+    let c = load(&with_file("good", text)).unwrap();
+    assert_eq!(c.models["local"].timeout_ms, 60_000);
+    let p = c.admission_policy();
+    assert_eq!((p.models, p.agents), (vec!["local".to_string()], vec!["support".to_string()]));
+    assert_eq!(c.policy.rules()[0].tenant, "*");
+    let bad = load(&with_file("bad-url", &text.replace("http://127.0.0.1:18186/v1", "127.0.0.1"))).unwrap_err();
+    assert!(bad.to_string().starts_with("models.local.base_url:"), "{bad}");
+    let bad = load(&with_file("bad-rule", &text.replace("max = 100", "deny = true"))).unwrap_err();
+    assert!(bad.to_string().starts_with("policy.rules[0]:"), "{bad}");
+    let bad = load(&with_file("bad-key", &text.replace("model = \"qwen\"", "modle = \"qwen\""))).unwrap_err();
+    assert!(bad.to_string().contains("modle"), "{bad}");
+}

@@ -15,6 +15,20 @@ fn addr(key: &str, value: &str) -> Result<(), Error> {
         .map_err(|e| invalid(key, format!("{value:?} is not a host:port socket address ({e})")))
 }
 
+fn http_url(key: &str, value: &str) -> Result<(), Error> {
+    if value.starts_with("http://") || value.starts_with("https://") {
+        return Ok(());
+    }
+    Err(invalid(key, format!("{value:?} must be an http:// or https:// URL")))
+}
+
+fn endpoint_name(key: &str, name: &str) -> Result<(), Error> {
+    if !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Ok(());
+    }
+    Err(invalid(key, "the name must be 1..=64 characters of [A-Za-z0-9._-]"))
+}
+
 fn positive(key: &str, value: u64) -> Result<(), Error> {
     if value == 0 {
         return Err(invalid(key, "must be greater than 0"));
@@ -119,6 +133,49 @@ impl Config {
         }
         positive("scheduler.timer_max_interval_ms", self.scheduler.timer_max_interval_ms)?;
         positive("scheduler.timer_batch", self.scheduler.timer_batch as u64)?;
+        for (name, m) in &self.models {
+            let key = |k: &str| format!("models.{name}.{k}");
+            endpoint_name(&format!("models.{name}"), name)?;
+            http_url(&key("base_url"), &m.base_url)?;
+            if m.model.trim().is_empty() {
+                return Err(invalid(&key("model"), "must name the model to request"));
+            }
+            positive(&key("timeout_ms"), m.timeout_ms)?;
+            positive(&key("max_output_tokens"), m.max_output_tokens.into())?;
+            positive(&key("max_response_bytes"), m.max_response_bytes as u64)?;
+            for (k, price) in [("input_price_per_mtok", m.input_price_per_mtok), ("output_price_per_mtok", m.output_price_per_mtok)] {
+                if !price.is_finite() || price < 0.0 {
+                    return Err(invalid(&key(k), format!("{price} must be a non-negative number")));
+                }
+            }
+        }
+        for (name, a) in &self.agents {
+            let key = |k: &str| format!("agents.{name}.{k}");
+            endpoint_name(&format!("agents.{name}"), name)?;
+            http_url(&key("endpoint"), &a.endpoint)?;
+            positive(&key("timeout_ms"), a.timeout_ms)?;
+            positive(&key("max_response_bytes"), a.max_response_bytes as u64)?;
+        }
+        positive("tools.reload_interval_ms", self.tools.reload_interval_ms)?;
+        for (i, rule) in self.policy.rules.iter().enumerate() {
+            let key = |k: &str| format!("policy.rules[{i}].{k}");
+            if rule.tool.is_empty() {
+                return Err(invalid(&key("tool"), "must name a tool"));
+            }
+            if rule.tenant.is_empty() {
+                return Err(invalid(&key("tenant"), "must name a tenant, or \"*\" for all"));
+            }
+            match (rule.deny, rule.arg.is_empty(), rule.max) {
+                (true, true, None) => {}
+                (false, false, Some(max)) if max.is_finite() => {}
+                _ => {
+                    return Err(invalid(
+                        &format!("policy.rules[{i}]"),
+                        "must either set deny = true, or set arg and a finite max (a cap), not both",
+                    ))
+                }
+            }
+        }
         if !["json", "text"].contains(&self.telemetry.log_format.as_str()) {
             return Err(invalid(
                 "telemetry.log_format",

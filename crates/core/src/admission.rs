@@ -5,9 +5,11 @@ use std::collections::BTreeSet;
 use prost::Message as _;
 use sha2::{Digest, Sha256};
 
+use crate::catalog::Catalog;
 use crate::plan::script_steps;
-use crate::v1::{planner, Budget, RetryPolicy, RunSpec, RunState, RunStatus};
-use crate::{tools, SCHEMA_VERSION};
+use crate::tools::ArgsError;
+use crate::v1::{planner, AutonomyLevel, Budget, RetryPolicy, RunSpec, RunState, RunStatus, Usage};
+use crate::SCHEMA_VERSION;
 
 /// Sizes and ceilings the gateway enforces, and the defaults it fills in. Built from config.
 #[derive(Debug, Clone)]
@@ -36,6 +38,24 @@ pub struct Policy {
     pub default_initial_backoff_ms: u64,
     /// Back-off cap when the spec leaves it 0.
     pub default_max_backoff_ms: u64,
+    /// Model endpoints a `model` planner may name (`[models.<name>]`).
+    pub models: Vec<String>,
+    /// Agents a `grpc` planner may name (`[agents.<name>]`).
+    pub agents: Vec<String>,
+    /// Largest system prompt, in bytes.
+    pub max_system_prompt_bytes: usize,
+    /// Token budget when the spec leaves it 0.
+    pub default_max_tokens: u64,
+    /// Highest token budget a spec may ask for.
+    pub ceiling_max_tokens: u64,
+    /// Cost budget (micros) when the spec leaves it 0.
+    pub default_max_cost_micros: u64,
+    /// Highest cost budget a spec may ask for.
+    pub ceiling_max_cost_micros: u64,
+    /// Tool-call budget when the spec leaves it 0 (a script gets at least its length).
+    pub default_max_tool_calls: u32,
+    /// Rejections fed back to a planner when the spec leaves it 0.
+    pub default_max_rejections: u32,
 }
 
 impl Default for Policy {
@@ -53,7 +73,24 @@ impl Default for Policy {
             ceiling_max_attempts: 20,
             default_initial_backoff_ms: 1_000,
             default_max_backoff_ms: 10 * 60 * 1000,
+            models: Vec::new(),
+            agents: Vec::new(),
+            max_system_prompt_bytes: 32 * 1024,
+            default_max_tokens: 200_000,
+            ceiling_max_tokens: 100_000_000,
+            default_max_cost_micros: 5_000_000,
+            ceiling_max_cost_micros: 10_000_000_000,
+            default_max_tool_calls: 100,
+            default_max_rejections: 5,
         }
+    }
+}
+
+impl Policy {
+    /// The default policy with a model endpoint `m` and an agent `a`, for tests.
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        Self { models: vec!["m".into()], agents: vec!["a".into()], ..Self::default() }
     }
 }
 
@@ -71,8 +108,8 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> SpecError {
     SpecError { field: field.into(), message: message.into() }
 }
 
-/// Checks a spec against the policy without building anything.
-pub fn validate(spec: &RunSpec, policy: &Policy) -> Result<(), SpecError> {
+/// Checks a spec against the policy and the tool catalog without building anything.
+pub fn validate(spec: &RunSpec, policy: &Policy, catalog: &Catalog) -> Result<(), SpecError> {
     if spec.goal.len() > policy.max_goal_bytes {
         return Err(err("spec.goal", format!("is {} bytes, the limit is {}", spec.goal.len(), policy.max_goal_bytes)));
     }
@@ -80,25 +117,79 @@ pub fn validate(spec: &RunSpec, policy: &Policy) -> Result<(), SpecError> {
     if !policy.lanes.iter().any(|l| l == lane) {
         return Err(err("spec.lane", format!("unknown lane {lane:?} (lanes: {})", policy.lanes.join(", "))));
     }
-    let script = match spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
-        Some(planner::Kind::Script(script)) => script,
-        None => return Err(err("spec.planner", "is required (supported: script)")),
-    };
-    if script.steps.is_empty() {
-        return Err(err("spec.planner.script.steps", "is empty: a script plan needs at least one step"));
+    if AutonomyLevel::try_from(spec.autonomy).is_err() {
+        return Err(err("spec.autonomy", format!("{} is not an AutonomyLevel", spec.autonomy)));
     }
-    if script.steps.len() > policy.max_plan_steps as usize {
-        return Err(err(
-            "spec.planner.script.steps",
-            format!("has {} steps, the limit is {}", script.steps.len(), policy.max_plan_steps),
-        ));
+    if spec.autonomy() == AutonomyLevel::ExecutesAfterApproval {
+        return Err(err("spec.autonomy", "executes_after_approval needs approvals, which this build does not offer yet"));
     }
-    for tool in &spec.allowed_tools {
-        if !tools::BUILTIN_TOOLS.contains(&tool.as_str()) {
-            return Err(err("spec.allowed_tools", tools::ArgsError::UnknownTool(tool.clone()).to_string()));
+    for (i, tool) in spec.allowed_tools.iter().enumerate() {
+        if catalog.get(tool).is_none() {
+            let e = ArgsError::UnknownTool { name: tool.clone(), known: catalog.known() };
+            return Err(err(format!("spec.allowed_tools[{i}]"), e.to_string()));
         }
     }
-    for (i, call) in script.steps.iter().enumerate() {
+    match crate::plan::kind(spec) {
+        Some(planner::Kind::Script(script)) => validate_script(spec, &script.steps, policy, catalog)?,
+        Some(planner::Kind::Model(model)) => {
+            if !policy.models.contains(&model.endpoint) {
+                return Err(err(
+                    "spec.planner.model.endpoint",
+                    format!("unknown model endpoint {:?} (configured: {})", model.endpoint, names(&policy.models)),
+                ));
+            }
+            if model.system_prompt.len() > policy.max_system_prompt_bytes {
+                return Err(err(
+                    "spec.planner.model.system_prompt",
+                    format!("is {} bytes, the limit is {}", model.system_prompt.len(), policy.max_system_prompt_bytes),
+                ));
+            }
+            if let Some(t) = model.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
+                return Err(err("spec.planner.model.temperature", format!("{t} is outside 0..=2")));
+            }
+            if spec.goal.trim().is_empty() {
+                return Err(err("spec.goal", "is required for a model planner: it is what the model works on"));
+            }
+        }
+        Some(planner::Kind::Grpc(agent)) => {
+            if !policy.agents.contains(&agent.agent) {
+                return Err(err(
+                    "spec.planner.grpc.agent",
+                    format!("unknown agent {:?} (configured: {})", agent.agent, names(&policy.agents)),
+                ));
+            }
+        }
+        None => return Err(err("spec.planner", "is required (supported: script, model, grpc)")),
+    }
+    effective_budget(spec, policy)?;
+    effective_retry(spec.retry.as_ref(), policy)?;
+    Ok(())
+}
+
+fn names(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn validate_script(
+    spec: &RunSpec,
+    steps: &[crate::v1::ToolCall],
+    policy: &Policy,
+    catalog: &Catalog,
+) -> Result<(), SpecError> {
+    if steps.is_empty() {
+        return Err(err("spec.planner.script.steps", "is empty: a script plan needs at least one step"));
+    }
+    if steps.len() > policy.max_plan_steps as usize {
+        return Err(err(
+            "spec.planner.script.steps",
+            format!("has {} steps, the limit is {}", steps.len(), policy.max_plan_steps),
+        ));
+    }
+    for (i, call) in steps.iter().enumerate() {
         let field = format!("spec.planner.script.steps[{i}]");
         if call.args_json.len() > policy.max_args_bytes {
             return Err(err(
@@ -109,13 +200,11 @@ pub fn validate(spec: &RunSpec, policy: &Policy) -> Result<(), SpecError> {
         if !spec.allowed_tools.is_empty() && !spec.allowed_tools.contains(&call.tool) {
             return Err(err(format!("{field}.tool"), format!("{:?} is not in spec.allowed_tools", call.tool)));
         }
-        tools::validate_call(&call.tool, &call.args_json).map(drop).map_err(|e| match e {
-            tools::ArgsError::UnknownTool(_) => err(format!("{field}.tool"), e.to_string()),
+        catalog.check_args(&call.tool, &call.args_json).map(drop).map_err(|e| match e {
+            ArgsError::UnknownTool { .. } => err(format!("{field}.tool"), e.to_string()),
             _ => err(format!("{field}.args_json"), e.to_string()),
         })?;
     }
-    effective_budget(spec, policy)?;
-    effective_retry(spec.retry.as_ref(), policy)?;
     Ok(())
 }
 
@@ -126,9 +215,10 @@ pub fn admit(
     idempotency_key: &str,
     spec: RunSpec,
     policy: &Policy,
+    catalog: &Catalog,
     now_ms: i64,
 ) -> Result<RunState, SpecError> {
-    validate(&spec, policy)?;
+    validate(&spec, policy, catalog)?;
     let budget = effective_budget(&spec, policy)?;
     let retry = effective_retry(spec.retry.as_ref(), policy)?;
     let mut spec = spec;
@@ -156,6 +246,9 @@ pub fn admit(
         last_error: String::new(),
         wake_at_ms: 0,
         wait_reason: String::new(),
+        pending: None,
+        usage: Some(Usage::default()),
+        result: String::new(),
         spec: Some(spec),
     })
 }
@@ -179,26 +272,37 @@ fn script_tools(spec: &RunSpec) -> Vec<String> {
     names.into_iter().cloned().collect()
 }
 
-/// The spec's budget with defaults filled in: an unset step budget is the policy default, or
-/// the script's length if that is longer (a fixed plan's length is its own bound).
+/// The spec's budget with defaults filled in: an unset step or tool-call budget is the policy
+/// default, or the script's length if that is longer (a fixed plan's length is its own bound).
 fn effective_budget(spec: &RunSpec, policy: &Policy) -> Result<Budget, SpecError> {
     let b = spec.budget.unwrap_or_default();
     let plan_len = script_steps(spec).len() as u32;
-    let max_steps = if b.max_steps == 0 { policy.default_max_steps.max(plan_len) } else { b.max_steps };
-    if max_steps > policy.ceiling_max_steps {
-        return Err(err(
-            "spec.budget.max_steps",
-            format!("{max_steps} exceeds the ceiling {}", policy.ceiling_max_steps),
-        ));
+    let or = |v: u64, d: u64| if v == 0 { d } else { v };
+    let max_steps = or(b.max_steps.into(), policy.default_max_steps.max(plan_len).into()) as u32;
+    let wall = or(b.max_wall_clock_ms, policy.default_wall_clock_ms);
+    let tokens = or(b.max_tokens, policy.default_max_tokens);
+    let cost = or(b.max_cost_micros, policy.default_max_cost_micros);
+    let ceilings = [
+        ("spec.budget.max_steps", u64::from(max_steps), u64::from(policy.ceiling_max_steps)),
+        ("spec.budget.max_wall_clock_ms", wall, policy.ceiling_wall_clock_ms),
+        ("spec.budget.max_tokens", tokens, policy.ceiling_max_tokens),
+        ("spec.budget.max_cost_micros", cost, policy.ceiling_max_cost_micros),
+        ("spec.budget.max_tool_calls", b.max_tool_calls.into(), policy.ceiling_max_steps.into()),
+        ("spec.budget.max_rejections", b.max_rejections.into(), policy.ceiling_max_steps.into()),
+    ];
+    for (field, value, ceiling) in ceilings {
+        if value > ceiling {
+            return Err(err(field, format!("{value} exceeds the ceiling {ceiling}")));
+        }
     }
-    let wall = if b.max_wall_clock_ms == 0 { policy.default_wall_clock_ms } else { b.max_wall_clock_ms };
-    if wall > policy.ceiling_wall_clock_ms {
-        return Err(err(
-            "spec.budget.max_wall_clock_ms",
-            format!("{wall} exceeds the ceiling {}", policy.ceiling_wall_clock_ms),
-        ));
-    }
-    Ok(Budget { max_steps, max_wall_clock_ms: wall, ..b })
+    Ok(Budget {
+        max_steps,
+        max_wall_clock_ms: wall,
+        max_tokens: tokens,
+        max_cost_micros: cost,
+        max_tool_calls: or(b.max_tool_calls.into(), policy.default_max_tool_calls.max(plan_len).into()) as u32,
+        max_rejections: or(b.max_rejections.into(), policy.default_max_rejections.into()) as u32,
+    })
 }
 
 fn effective_retry(retry: Option<&RetryPolicy>, policy: &Policy) -> Result<RetryPolicy, SpecError> {
@@ -221,7 +325,11 @@ fn effective_retry(retry: Option<&RetryPolicy>, policy: &Policy) -> Result<Retry
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::script_spec;
+    use crate::plan::{agent_spec, model_spec, script_spec};
+
+    fn cat() -> Catalog {
+        Catalog::builtins()
+    }
 
     fn spec(steps: &[(&str, &str)]) -> RunSpec {
         RunSpec { goal: "test".into(), ..script_spec(steps) }
@@ -230,7 +338,7 @@ mod tests {
     #[test]
     fn admits_with_defaults() {
         let p = Policy::default();
-        let s = admit("r1", "t", "k", spec(&[("echo", "{}"), ("sleep", r#"{"ms":1}"#)]), &p, 1_000).unwrap();
+        let s = admit("r1", "t", "k", spec(&[("echo", "{}"), ("sleep", r#"{"ms":1}"#)]), &p, &cat(), 1_000).unwrap();
         assert_eq!(s.status(), RunStatus::Queued);
         assert_eq!(s.next_step, 0);
         assert_eq!(s.lane, "main");
@@ -242,26 +350,26 @@ mod tests {
     #[test]
     fn a_long_script_gets_a_step_budget_that_fits_it() {
         let steps = vec![("echo", "{}"); 250];
-        let s = admit("r", "t", "", spec(&steps), &Policy::default(), 0).unwrap();
+        let s = admit("r", "t", "", spec(&steps), &Policy::default(), &cat(), 0).unwrap();
         assert_eq!(s.budget.unwrap().max_steps, 250);
     }
 
     #[test]
     fn empty_plan_names_the_field() {
-        let e = validate(&spec(&[]), &Policy::default()).unwrap_err();
+        let e = validate(&spec(&[]), &Policy::default(), &cat()).unwrap_err();
         assert_eq!(e.field, "spec.planner.script.steps");
         assert!(e.message.contains("empty"));
     }
 
     #[test]
     fn missing_planner_is_refused() {
-        let e = validate(&RunSpec::default(), &Policy::default()).unwrap_err();
+        let e = validate(&RunSpec::default(), &Policy::default(), &cat()).unwrap_err();
         assert_eq!(e.field, "spec.planner");
     }
 
     #[test]
     fn unknown_tool_names_the_step() {
-        let e = validate(&spec(&[("echo", "{}"), ("shell", "{}")]), &Policy::default()).unwrap_err();
+        let e = validate(&spec(&[("echo", "{}"), ("shell", "{}")]), &Policy::default(), &cat()).unwrap_err();
         assert_eq!(e.field, "spec.planner.script.steps[1].tool");
         assert!(e.message.contains("\"shell\""));
     }
@@ -270,21 +378,21 @@ mod tests {
     fn tool_outside_allowed_tools_is_refused() {
         let mut s = spec(&[("sleep", r#"{"ms":1}"#)]);
         s.allowed_tools = vec!["echo".into()];
-        let e = validate(&s, &Policy::default()).unwrap_err();
+        let e = validate(&s, &Policy::default(), &cat()).unwrap_err();
         assert_eq!(e.field, "spec.planner.script.steps[0].tool");
     }
 
     #[test]
     fn bad_args_name_args_json() {
-        let e = validate(&spec(&[("sleep", r#"{"ms":"x"}"#)]), &Policy::default()).unwrap_err();
+        let e = validate(&spec(&[("sleep", r#"{"ms":"x"}"#)]), &Policy::default(), &cat()).unwrap_err();
         assert_eq!(e.field, "spec.planner.script.steps[0].args_json");
     }
 
     #[test]
     fn limits_are_enforced() {
         let p = Policy { max_plan_steps: 2, max_args_bytes: 10, ..Policy::default() };
-        assert!(validate(&spec(&[("echo", "{}"); 3]), &p).unwrap_err().message.contains("limit is 2"));
-        let e = validate(&spec(&[("echo", r#"{"long":"aaaaaaa"}"#)]), &p).unwrap_err();
+        assert!(validate(&spec(&[("echo", "{}"); 3]), &p, &cat()).unwrap_err().message.contains("limit is 2"));
+        let e = validate(&spec(&[("echo", r#"{"long":"aaaaaaa"}"#)]), &p, &cat()).unwrap_err();
         assert_eq!(e.field, "spec.planner.script.steps[0].args_json");
     }
 
@@ -292,17 +400,17 @@ mod tests {
     fn ceilings_are_enforced() {
         let mut s = spec(&[("echo", "{}")]);
         s.budget = Some(Budget { max_steps: 1_000_000, ..Default::default() });
-        assert_eq!(validate(&s, &Policy::default()).unwrap_err().field, "spec.budget.max_steps");
+        assert_eq!(validate(&s, &Policy::default(), &cat()).unwrap_err().field, "spec.budget.max_steps");
         s.budget = None;
         s.retry = Some(RetryPolicy { max_attempts: 99, ..Default::default() });
-        assert_eq!(validate(&s, &Policy::default()).unwrap_err().field, "spec.retry.max_attempts");
+        assert_eq!(validate(&s, &Policy::default(), &cat()).unwrap_err().field, "spec.retry.max_attempts");
     }
 
     #[test]
     fn unknown_lane_is_refused() {
         let mut s = spec(&[("echo", "{}")]);
         s.lane = "canary".into();
-        assert_eq!(validate(&s, &Policy::default()).unwrap_err().field, "spec.lane");
+        assert_eq!(validate(&s, &Policy::default(), &cat()).unwrap_err().field, "spec.lane");
     }
 
     #[test]
@@ -317,5 +425,34 @@ mod tests {
         c.labels.insert("a".into(), "b".into());
         c.labels.insert("x".into(), "y".into());
         assert_eq!(fingerprint(&b), fingerprint(&c));
+    }
+
+    #[test]
+    fn planners_must_name_configured_endpoints() {
+        let p = Policy::for_tests();
+        assert!(validate(&model_spec("m", "g", &["echo"]), &p, &cat()).is_ok());
+        let e = validate(&model_spec("gpt", "g", &["echo"]), &p, &cat()).unwrap_err();
+        assert_eq!(e.field, "spec.planner.model.endpoint");
+        assert!(e.message.contains("\"gpt\"") && e.message.contains("configured: m"), "{e}");
+        let e = validate(&agent_spec("nope", "g", &[]), &p, &cat()).unwrap_err();
+        assert_eq!(e.field, "spec.planner.grpc.agent");
+        let e = validate(&model_spec("m", "g", &["echo", "launch"]), &p, &cat()).unwrap_err();
+        assert_eq!(e.field, "spec.allowed_tools[1]");
+        assert!(e.message.contains("\"launch\""), "{e}");
+        let e = validate(&model_spec("m", " ", &[]), &p, &cat()).unwrap_err();
+        assert_eq!(e.field, "spec.goal");
+    }
+
+    #[test]
+    fn model_runs_get_spend_budgets() {
+        let p = Policy::for_tests();
+        let s = admit("r", "t", "", model_spec("m", "g", &["echo"]), &p, &cat(), 0).unwrap();
+        let b = s.budget.unwrap();
+        assert_eq!((b.max_tokens, b.max_cost_micros), (p.default_max_tokens, p.default_max_cost_micros));
+        assert_eq!((b.max_tool_calls, b.max_rejections), (p.default_max_tool_calls, p.default_max_rejections));
+        assert_eq!(s.spec.unwrap().allowed_tools, vec!["echo".to_string()], "a model run keeps exactly its tools");
+        let mut spec = model_spec("m", "g", &[]);
+        spec.budget = Some(Budget { max_tokens: u64::MAX, ..Default::default() });
+        assert_eq!(validate(&spec, &p, &cat()).unwrap_err().field, "spec.budget.max_tokens");
     }
 }

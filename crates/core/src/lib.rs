@@ -1,12 +1,17 @@
-//! Baton's domain logic: run statuses, spec admission, the step state machine and built-in tool rules.
+//! Baton's domain logic: run statuses, spec admission, the tool catalog, the judging of
+//! proposals, budgets, and the step state machine.
 //!
 //! Everything here is pure: no I/O, no async, no clocks (callers pass `now_ms`). The services
 //! decide *when* to call these functions; this crate decides *what* a run may do next.
 
 pub mod admission;
+pub mod budget;
+pub mod catalog;
 pub mod events;
+pub mod judge;
 pub mod machine;
 pub mod plan;
+pub mod proposal;
 pub mod retry;
 pub mod status;
 pub mod stop;

@@ -1,11 +1,12 @@
-//! The run state machine: what a step's outcome does to the checkpoint, which events it emits,
-//! and what must happen next (another step, a retry after a back-off, or nothing).
+//! The run state machine: what a tool call's outcome does to the checkpoint, which events it
+//! emits, and what must happen next (another step, a retry after a back-off, or nothing).
+//! What a planner's proposal does before any tool runs is in [`crate::proposal`].
 
 use crate::events::push;
-use crate::plan::script_len;
+use crate::plan::{is_script, script_len};
 use crate::status::is_terminal;
 use crate::step_idempotency_key;
-use crate::v1::{EventKind, RunEvent, RunState, RunStatus, StepRecord, StopReason, ToolCall};
+use crate::v1::{EventKind, RunEvent, RunState, RunStatus, StepOutcome, StepRecord, StopReason, ToolCall, Usage};
 
 /// Who executed a step and when; stamped on records and events.
 #[derive(Debug, Clone)]
@@ -36,13 +37,27 @@ pub enum Outcome {
         /// When to wake (ms since epoch).
         wake_at_ms: i64,
     },
-    /// The tool failed.
+    /// The tool (or the planner) failed.
     Failed {
         /// What went wrong.
         error: String,
         /// Whether trying again may succeed (timeouts, 5xx) or not (bad arguments).
         retryable: bool,
+        /// The least time to wait before trying again (a `Retry-After`), if the failure said.
+        retry_after_ms: Option<u64>,
     },
+}
+
+impl Outcome {
+    /// A failure that trying again may cure.
+    pub fn retryable(error: impl Into<String>) -> Self {
+        Outcome::Failed { error: error.into(), retryable: true, retry_after_ms: None }
+    }
+
+    /// A failure that trying again will not cure.
+    pub fn fatal(error: impl Into<String>) -> Self {
+        Outcome::Failed { error: error.into(), retryable: false, retry_after_ms: None }
+    }
 }
 
 /// What the worker must hand on after committing.
@@ -84,6 +99,8 @@ pub enum Next {
     },
     /// The run is terminal: no task.
     Nothing,
+    /// A proposal was accepted: its tool runs now, under the same lease.
+    Execute,
 }
 
 /// The result of applying something to a checkpoint: the new state, its events, the next move.
@@ -97,23 +114,10 @@ pub struct Transition {
     pub next: Next,
 }
 
-/// Why a claimed run must stop before its next step runs, if it must: past its deadline,
-/// or out of steps.
-pub fn check_bounds(state: &RunState, now_ms: i64) -> Option<(RunStatus, StopReason)> {
-    if state.deadline_at_ms > 0 && now_ms >= state.deadline_at_ms {
-        return Some((
-            RunStatus::TimedOut,
-            reason("deadline", format!("wall-clock deadline passed at step {}", state.next_step)),
-        ));
-    }
-    let max_steps = state.budget.as_ref().map_or(0, |b| b.max_steps);
-    if max_steps > 0 && state.next_step >= max_steps && state.next_step < script_len(state) {
-        return Some((RunStatus::BudgetExhausted, reason("max_steps", format!("step budget of {max_steps} used up"))));
-    }
-    None
-}
-
-/// Applies the outcome of the tool call for step `state.next_step`.
+/// Applies the outcome of the tool call for step `state.next_step`. A completed call is
+/// recorded and the run moves on; a retryable failure keeps the step (and its committed
+/// proposal) for another attempt; a failure for good ends a script run `failed`, and is
+/// recorded and shown to any other planner so it can try another way.
 pub fn apply_outcome(
     mut state: RunState,
     call: &ToolCall,
@@ -129,25 +133,14 @@ pub fn apply_outcome(
     let mut events = Vec::new();
     match outcome {
         Outcome::Completed { output_json } => {
-            state.steps.push(StepRecord {
-                step,
-                tool: call.tool.clone(),
-                args_json: call.args_json.clone(),
-                output_json: output_json.clone(),
-                idempotency_key: key.clone(),
-                attempt,
-                started_at_ms: ctx.started_at_ms,
-                finished_at_ms: ctx.now_ms,
-                worker: ctx.worker.clone(),
+            let usage = record_step(&mut state, call, ctx, StepOutcome::Completed, |r| {
+                r.output_json = output_json.clone();
             });
-            state.next_step += 1;
-            state.attempt = 0;
-            state.last_error.clear();
-            let done = state.next_step >= script_len(&state);
             push(&mut state, &mut events, EventKind::StepCompleted, ctx.now_ms, |e| {
-                fill_step(e, step, attempt, &call.tool, &key, output_json, ctx)
+                fill_step(e, step, attempt, &call.tool, &key, output_json, ctx);
+                e.usage = Some(usage);
             });
-            if done {
+            if is_script(&state) && state.next_step >= script_len(&state) {
                 let why = reason("completed", "all steps completed");
                 return finish_after(state, events, RunStatus::Succeeded, why, ctx.now_ms, Next::Nothing);
             }
@@ -172,24 +165,40 @@ pub fn apply_outcome(
             t.next = Next::Wait { wake_at_ms };
             t
         }
-        Outcome::Failed { error, retryable } => {
+        Outcome::Failed { error, retryable, retry_after_ms } => {
             state.last_error = error.clone();
             let policy = state.retry.unwrap_or_default();
             let delay_ms = (retryable && attempt + 1 < policy.max_attempts.max(1)).then(|| {
-                crate::retry::tier_delay_ms(crate::retry::backoff_ms(&policy, attempt, jitter), &ctx.retry_tiers_ms)
+                let backoff = crate::retry::backoff_ms(&policy, attempt, jitter);
+                match retry_after_ms {
+                    Some(at_least) => crate::retry::tier_at_least_ms(backoff.max(at_least), &ctx.retry_tiers_ms),
+                    None => crate::retry::tier_delay_ms(backoff, &ctx.retry_tiers_ms),
+                }
             });
             let not_before_ms = delay_ms.map_or(0, |d| ctx.now_ms + d as i64);
+            if !retryable && !is_script(&state) && !call.tool.is_empty() {
+                // Another planner hears about it and may try another way.
+                let usage = record_step(&mut state, call, ctx, StepOutcome::Failed, |r| r.error = error.clone());
+                state.last_error.clear();
+                push(&mut state, &mut events, EventKind::StepFailed, ctx.now_ms, |e| {
+                    fill_step(e, step, attempt, &call.tool, &key, error.clone(), ctx);
+                    e.usage = Some(usage);
+                });
+                return Transition { next: Next::Advance { step: state.next_step, attempt: 0 }, state, events };
+            }
             push(&mut state, &mut events, EventKind::StepFailed, ctx.now_ms, |e| {
                 fill_step(e, step, attempt, &call.tool, &key, error.clone(), ctx);
                 e.not_before_ms = not_before_ms;
             });
+            let what = if call.tool.is_empty() { "planner".to_string() } else { call.tool.clone() };
             if !retryable {
-                let why = reason("tool_error", format!("step {step} ({}): {error}", call.tool));
+                let code = if call.tool.is_empty() { "planner_error" } else { "tool_error" };
+                let why = reason(code, format!("step {step} ({what}): {error}"));
                 return finish_after(state, events, RunStatus::Failed, why, ctx.now_ms, Next::Nothing);
             }
             let Some(delay_ms) = delay_ms else {
-                let msg = format!("step {step} ({}) failed {} times, last error: {error}", call.tool, attempt + 1);
-                let next = Next::DeadLetter { step, tool: call.tool.clone(), attempts: attempt + 1, error };
+                let msg = format!("step {step} ({what}) failed {} times, last error: {error}", attempt + 1);
+                let next = Next::DeadLetter { step, tool: what, attempts: attempt + 1, error };
                 return finish_after(
                     state,
                     events,
@@ -205,24 +214,63 @@ pub fn apply_outcome(
     }
 }
 
-/// Ends the run with `status` (which must be terminal) and emits RUN_FINISHED.
+/// Appends the record of step `state.next_step` — the call, the committed proposal's usage plus
+/// one tool call — clears the proposal and moves to the next step. Returns the step's usage.
+fn record_step(
+    state: &mut RunState,
+    call: &ToolCall,
+    ctx: &StepContext,
+    outcome: StepOutcome,
+    fill: impl FnOnce(&mut StepRecord),
+) -> Usage {
+    let pending = state.pending.take().unwrap_or_default();
+    let mut usage = pending.usage.unwrap_or_default();
+    usage.tool_calls += 1;
+    state.usage.get_or_insert_with(Usage::default).tool_calls += 1;
+    let mut record = StepRecord {
+        step: state.next_step,
+        tool: call.tool.clone(),
+        args_json: call.args_json.clone(),
+        idempotency_key: step_idempotency_key(&state.run_id, state.next_step),
+        attempt: state.attempt,
+        started_at_ms: ctx.started_at_ms,
+        finished_at_ms: ctx.now_ms,
+        worker: ctx.worker.clone(),
+        outcome: outcome as i32,
+        usage: Some(usage),
+        model_text: pending.model_text,
+        ..Default::default()
+    };
+    fill(&mut record);
+    state.steps.push(record);
+    state.next_step += 1;
+    state.attempt = 0;
+    state.last_error.clear();
+    usage
+}
+
+/// Ends the run with `status` (which must be terminal) and emits RUN_FINISHED, which carries
+/// the run's result and total usage.
 pub fn finish(mut state: RunState, status: RunStatus, stop: StopReason, now_ms: i64) -> Transition {
     debug_assert!(is_terminal(status), "finish needs a terminal status, got {status:?}");
     state.status = status as i32;
     state.updated_at_ms = now_ms;
     state.stop_reason = Some(stop.clone());
     let step_at_finish = state.next_step;
+    let (result, usage) = (state.result.clone(), state.usage);
     let mut events = Vec::new();
     push(&mut state, &mut events, EventKind::RunFinished, now_ms, |e| {
         e.step = step_at_finish;
         e.stop_reason = Some(stop);
+        e.detail = result;
+        e.usage = usage;
     });
     Transition { state, events, next: Next::Nothing }
 }
 
 /// Ends the run after the step events already in `events`; `next` is what is still to hand
 /// on (a dead letter, or nothing).
-fn finish_after(
+pub fn finish_after(
     state: RunState,
     mut events: Vec<RunEvent>,
     status: RunStatus,
@@ -269,7 +317,8 @@ pub fn reason(code: &str, message: impl Into<String>) -> StopReason {
     StopReason { code: code.to_string(), message: message.into(), by: String::new() }
 }
 
-fn fill_step(e: &mut RunEvent, step: u32, attempt: u32, tool: &str, key: &str, detail: String, ctx: &StepContext) {
+/// Fills the step fields of an event.
+pub fn fill_step(e: &mut RunEvent, step: u32, attempt: u32, tool: &str, key: &str, detail: String, ctx: &StepContext) {
     e.step = step;
     e.attempt = attempt;
     e.tool = tool.to_string();
@@ -283,13 +332,13 @@ fn fill_step(e: &mut RunEvent, step: u32, attempt: u32, tool: &str, key: &str, d
 mod tests {
     use super::*;
     use crate::admission::{admit, Policy};
-    use crate::plan::script_spec;
-    use crate::v1::Budget;
+    use crate::catalog::Catalog;
+    use crate::plan::{model_spec, script_spec, Action};
 
     fn run(n: usize) -> RunState {
         let args: Vec<String> = (0..n).map(|i| format!(r#"{{"i":{i}}}"#)).collect();
         let steps: Vec<(&str, &str)> = args.iter().map(|a| ("echo", a.as_str())).collect();
-        admit("r", "t", "", script_spec(&steps), &Policy::default(), 0).unwrap()
+        admit("r", "t", "", script_spec(&steps), &Policy::default(), &Catalog::builtins(), 0).unwrap()
     }
 
     fn ctx() -> StepContext {
@@ -297,9 +346,9 @@ mod tests {
     }
 
     fn call(state: &RunState) -> ToolCall {
-        match crate::plan::script_proposal(state) {
-            crate::plan::Proposal::Call(c) => c,
-            crate::plan::Proposal::Finish => panic!("plan finished"),
+        match crate::plan::script_proposal(state).action {
+            Action::Call(c) => c,
+            Action::Finish(_) => panic!("plan finished"),
         }
     }
 
@@ -345,7 +394,7 @@ mod tests {
     fn non_retryable_failure_fails_the_run_with_reason() {
         let s = run(2);
         let c = call(&s);
-        let t = apply_outcome(s, &c, Outcome::Failed { error: "bad".into(), retryable: false }, &ctx(), 0.0);
+        let t = apply_outcome(s, &c, Outcome::fatal("bad"), &ctx(), 0.0);
         assert_eq!(t.next, Next::Nothing);
         assert_eq!(t.state.status(), RunStatus::Failed);
         assert_eq!(t.state.stop_reason.as_ref().unwrap().code, "tool_error");
@@ -358,7 +407,7 @@ mod tests {
         let mut s = run(1);
         s.retry.as_mut().unwrap().max_attempts = 2;
         let c = call(&s);
-        let fail = || Outcome::Failed { error: "503".into(), retryable: true };
+        let fail = || Outcome::retryable("503");
         let t = apply_outcome(s, &c, fail(), &ctx(), 0.0);
         assert_eq!(t.next, Next::Retry { step: 0, attempt: 1, delay_ms: 1_000, not_before_ms: 20 + 1_000 });
         assert_eq!(t.events[0].not_before_ms, 20 + 1_000);
@@ -376,22 +425,9 @@ mod tests {
         s.retry.as_mut().unwrap().initial_backoff_ms = 2_500;
         let c = call(&s);
         let ctx = StepContext { retry_tiers_ms: vec![1_000, 10_000], ..ctx() };
-        let t = apply_outcome(s, &c, Outcome::Failed { error: "x".into(), retryable: true }, &ctx, 0.0);
+        let t = apply_outcome(s, &c, Outcome::retryable("x"), &ctx, 0.0);
         assert_eq!(t.next, Next::Retry { step: 0, attempt: 1, delay_ms: 1_000, not_before_ms: 20 + 1_000 });
         assert_eq!(t.events[0].not_before_ms, 20 + 1_000);
-    }
-
-    #[test]
-    fn deadline_and_step_budget_stop_a_run() {
-        let mut s = run(5);
-        assert_eq!(check_bounds(&s, 1), None);
-        let deadline = s.deadline_at_ms;
-        assert_eq!(check_bounds(&s, deadline).unwrap().0, RunStatus::TimedOut);
-        s.budget = Some(Budget { max_steps: 2, ..s.budget.unwrap() });
-        s.next_step = 2;
-        let (status, why) = check_bounds(&s, 1).unwrap();
-        assert_eq!(status, RunStatus::BudgetExhausted);
-        assert_eq!(why.code, "max_steps");
     }
 
     #[test]
@@ -424,7 +460,7 @@ mod tests {
         let mut s = run(2);
         s.retry.as_mut().unwrap().max_attempts = 1;
         let c = call(&s);
-        let t = apply_outcome(s, &c, Outcome::Failed { error: "x".into(), retryable: true }, &ctx(), 0.0);
+        let t = apply_outcome(s, &c, Outcome::retryable("x"), &ctx(), 0.0);
         assert_eq!(t.state.status(), RunStatus::DeadLettered);
         let r = requeue(t.state, "ops", 50);
         assert_eq!(r.state.status(), RunStatus::Running);
@@ -439,5 +475,29 @@ mod tests {
         assert_eq!(t.state.status(), RunStatus::TimedOut);
         assert_eq!(t.events[0].stop_reason.as_ref().unwrap().code, "deadline");
         assert_eq!(t.events[0].status(), RunStatus::TimedOut);
+    }
+
+    #[test]
+    fn a_retry_after_is_honoured_by_a_long_enough_tier() {
+        let s = run(1);
+        let c = call(&s);
+        let ctx = StepContext { retry_tiers_ms: vec![1_000, 10_000, 60_000], ..ctx() };
+        let busy = Outcome::Failed { error: "429".into(), retryable: true, retry_after_ms: Some(2_000) };
+        let t = apply_outcome(s, &c, busy, &ctx, 0.0);
+        assert_eq!(t.next, Next::Retry { step: 0, attempt: 1, delay_ms: 10_000, not_before_ms: 20 + 10_000 });
+    }
+
+    #[test]
+    fn a_model_run_hears_of_a_failed_tool_and_goes_on() {
+        let s = admit("r", "t", "", model_spec("m", "g", &["echo"]), &Policy::for_tests(), &Catalog::builtins(), 0)
+            .unwrap();
+        let c = ToolCall { tool: "echo".into(), args_json: "{}".into() };
+        let t = apply_outcome(s, &c, Outcome::fatal("404 no such order"), &ctx(), 0.0);
+        assert_eq!(t.next, Next::Advance { step: 1, attempt: 0 });
+        assert_eq!(t.state.steps[0].outcome(), StepOutcome::Failed);
+        assert_eq!(t.state.steps[0].error, "404 no such order");
+        assert_eq!(t.state.usage.unwrap().tool_calls, 1);
+        let t = apply_outcome(t.state, &c, ok(), &ctx(), 0.0);
+        assert_eq!(t.next, Next::Advance { step: 2, attempt: 0 }, "only the planner ends a model run");
     }
 }

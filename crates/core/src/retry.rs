@@ -31,6 +31,12 @@ pub fn tier_delay_ms(backoff_ms: u64, tiers_ms: &[u64]) -> u64 {
     tiers_ms[tier_index(backoff_ms, tiers_ms)]
 }
 
+/// The shortest tier of at least `delay_ms` (the longest if none is): for a retry that must
+/// not run before a server's `Retry-After`.
+pub fn tier_at_least_ms(delay_ms: u64, tiers_ms: &[u64]) -> u64 {
+    tiers_ms.iter().copied().find(|t| *t >= delay_ms).or(tiers_ms.last().copied()).unwrap_or(delay_ms)
+}
+
 /// Topic suffix of a tier: `500ms`, `1s`, `10s`, `1m`, `10m`, `2h`.
 pub fn tier_label(ms: u64) -> String {
     match ms {
@@ -73,6 +79,10 @@ mod tests {
         assert_eq!(tier_delay_ms(4_500, &TIERS), 1_000);
         assert_eq!(tier_delay_ms(200, &TIERS), 1_000);
         assert_eq!(tier_delay_ms(4_500, &[]), 4_500);
+        assert_eq!(tier_at_least_ms(4_500, &TIERS), 10_000);
+        assert_eq!(tier_at_least_ms(10_000, &TIERS), 10_000);
+        assert_eq!(tier_at_least_ms(7_200_000, &TIERS), 600_000);
+        assert_eq!(tier_at_least_ms(4_500, &[]), 4_500);
     }
 
     #[test]

@@ -1,7 +1,6 @@
-//! Built-in tools the runtime ships and the argument rules the gateway checks at the edge:
-//! `echo` (returns its args), `sleep` (holds the step), `wait` (parks the run on a timer
-//! without holding a worker), `flaky` (fails at a set rate, for failure drills) and `ledger`
-//! (a recorded side effect, audited by the chaos suite).
+//! Arguments of tool calls: parsing them into a JSON object, and reading the built-in tools'
+//! own arguments (`sleep`, `wait`, `flaky`). Their schemas are in [`crate::catalog`], which
+//! checks every call; these readers are what the built-ins use once a call was accepted.
 
 use serde_json::{Map, Value};
 
@@ -11,9 +10,6 @@ pub const MAX_SLEEP_MS: u64 = 10 * 60 * 1000;
 /// Longest a `wait` step may park a run (the run's deadline still applies).
 pub const MAX_WAIT_MS: u64 = 30 * 24 * 3600 * 1000;
 
-/// Names of the tools every worker has.
-pub const BUILTIN_TOOLS: [&str; 5] = ["echo", "sleep", "wait", "flaky", "ledger"];
-
 /// The tool that parks a run on a timer instead of running anything.
 pub const WAIT_TOOL: &str = "wait";
 
@@ -21,8 +17,13 @@ pub const WAIT_TOOL: &str = "wait";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgsError {
     /// The tool is not known to this fleet.
-    #[error("unknown tool {0:?} (known: {known})", known = BUILTIN_TOOLS.join(", "))]
-    UnknownTool(String),
+    #[error("unknown tool {name:?} (known: {known})")]
+    UnknownTool {
+        /// The name asked for.
+        name: String,
+        /// The tools the fleet has, comma-separated.
+        known: String,
+    },
     /// The arguments are not a JSON object.
     #[error("args must be a JSON object: {0}")]
     NotAnObject(String),
@@ -41,20 +42,6 @@ pub fn parse_args(args_json: &str) -> Result<Map<String, Value>, ArgsError> {
         Ok(other) => Err(ArgsError::NotAnObject(format!("got {}", kind(&other)))),
         Err(e) => Err(ArgsError::NotAnObject(e.to_string())),
     }
-}
-
-/// Checks a call to a built-in tool: the tool exists and its arguments fit its schema.
-/// Returns the parsed arguments.
-pub fn validate_call(tool: &str, args_json: &str) -> Result<Map<String, Value>, ArgsError> {
-    let args = parse_args(args_json)?;
-    match tool {
-        "echo" | "ledger" => Ok(()),
-        "sleep" => sleep_ms(&args).map(|_| ()),
-        "wait" => wait_until(&args, 0).map(|_| ()),
-        "flaky" => flaky_rule(&args).map(|_| ()),
-        other => Err(ArgsError::UnknownTool(other.to_string())),
-    }?;
-    Ok(args)
 }
 
 /// The `ms` argument of `sleep`: a whole number of milliseconds up to [`MAX_SLEEP_MS`].
@@ -142,54 +129,44 @@ fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn echo_takes_any_object() {
-        assert_eq!(validate_call("echo", r#"{"a":[1,2]}"#).unwrap()["a"], serde_json::json!([1, 2]));
-        assert!(validate_call("echo", "").unwrap().is_empty());
+    fn args(json: &str) -> Map<String, Value> {
+        parse_args(json).unwrap()
     }
 
     #[test]
     fn args_must_be_an_object() {
-        let err = validate_call("echo", "[1]").unwrap_err();
-        assert_eq!(err, ArgsError::NotAnObject("got an array".into()));
-        assert!(matches!(validate_call("echo", "{"), Err(ArgsError::NotAnObject(_))));
+        assert_eq!(parse_args("[1]").unwrap_err(), ArgsError::NotAnObject("got an array".into()));
+        assert!(matches!(parse_args("{"), Err(ArgsError::NotAnObject(_))));
+        assert!(parse_args(" ").unwrap().is_empty());
     }
 
     #[test]
-    fn sleep_checks_ms() {
-        assert!(validate_call("sleep", r#"{"ms":5}"#).is_ok());
-        assert!(validate_call("sleep", "{}").unwrap_err().to_string().contains("needs \"ms\""));
-        assert!(validate_call("sleep", r#"{"ms":-1}"#).is_err());
-        assert!(validate_call("sleep", r#"{"ms":600001}"#).is_err());
+    fn sleep_reads_ms() {
+        assert_eq!(sleep_ms(&args(r#"{"ms":5}"#)), Ok(5));
+        assert!(sleep_ms(&args("{}")).unwrap_err().to_string().contains("needs \"ms\""));
+        assert!(sleep_ms(&args(r#"{"ms":-1}"#)).is_err());
+        assert!(sleep_ms(&args(r#"{"ms":600001}"#)).is_err());
     }
 
     #[test]
     fn wait_takes_ms_or_until() {
-        let args = parse_args(r#"{"ms":100}"#).unwrap();
-        assert_eq!(wait_until(&args, 1_000), Ok(1_100));
-        let args = parse_args(r#"{"until_ms":5}"#).unwrap();
-        assert_eq!(wait_until(&args, 1_000), Ok(5));
-        assert!(validate_call("wait", r#"{"ms":1,"until_ms":2}"#).is_err());
-        assert!(validate_call("wait", "{}").is_err());
+        assert_eq!(wait_until(&args(r#"{"ms":100}"#), 1_000), Ok(1_100));
+        assert_eq!(wait_until(&args(r#"{"until_ms":5}"#), 1_000), Ok(5));
+        assert!(wait_until(&args(r#"{"ms":1,"until_ms":2}"#), 0).is_err());
+        assert!(wait_until(&args("{}"), 0).is_err());
     }
 
     #[test]
     fn flaky_is_deterministic() {
-        let rule = flaky_rule(&parse_args(r#"{"fail_attempts":2}"#).unwrap()).unwrap();
+        let rule = flaky_rule(&args(r#"{"fail_attempts":2}"#)).unwrap();
         assert!(flaky_fails(rule, "r:0", 0, 0) && flaky_fails(rule, "r:0", 1, 0) && !flaky_fails(rule, "r:0", 2, 0));
-        let rule = flaky_rule(&parse_args(r#"{"fail_rate":0.3}"#).unwrap()).unwrap();
+        let rule = flaky_rule(&args(r#"{"fail_rate":0.3}"#)).unwrap();
         let fails = (0..1000).filter(|i| flaky_fails(rule, &format!("r:{i}"), 0, 0)).count();
         assert!((200..400).contains(&fails), "{fails}");
         assert_eq!(flaky_fails(rule, "r:7", 1, 0), flaky_fails(rule, "r:7", 1, 9));
-        let rule = flaky_rule(&parse_args(r#"{"fail_until_ms":100}"#).unwrap()).unwrap();
+        let rule = flaky_rule(&args(r#"{"fail_until_ms":100}"#)).unwrap();
         assert!(flaky_fails(rule, "r:0", 5, 99) && !flaky_fails(rule, "r:0", 0, 100));
-        assert!(validate_call("flaky", r#"{"fail_rate":2}"#).is_err());
-        assert!(validate_call("flaky", r#"{"fail_rate":0.5,"fail_attempts":1}"#).is_err());
-    }
-
-    #[test]
-    fn unknown_tool_is_named() {
-        let err = validate_call("rm_rf", "{}").unwrap_err();
-        assert!(err.to_string().contains("\"rm_rf\""), "{err}");
+        assert!(flaky_rule(&args(r#"{"fail_rate":2}"#)).is_err());
+        assert!(flaky_rule(&args(r#"{"fail_rate":0.5,"fail_attempts":1}"#)).is_err());
     }
 }

@@ -1,15 +1,24 @@
-//! One bounded step: bounds → proposal → runtime checks → tool call (timeout, cancellation) →
-//! the transition to commit. "The model proposes, the runtime decides" happens here.
+//! One bounded step, in two halves; the worker commits between them.
+//!
+//! [`plan`]: bounds → ask the planner → the runtime judges the proposal (allowed, known, schema,
+//! policy, autonomy, budgets) → either nothing runs ([`Planned::Done`]: a finish, rejection,
+//! draft or planner failure to commit) or a call is accepted ([`Planned::Execute`]).
+//! [`execute`]: run the accepted call's tool under a timeout and cancellation → the transition
+//! to commit. "The model proposes, the runtime decides" happens here.
 
 use std::time::Duration;
 
-use baton_core::machine::{apply_outcome, check_bounds, finish, reason, Outcome, StepContext, Transition};
-use baton_core::plan::Proposal;
+use baton_core::budget;
+use baton_core::catalog::Catalog;
+use baton_core::judge::{judge, Rule, Verdict};
+use baton_core::machine::{apply_outcome, finish, Outcome, StepContext, Transition};
+use baton_core::plan::{Action, Proposal};
+use baton_core::proposal::{accept, conclude, draft, over_budget, reject};
 use baton_core::step_idempotency_key;
-use baton_proto::v1::{RunState, RunStatus};
+use baton_proto::v1::{RunState, RunStatus, ToolCall, ToolInfo};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Invocation, Planner, ToolError, ToolRegistry};
+use crate::{Invocation, PlanRequest, Planner, ToolError, ToolRegistry};
 
 /// Per-step limits from the worker's config.
 #[derive(Debug, Clone, Copy)]
@@ -18,52 +27,121 @@ pub struct StepLimits {
     pub step_timeout: Duration,
     /// Largest tool output accepted, bytes.
     pub max_output_bytes: usize,
+    /// Largest arguments a planner may propose, bytes.
+    pub max_args_bytes: usize,
+}
+
+/// What a step runs against: the tool catalog, the tenant policy rules, the tool adapters.
+pub struct StepEnv<'a> {
+    /// Every tool the fleet knows, with schemas.
+    pub catalog: &'a Catalog,
+    /// Tenant policy rules.
+    pub rules: &'a [Rule],
+    /// Adapters that call the tools.
+    pub tools: &'a ToolRegistry,
+    /// Limits.
+    pub limits: StepLimits,
 }
 
 /// The step stopped without an outcome to commit (its cancellation token fired): the lease was
-/// lost or the worker is shutting down. Nothing may be written; another worker will redo it.
+/// lost, the run was stopped, or the worker is shutting down. Nothing of it may be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Abandoned;
 
-/// Executes step `state.next_step` and returns the transition to commit.
-pub async fn execute_step(
+/// What planning a step decided.
+#[derive(Debug)]
+pub enum Planned {
+    /// Nothing runs: commit this.
+    Done(Transition),
+    /// Run `call` next. `proposal` is the run with the call accepted; when it has events (a
+    /// planner's proposal, not a script's, which its spec already holds), it must be committed
+    /// before the tool runs, so a retry or recovery runs exactly this call.
+    Execute {
+        /// The run with the call accepted (its `next` is `Next::Execute`).
+        proposal: Transition,
+        /// The accepted call.
+        call: ToolCall,
+    },
+}
+
+/// Asks the run's planner for step `state.next_step` and judges the proposal.
+pub async fn plan(
     state: RunState,
     planner: &dyn Planner,
-    tools: &ToolRegistry,
-    limits: StepLimits,
+    env: &StepEnv<'_>,
+    ctx: &StepContext,
+    cancel: &CancellationToken,
+    now_ms: impl Fn() -> i64,
+) -> Result<Planned, Abandoned> {
+    let done = |t| Ok(Planned::Done(t));
+    if let Some((status, why)) = budget::before_step(&state, ctx.now_ms) {
+        return done(finish(state, status, why, ctx.now_ms));
+    }
+    let scripted = baton_core::plan::is_script(&state);
+    if !scripted {
+        if let Some((status, why)) = budget::before_planner_call(&state) {
+            return done(finish(state, status, why, ctx.now_ms));
+        }
+    }
+    let request = PlanRequest { state: &state, tools: allowed_tools(&state, env.catalog), tokens_left: budget::tokens_left(&state) };
+    let answer = tokio::select! {
+        a = planner.propose(request) => a,
+        _ = cancel.cancelled() => return Err(Abandoned),
+    };
+    let ctx = StepContext { now_ms: now_ms(), ..ctx.clone() };
+    let Proposal { action, usage, text } = match answer {
+        Ok(p) => p,
+        Err(e) => {
+            let failed = Outcome::Failed {
+                error: format!("planner: {}", e.message),
+                retryable: e.retryable,
+                retry_after_ms: e.retry_after_ms,
+            };
+            return done(apply_outcome(state, &ToolCall::default(), failed, &ctx, jitter()));
+        }
+    };
+    if let Some((status, why)) = budget::after_spending(&state, &usage) {
+        return done(over_budget(state, usage, status, why, &ctx));
+    }
+    let call = match action {
+        Action::Finish(result) => return done(conclude(state, result, usage, &ctx)),
+        Action::Call(call) => call,
+    };
+    if call.args_json.len() > env.limits.max_args_bytes {
+        let message = format!("arguments are {} bytes, the limit is {}", call.args_json.len(), env.limits.max_args_bytes);
+        return done(reject(state, &call, baton_core::judge::code::INVALID_ARGS, message, usage, &ctx));
+    }
+    match judge(&state, &call, env.catalog, env.rules) {
+        Verdict::Reject { code, message } => done(reject(state, &call, code, message, usage, &ctx)),
+        Verdict::Draft { code, message } => done(draft(state, &call, code, message, usage, &ctx)),
+        Verdict::Execute(_) => {
+            if let Some((status, why)) = budget::before_tool_call(&state) {
+                return done(over_budget(state, usage, status, why, &ctx));
+            }
+            let proposal = accept(state, &call, usage, text, &ctx);
+            Ok(Planned::Execute { proposal, call })
+        }
+    }
+}
+
+/// Runs the accepted `call` for step `state.next_step` and returns the transition to commit.
+/// A recovered step with a committed proposal comes here directly: the planner is not asked again.
+pub async fn execute(
+    state: RunState,
+    call: ToolCall,
+    env: &StepEnv<'_>,
     mut ctx: StepContext,
     cancel: &CancellationToken,
     now_ms: impl Fn() -> i64,
 ) -> Result<Transition, Abandoned> {
-    if let Some((status, why)) = check_bounds(&state, ctx.now_ms) {
+    let stop = budget::before_step(&state, ctx.now_ms).or_else(|| budget::before_tool_call(&state));
+    if let Some((status, why)) = stop {
         return Ok(finish(state, status, why, ctx.now_ms));
     }
-    let call = match planner.propose(&state).await {
-        Ok(Proposal::Call(call)) => call,
-        Ok(Proposal::Finish) => {
-            return Ok(finish(state, RunStatus::Succeeded, reason("completed", "planner finished the run"), now_ms()))
-        }
-        Err(e) => {
-            let outcome = Outcome::Failed { error: format!("planner: {e}"), retryable: true };
-            let call = Default::default();
-            return Ok(apply_outcome(state, &call, outcome, &ctx, jitter()));
-        }
-    };
-    // The runtime decides: the tool must be allowed for this run and its arguments valid.
-    let allowed = state.spec.as_ref().is_some_and(|s| s.allowed_tools.contains(&call.tool));
-    if !allowed {
-        let why = reason(
-            "tool_not_allowed",
-            format!("step {} proposed tool {:?}, which is not allowed", state.next_step, call.tool),
-        );
-        return Ok(finish(state, RunStatus::Refused, why, now_ms()));
-    }
-    let args = match baton_core::tools::validate_call(&call.tool, &call.args_json) {
+    // Checked again: the manifest may have changed since the call was accepted.
+    let args = match env.catalog.check_args(&call.tool, &call.args_json) {
         Ok(args) => args,
-        Err(e) => {
-            let why = reason("invalid_args", format!("step {} ({}): {e}", state.next_step, call.tool));
-            return Ok(finish(state, RunStatus::Refused, why, now_ms()));
-        }
+        Err(e) => return Ok(apply_outcome(state, &call, Outcome::fatal(e.to_string()), &ctx, jitter())),
     };
     if call.tool == baton_core::tools::WAIT_TOOL {
         // Not a tool call: the runtime parks the run on a timer and frees the worker.
@@ -71,13 +149,13 @@ pub async fn execute_step(
             return Ok(apply_outcome(state, &call, Outcome::Waiting { wake_at_ms }, &ctx, jitter()));
         }
     }
-    let Some(tool) = tools.get(&call.tool) else {
-        let why =
-            reason("tool_unavailable", format!("step {}: this worker has no tool {:?}", state.next_step, call.tool));
-        return Ok(finish(state, RunStatus::Refused, why, now_ms()));
+    let Some(tool) = env.tools.get(&call.tool) else {
+        let error = format!("this worker has no adapter for tool {:?}", call.tool);
+        return Ok(apply_outcome(state, &call, Outcome::fatal(error), &ctx, jitter()));
     };
     let invocation = Invocation {
         run_id: state.run_id.clone(),
+        tenant: state.tenant.clone(),
         step: state.next_step,
         attempt: state.attempt,
         idempotency_key: step_idempotency_key(&state.run_id, state.next_step),
@@ -86,6 +164,7 @@ pub async fn execute_step(
         cancel: cancel.child_token(),
     };
     // A step never outlives its run's deadline.
+    let limits = env.limits;
     let until_deadline = Duration::from_millis((state.deadline_at_ms - ctx.now_ms).max(0) as u64);
     let deadline_first = state.deadline_at_ms > 0 && until_deadline < limits.step_timeout;
     let timeout = if deadline_first { until_deadline } else { limits.step_timeout };
@@ -94,25 +173,23 @@ pub async fn execute_step(
         return Err(Abandoned);
     }
     if result.is_err() && deadline_first {
-        let why =
-            reason("deadline", format!("wall-clock deadline passed during step {} ({})", state.next_step, call.tool));
+        let why = baton_core::machine::reason(
+            "deadline",
+            format!("wall-clock deadline passed during step {} ({})", state.next_step, call.tool),
+        );
         return Ok(finish(state, RunStatus::TimedOut, why, now_ms()));
     }
     let outcome = match result {
-        Err(_) => Outcome::Failed {
-            error: format!("timed out after {} ms", limits.step_timeout.as_millis()),
-            retryable: true,
-        },
+        Err(_) => Outcome::retryable(format!("timed out after {} ms", limits.step_timeout.as_millis())),
         Ok(Err(ToolError::Cancelled)) => return Err(Abandoned),
-        Ok(Err(ToolError::Retryable(error))) => Outcome::Failed { error, retryable: true },
-        Ok(Err(ToolError::Fatal(error))) => Outcome::Failed { error, retryable: false },
+        Ok(Err(ToolError::Retryable { message, retry_after_ms })) => {
+            Outcome::Failed { error: message, retryable: true, retry_after_ms }
+        }
+        Ok(Err(ToolError::Fatal(error))) => Outcome::fatal(error),
         Ok(Ok(value)) => {
             let output_json = value.to_string();
             if output_json.len() > limits.max_output_bytes {
-                Outcome::Failed {
-                    error: format!("output is {} bytes, the limit is {}", output_json.len(), limits.max_output_bytes),
-                    retryable: false,
-                }
+                Outcome::fatal(format!("output is {} bytes, the limit is {}", output_json.len(), limits.max_output_bytes))
             } else {
                 Outcome::Completed { output_json }
             }
@@ -120,6 +197,12 @@ pub async fn execute_step(
     };
     ctx.now_ms = now_ms();
     Ok(apply_outcome(state, &call, outcome, &ctx, jitter()))
+}
+
+/// The run's allowed tools as planners see them (name, description, schema).
+fn allowed_tools(state: &RunState, catalog: &Catalog) -> Vec<ToolInfo> {
+    let names = state.spec.as_ref().map(|s| s.allowed_tools.as_slice()).unwrap_or_default();
+    names.iter().filter_map(|n| catalog.info(n)).collect()
 }
 
 fn jitter() -> f64 {
@@ -139,22 +222,7 @@ mod tests {
     use crate::ScriptPlanner;
 
     fn run(steps: &[(&str, &str)]) -> RunState {
-        admit("run-1", "t", "", script_spec(steps), &Policy::default(), 1).unwrap()
-    }
-
-    /// Executes the next step with the built-in tools, a fresh token and a fixed clock.
-    async fn exec(s: RunState, limits: StepLimits, now: i64) -> Transition {
-        execute_step(
-            s,
-            &ScriptPlanner,
-            &ToolRegistry::builtins(),
-            limits,
-            ctx(),
-            &CancellationToken::new(),
-            move || now,
-        )
-        .await
-        .unwrap()
+        admit("run-1", "t", "", script_spec(steps), &Policy::default(), &Catalog::builtins(), 1).unwrap()
     }
 
     fn ctx() -> StepContext {
@@ -162,7 +230,24 @@ mod tests {
     }
 
     fn limits() -> StepLimits {
-        StepLimits { step_timeout: Duration::from_secs(5), max_output_bytes: 1024 }
+        StepLimits { step_timeout: Duration::from_secs(5), max_output_bytes: 1024, max_args_bytes: 1024 }
+    }
+
+    /// Plans and executes the next step with the built-in tools, a token and a fixed clock.
+    async fn step(s: RunState, limits: StepLimits, now: i64, cancel: &CancellationToken) -> Result<Transition, Abandoned> {
+        let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
+        let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits };
+        match plan(s, &ScriptPlanner, &env, &ctx(), cancel, move || now).await? {
+            Planned::Done(t) => Ok(t),
+            Planned::Execute { proposal, call } => {
+                assert!(proposal.events.is_empty(), "a script's proposal is not recorded");
+                execute(proposal.state, call, &env, ctx(), cancel, move || now).await
+            }
+        }
+    }
+
+    async fn exec(s: RunState, limits: StepLimits, now: i64) -> Transition {
+        step(s, limits, now, &CancellationToken::new()).await.unwrap()
     }
 
     #[tokio::test]
@@ -188,14 +273,15 @@ mod tests {
     async fn oversized_output_fails_the_step() {
         let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(2000));
         let s = run(&[("echo", &big)]);
-        let t = exec(s, limits(), 3).await;
+        let l = StepLimits { max_args_bytes: 4096, ..limits() };
+        let t = exec(s, l, 3).await;
         assert_eq!(t.state.status(), RunStatus::Failed);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_tool_times_out_as_retryable() {
         let s = run(&[("sleep", r#"{"ms":60000}"#)]);
-        let l = StepLimits { step_timeout: Duration::from_millis(100), max_output_bytes: 1024 };
+        let l = StepLimits { step_timeout: Duration::from_millis(100), ..limits() };
         let t = exec(s, l, 3).await;
         assert!(matches!(t.next, Next::Retry { step: 0, attempt: 1, .. }), "{:?}", t.next);
         assert!(t.state.last_error.contains("timed out"));
@@ -210,8 +296,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
             c.cancel();
         });
-        let r = execute_step(s, &ScriptPlanner, &ToolRegistry::builtins(), limits(), ctx(), &cancel, || 3).await;
-        assert_eq!(r.unwrap_err(), Abandoned);
+        assert_eq!(step(s, limits(), 3, &cancel).await.unwrap_err(), Abandoned);
     }
 
     #[tokio::test(start_paused = true)]

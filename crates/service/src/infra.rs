@@ -42,6 +42,7 @@ impl Infra {
         let ops = baton_telemetry::ops::serve(ops_listen, readiness.clone(), ops_stop.clone()).await?;
         describe_metrics();
         baton_bus::metric_definitions::describe();
+        crate::metric_definitions::describe();
         let store = baton_store::Store::new(&config.redis)?;
         let producer = baton_bus::Producer::new(&config.kafka, &id)?;
         crate::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());

@@ -1,10 +1,12 @@
 //! Service scaffolding shared by gateway, worker, scheduler and reaper: [`main`] turns a
 //! `run(config, shutdown)` function into a binary, [`Infra`] starts and stops what every
-//! service shares, [`spawn_probes`] keeps readiness current,
-//! and [`control`] stops and resumes runs from outside the worker pipeline.
+//! service shares, [`spawn_probes`] keeps readiness current, [`control`] stops and resumes runs
+//! from outside the worker pipeline, and [`tools`] holds the live tool catalog.
 
 pub mod control;
 mod infra;
+pub mod metric_definitions;
+pub mod tools;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -43,6 +45,13 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if !config.tools.manifest.is_empty() {
+        // A manifest that cannot be used stops the service like any other bad config.
+        if let Err(e) = baton_config::manifest::load_manifest(std::path::Path::new(&config.tools.manifest)) {
+            eprintln!("baton-{service}: invalid config: tools.manifest: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     if cli.config.dump_config {
         print!("{}", baton_config::dump(&config));
         return ExitCode::SUCCESS;

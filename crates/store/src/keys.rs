@@ -50,3 +50,9 @@ pub const DEAD_LETTERS: &str = "baton:dlq";
 
 /// Dead letters by time, for listing.
 pub const DEAD_LETTERS_BY_TIME: &str = "baton:dlq:by-time";
+
+/// The audit log stream.
+pub const AUDIT: &str = "baton:audit";
+
+/// The tool manifest's reload generation.
+pub const TOOLS_RELOAD: &str = "baton:tools:reload";

@@ -33,8 +33,8 @@ pub enum Claim {
 }
 
 /// Adds what every checkpoint write passes (see `lua/checkpoint.lua`): the run's keys, then
-/// after the caller's guard arguments the checkpoint, its retention and the events. Only a
-/// terminal state gets a retention; a live one is kept.
+/// after the caller's guard arguments the checkpoint, its retention, its event sequence number
+/// and the events. Only a terminal state gets a retention; a live one is kept.
 pub(crate) fn checkpoint_write(
     invocation: &mut ScriptInvocation<'_>,
     state: &RunState,
@@ -53,7 +53,8 @@ pub(crate) fn checkpoint_write(
         .arg(state.next_step)
         .arg(state.attempt)
         .arg(state.updated_at_ms)
-        .arg(retention);
+        .arg(retention)
+        .arg(state.event_seq);
     for event in events {
         invocation.arg(event.encode_to_vec());
     }
@@ -124,8 +125,9 @@ impl Store {
         Ok(released == 1)
     }
 
-    /// Writes `state` and appends `events` if no one claimed the run since `lease` was granted,
-    /// then drops the lease. A terminal state is kept for `retention_ms` more.
+    /// Writes `state` and appends `events` (the events `state` gained since the last commit)
+    /// if no one claimed the run since `lease` was granted and nothing was committed since the
+    /// state was read, then drops the lease. A terminal state is kept for `retention_ms` more.
     pub async fn commit(
         &self,
         lease: &Lease,
@@ -133,9 +135,33 @@ impl Store {
         events: &[RunEvent],
         retention_ms: u64,
     ) -> Result<CommitOutcome> {
+        self.write_under_lease(lease, state, events, retention_ms, 0).await
+    }
+
+    /// Like [`Store::commit`], but keeps the lease (renewed to `ttl_ms`): the worker goes on
+    /// with the run. Used to make a proposal durable before its tool runs.
+    pub async fn checkpoint(
+        &self,
+        lease: &Lease,
+        state: &RunState,
+        events: &[RunEvent],
+        ttl_ms: u64,
+    ) -> Result<CommitOutcome> {
+        self.write_under_lease(lease, state, events, 0, ttl_ms.max(1)).await
+    }
+
+    async fn write_under_lease(
+        &self,
+        lease: &Lease,
+        state: &RunState,
+        events: &[RunEvent],
+        retention_ms: u64,
+        keep_ttl_ms: u64,
+    ) -> Result<CommitOutcome> {
         let mut conn = self.conn().await?;
         let mut invocation = scripts().commit.prepare_invoke();
-        invocation.arg(&lease.token).arg(lease.fence);
+        let read_seq = state.event_seq.saturating_sub(events.len() as u64);
+        invocation.arg(&lease.token).arg(lease.fence).arg(read_seq).arg(keep_ttl_ms);
         checkpoint_write(&mut invocation, state, events, retention_ms);
         let verdict: String = invocation.invoke_async(&mut conn).await?;
         Ok(if verdict == "ok" { CommitOutcome::Committed } else { CommitOutcome::Fenced })

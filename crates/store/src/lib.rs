@@ -2,6 +2,7 @@
 //! `{R}` keys ([`scripts`]); global indexes are updated beside them, and every reader of an
 //! index re-checks the per-run keys before acting.
 
+mod audit;
 mod dead_letters;
 mod index;
 pub mod keys;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use deadpool_redis::{Manager, Pool, Runtime};
 use redis::AsyncConnectionConfig;
 
+pub use audit::AuditEntry;
 pub use index::Index;
 pub use lease::{Claim, CommitOutcome, Lease};
 pub use ledger::LedgerCall;

@@ -88,6 +88,7 @@ impl Store {
             .arg(&state.tenant)
             .arg(&state.lane)
             .arg(state.created_at_ms)
+            .arg(state.event_seq)
             .arg(event.encode_to_vec())
             .invoke_async(&mut conn)
             .await?;

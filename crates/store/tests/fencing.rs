@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use baton_core::admission::{admit, Policy};
+use baton_core::catalog::Catalog;
 use baton_core::machine::{apply_outcome, Outcome, StepContext};
-use baton_core::plan::{script_proposal, script_spec, Proposal};
+use baton_core::plan::{model_spec, script_proposal, script_spec, Action};
 use baton_proto::v1::{EventKind, RunEvent, RunSpec, RunState};
 use baton_store::{Claim, CommitOutcome, Store};
 use baton_testkit::{Redis, TempDir};
@@ -16,9 +17,14 @@ fn spec(n: usize) -> RunSpec {
 }
 
 async fn store_with_run(redis: &Redis, run_id: &str, steps: usize) -> (Store, RunState) {
+    store_with(redis, run_id, spec(steps)).await
+}
+
+async fn store_with(redis: &Redis, run_id: &str, spec: RunSpec) -> (Store, RunState) {
     let config = baton_config::Redis { url: redis.url(), pool_size: 4 };
     let store = Store::new(&config).unwrap();
-    let state = admit(run_id, "t", "", spec(steps), &Policy::default(), 1).unwrap();
+    let policy = Policy { models: vec!["m".into()], ..Policy::default() };
+    let state = admit(run_id, "t", "", spec, &policy, &Catalog::builtins(), 1).unwrap();
     let queued = RunEvent { run_id: run_id.into(), seq: 1, kind: EventKind::RunQueued as i32, ..Default::default() };
     assert!(store.create_run(&state, &queued).await.unwrap());
     assert!(!store.create_run(&state, &queued).await.unwrap(), "create is idempotent");
@@ -26,7 +32,7 @@ async fn store_with_run(redis: &Redis, run_id: &str, steps: usize) -> (Store, Ru
 }
 
 fn completed(state: RunState, fence: u64, worker: &str) -> baton_core::machine::Transition {
-    let Proposal::Call(call) = script_proposal(&state) else { panic!("finished") };
+    let Action::Call(call) = script_proposal(&state).action else { panic!("finished") };
     let ctx = StepContext { worker: worker.into(), fence, started_at_ms: 2, now_ms: 3, retry_tiers_ms: Vec::new() };
     apply_outcome(state, &call, Outcome::Completed { output_json: format!("\"{worker}\"") }, &ctx, 0.0)
 }
@@ -78,7 +84,7 @@ async fn a_commit_with_an_old_fence_is_rejected_and_changes_nothing() {
     assert_eq!(after.steps.len(), 1);
     assert_eq!(after.steps[0].worker, "worker-b");
 
-    // Committing the same claim twice is refused: one commit per fence, no duplicated events.
+    // Committing the same transition twice is refused: no duplicated events.
     assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Fenced);
     assert_eq!(store.events_after("run-f", None, 100).await.unwrap().len(), events_before + 1);
     // Duplicate task for the finished step 0: stale. A task for step 2: not reached yet.
@@ -99,4 +105,33 @@ async fn a_finished_run_refuses_claims_and_expires_after_retention() {
     assert_eq!(refused(store.claim("run-d", 1, 0, "w", 100).await.unwrap()), "terminal");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(store.load_run("run-d").await.unwrap().is_none(), "retention expired the finished run");
+}
+
+#[tokio::test]
+async fn a_proposal_commit_keeps_the_lease_and_the_tool_result_follows_under_the_same_fence() {
+    let dir = TempDir::new("fencing-proposal");
+    let redis = Redis::start(&dir, false).await;
+    let (store, _) = store_with(&redis, "run-p", model_spec("m", "goal", &["echo"])).await;
+    let (lease, state) = granted(store.claim("run-p", 0, 0, "w", 5_000).await.unwrap());
+    let ctx = StepContext { worker: "w".into(), fence: lease.fence, started_at_ms: 2, now_ms: 3, retry_tiers_ms: Vec::new() };
+    let call = baton_proto::v1::ToolCall { tool: "echo".into(), args_json: r#"{"x":1}"#.into() };
+    let usage = baton_proto::v1::Usage { input_tokens: 5, model_calls: 1, ..Default::default() };
+    let proposed = baton_core::proposal::accept(state, &call, usage, String::new(), &ctx);
+    assert_eq!(store.checkpoint(&lease, &proposed.state, &proposed.events, 5_000).await.unwrap(), CommitOutcome::Committed);
+    // The proposal is durable and the lease is still ours.
+    let stored = store.load_run("run-p").await.unwrap().unwrap();
+    assert_eq!(stored.pending.as_ref().unwrap().call.as_ref().unwrap(), &call);
+    assert_eq!(refused(store.claim("run-p", 0, 0, "other", 100).await.unwrap()), "leased");
+    assert!(store.renew(&lease, 5_000).await.unwrap().0);
+    // A replay of the same proposal commit is refused: its events are already appended.
+    assert_eq!(store.checkpoint(&lease, &proposed.state, &proposed.events, 5_000).await.unwrap(), CommitOutcome::Fenced);
+    // The tool's result commits under the same fence and drops the lease.
+    let done = apply_outcome(proposed.state, &call, Outcome::Completed { output_json: "{}".into() }, &ctx, 0.0);
+    assert_eq!(store.commit(&lease, &done.state, &done.events, 0).await.unwrap(), CommitOutcome::Committed);
+    let stored = store.load_run("run-p").await.unwrap().unwrap();
+    assert!(stored.pending.is_none());
+    assert_eq!(stored.steps.len(), 1);
+    let kinds: Vec<_> = store.events_after("run-p", None, 100).await.unwrap().iter().map(|e| e.event.kind()).collect();
+    assert_eq!(kinds, vec![EventKind::RunQueued, EventKind::StepProposed, EventKind::StepCompleted]);
+    assert!(!store.renew(&lease, 5_000).await.unwrap().0, "the lease was dropped");
 }

@@ -1,4 +1,4 @@
-//! `baton.v1.AdminService`: list, requeue and discard dead letters.
+//! `baton.v1.AdminService`: list, requeue and discard dead letters; list and reload tools.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +7,8 @@ use baton_core::machine::requeue;
 use baton_proto::v1::admin_service_server::AdminService;
 use baton_proto::v1::{
     DiscardDeadLetterRequest, DiscardDeadLetterResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-    RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus,
+    ListToolsRequest, ListToolsResponse, ReloadToolsRequest, ReloadToolsResponse, RequeueDeadLetterRequest,
+    RequeueDeadLetterResponse, RunStatus,
 };
 use baton_service::control::resume_run;
 use baton_store::Index;
@@ -82,5 +83,37 @@ impl AdminService for Admin {
         }
         tracing::info!(run_id, "dead letter discarded");
         Ok(Response::new(DiscardDeadLetterResponse {}))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_tools(&self, _request: Request<ListToolsRequest>) -> Result<Response<ListToolsResponse>, Status> {
+        let tools = &self.0.tools;
+        let loaded = tools.snapshot();
+        Ok(Response::new(ListToolsResponse {
+            tools: loaded.catalog.tools().map(|t| t.info()).collect(),
+            manifest_path: tools.path(),
+            manifest_version: loaded.catalog.version().to_string(),
+            loaded_at_ms: loaded.loaded_at_ms,
+            last_error: loaded.last_error,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn reload_tools(&self, _request: Request<ReloadToolsRequest>) -> Result<Response<ReloadToolsResponse>, Status> {
+        let gw = &self.0;
+        if gw.tools.path().is_empty() {
+            return Err(Status::failed_precondition("no tool manifest is configured (tools.manifest)"));
+        }
+        let changed = gw.tools.reload(&gw.store, &format!("{} (AdminService/ReloadTools)", gw.id)).await.map_err(|reason| {
+            Status::invalid_argument(format!("tool manifest rejected, the previous one stays in force: {reason}"))
+        })?;
+        // Every other service re-reads its manifest on this signal.
+        gw.store.tools_reload_signal().await.map_err(store_error)?;
+        let catalog = gw.tools.catalog();
+        Ok(Response::new(ReloadToolsResponse {
+            manifest_version: catalog.version().to_string(),
+            tools: catalog.tools().count() as u32,
+            changed,
+        }))
     }
 }

@@ -21,6 +21,9 @@ pub fn run_of(state: RunState) -> Run {
         attempt: state.attempt,
         last_error: state.last_error,
         wake_at_ms: state.wake_at_ms,
+        usage: state.usage,
+        result: state.result,
+        pending: state.pending,
     }
 }
 

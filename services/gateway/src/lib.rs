@@ -17,6 +17,7 @@ use std::time::Duration;
 use baton_config::Config;
 use baton_proto::v1::admin_service_server::AdminServiceServer;
 use baton_proto::v1::run_service_server::RunServiceServer;
+use baton_service::tools::LiveTools;
 use baton_service::Infra;
 use tokio::sync::Semaphore;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -24,15 +25,19 @@ use tokio_util::sync::CancellationToken;
 
 /// State shared by every request.
 pub(crate) struct Gateway {
+    pub id: String,
     pub config: Config,
     pub store: baton_store::Store,
     pub producer: baton_bus::Producer,
     pub watchers: Arc<Semaphore>,
+    /// The tool catalog submits are checked against (reloaded without a restart).
+    pub tools: Arc<LiveTools>,
 }
 
 /// Runs the gateway until `shutdown` fires, then stops accepting calls and drains within
 /// `gateway.drain_grace_ms`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let tools = LiveTools::open(&config.tools)?;
     let infra =
         Infra::start("gateway", &config, &config.gateway.ops_listen, 10_000, metric_definitions::describe, &shutdown)
             .await?;
@@ -49,7 +54,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .build_v1()?;
     let max_request = config.gateway.max_request_bytes;
     let grace = Duration::from_millis(config.gateway.drain_grace_ms);
+    let every = Duration::from_millis(config.tools.reload_interval_ms);
+    tools.spawn_watch(infra.store.clone(), every, infra.id.clone(), infra.stopping());
     let gateway = Arc::new(Gateway {
+        id: infra.id.clone(),
+        tools,
         watchers: Arc::new(Semaphore::new(config.gateway.max_watchers)),
         config,
         store: infra.store.clone(),

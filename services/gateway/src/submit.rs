@@ -23,8 +23,9 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
             "idempotency_key: must be at most {MAX_IDEMPOTENCY_KEY} characters without spaces"
         )));
     }
-    let policy = gw.config.runs.policy();
-    validate(&spec, &policy).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let policy = gw.config.admission_policy();
+    let catalog = gw.tools.catalog();
+    validate(&spec, &policy, &catalog).map_err(|e| Status::invalid_argument(e.to_string()))?;
     let print = fingerprint(&spec);
     let mut run_id = uuid::Uuid::now_v7().to_string();
     if !key.is_empty() {
@@ -47,8 +48,8 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
         }
     }
     let now = now_ms();
-    let mut state =
-        admit(&run_id, tenant, &key, spec, &policy, now).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let mut state = admit(&run_id, tenant, &key, spec, &policy, &catalog, now)
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
     let mut events = Vec::new();
     push(&mut state, &mut events, EventKind::RunQueued, now, |_| {});
     let due = now + gw.config.runs.dispatch_grace_ms as i64;

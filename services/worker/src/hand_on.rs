@@ -1,21 +1,24 @@
-//! Hand-on after a commit (DESIGN §5 step 5): produce the events, then what the transition
+//! Hand-on after a commit (DESIGN §5 step 5): produce the step's events (a committed
+//! proposal's first), then what the transition
 //! asks for next — a task, a retry on its tier topic, a dead letter, or nothing — and finally
 //! clear the in-flight entry if it is still ours.
 
 use baton_core::machine::{Next, Transition};
 use baton_core::retry::tier_label;
-use baton_proto::v1::DeadLetter;
+use baton_proto::v1::{DeadLetter, RunEvent};
 use baton_store::Index;
 use baton_telemetry::now_ms;
 
 use crate::pipeline::Origin;
 use crate::Worker;
 
-/// Hands the run on after `t` was committed. Returns the step outcome label for metrics.
-pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin) -> &'static str {
+/// Hands the run on after `t` was committed; `proposed` are the events of the proposal
+/// committed earlier in the step. Returns the step outcome label for metrics.
+pub async fn hand_on(worker: &Worker, t: &Transition, proposed: &[RunEvent], due: i64, origin: &Origin) -> &'static str {
     let run_id = &t.state.run_id;
     let producing = std::time::Instant::now();
-    if let Err(e) = worker.producer.send_events(&t.events).await {
+    let events: Vec<RunEvent> = proposed.iter().chain(&t.events).cloned().collect();
+    if let Err(e) = worker.producer.send_events(&events).await {
         tracing::warn!(error = %e, "events not delivered to Kafka (they are in the Redis history)");
     }
     crate::pipeline::phase("produce_events", producing);
@@ -52,6 +55,8 @@ pub async fn hand_on(worker: &Worker, t: &Transition, due: i64, origin: &Origin)
             (worker.producer.send_dead_letter(&letter).await, "dead_lettered")
         }
         Next::Nothing => (Ok(()), "finished"),
+        // Never committed: the pipeline runs an accepted call before it commits.
+        Next::Execute => (Ok(()), "executed"),
     };
     crate::pipeline::phase("produce_task", producing);
     if let Err(e) = sent {

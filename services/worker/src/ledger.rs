@@ -21,7 +21,7 @@ impl Tool for Ledger {
             let calls = store
                 .ledger_record(&call.idempotency_key, call.fence, &worker)
                 .await
-                .map_err(|e| ToolError::Retryable(format!("ledger unavailable: {e}")))?;
+                .map_err(|e| ToolError::retryable(format!("ledger unavailable: {e}")))?;
             Ok(json!({ "key": call.idempotency_key, "calls": calls }))
         })
     }

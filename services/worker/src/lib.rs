@@ -9,11 +9,14 @@ pub mod metric_definitions;
 mod owners;
 mod pipeline;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use baton_config::Config;
-use baton_runtime::{ScriptPlanner, StepLimits, ToolRegistry};
+use baton_core::catalog::Catalog;
+use baton_core::judge::Rule;
+use baton_runtime::{Planners, StepLimits, ToolRegistry};
+use baton_service::tools::LiveTools;
 use baton_service::Infra;
 use tokio_util::sync::CancellationToken;
 
@@ -23,38 +26,64 @@ pub(crate) struct Worker {
     pub config: Config,
     pub store: baton_store::Store,
     pub producer: baton_bus::Producer,
-    pub tools: ToolRegistry,
-    pub planner: ScriptPlanner,
+    pub planners: Planners,
+    pub rules: Vec<Rule>,
     pub limits: StepLimits,
+    /// The tool catalog in force (reloaded without a restart).
+    pub catalog: Arc<LiveTools>,
+    /// Built-in tool adapters (`ledger` included).
+    builtins: ToolRegistry,
+    http: reqwest::Client,
+    /// Adapters of the catalog in force, rebuilt when its version changes.
+    adapters: Mutex<(String, Arc<ToolRegistry>)>,
+}
+
+impl Worker {
+    /// The catalog in force and the adapters that call its tools.
+    pub fn tools(&self) -> (Arc<Catalog>, Arc<ToolRegistry>) {
+        let catalog = self.catalog.catalog();
+        let mut adapters = self.adapters.lock().unwrap_or_else(|e| e.into_inner());
+        if adapters.0 != catalog.version() {
+            let registry = ToolRegistry::with_catalog(&self.builtins, &catalog, &self.http);
+            *adapters = (catalog.version().to_string(), Arc::new(registry));
+        }
+        (catalog, adapters.1.clone())
+    }
 }
 
 /// Runs a worker until `shutdown` fires, then drains within `worker.drain_grace_ms`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let catalog = LiveTools::open(&config.tools)?;
     let infra =
         Infra::start("worker", &config, &config.worker.ops_listen, 10_000, metric_definitions::describe, &shutdown)
             .await?;
     let id = infra.id.clone();
-    tracing::info!(worker = %id, lane = %config.worker.lane, ops = %infra.ops, concurrency = config.worker.concurrency, "worker ready");
+    tracing::info!(worker = %id, lane = %config.worker.lane, ops = %infra.ops, concurrency = config.worker.concurrency,
+        tools = catalog.catalog().version(), "worker ready");
+    let every = Duration::from_millis(config.tools.reload_interval_ms);
+    catalog.spawn_watch(infra.store.clone(), every, id.clone(), infra.stopping());
     let limits = StepLimits {
         step_timeout: Duration::from_millis(config.worker.step_timeout_ms),
         max_output_bytes: config.worker.max_output_bytes,
+        max_args_bytes: config.runs.max_args_bytes,
     };
+    let http = baton_runtime::http::client();
+    let mut builtins = ToolRegistry::builtins();
+    builtins.register("ledger", Arc::new(ledger::Ledger { store: infra.store.clone(), worker: id.clone() }));
     let worker = Arc::new(Worker {
-        tools: tools(&infra.store, &id),
+        planners: Planners::from_config(&config, &http).map_err(anyhow::Error::msg)?,
+        rules: config.policy.rules(),
         id,
         store: infra.store.clone(),
         producer: infra.producer.clone(),
-        planner: ScriptPlanner,
         limits,
+        catalog,
+        builtins,
+        http,
+        adapters: Mutex::new((String::new(), Arc::new(ToolRegistry::default()))),
         config,
     });
     let result = consume::consume(worker.clone(), infra.readiness.clone(), shutdown).await;
     infra.stop(Duration::from_secs(5));
     result
-}
-
-fn tools(store: &baton_store::Store, worker: &str) -> ToolRegistry {
-    let mut tools = ToolRegistry::builtins();
-    tools.register("ledger", Arc::new(ledger::Ledger { store: store.clone(), worker: worker.to_string() }));
-    tools
 }

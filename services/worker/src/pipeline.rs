@@ -1,6 +1,8 @@
-//! One claimed step, start to finish (DESIGN §5 steps 3–5): execute under a heartbeat, commit
-//! under the fence, then [`crate::hand_on`]. A pending stop (cancel, deadline) is committed
-//! instead of the step; a drain hands the step back to another worker at once.
+//! One claimed step, start to finish (DESIGN §5 steps 3–5): plan and execute under a
+//! heartbeat — a planner's accepted proposal is committed first, so the tool only ever runs a
+//! durable proposal — commit the result under the fence, then [`crate::hand_on`]. A pending
+//! stop (cancel, deadline) is committed instead of the step; a drain hands the step back to
+//! another worker at once.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -8,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use baton_core::machine::{Next, StepContext, Transition};
 use baton_core::stop::StopRequest;
-use baton_proto::v1::RunState;
-use baton_runtime::execute_step;
+use baton_proto::v1::{RunEvent, RunState};
+use baton_runtime::{execute, plan, Planned, StepEnv};
 use baton_store::{CommitOutcome, Index, Lease};
 use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;
@@ -65,7 +67,7 @@ async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Canc
     let Claimed { lease, state, stop, due } = claimed;
     if let Some(stop) = stop {
         let t = stop.apply(state, now_ms());
-        return commit_and_hand_on(worker, &lease, t, due, origin).await;
+        return commit_and_hand_on(worker, &lease, t, &[], due, origin).await;
     }
     let cfg = &worker.config.worker;
     let due = Arc::new(AtomicI64::new(due));
@@ -92,26 +94,96 @@ async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Canc
         now_ms: started_at_ms,
         retry_tiers_ms: worker.config.scheduler.retry_tiers_ms.clone(),
     };
+    // The run as last committed (a stop or a hand-back applies to it), and the events of a
+    // proposal committed during this step (they reach Kafka with the step's own).
+    let mut committed = state;
+    let mut proposed = Vec::new();
     let executing = Instant::now();
-    let result =
-        execute_step(state.clone(), &worker.planner, &worker.tools, worker.limits, ctx, &step_cancel, now_ms).await;
+    let result = advance(worker, &lease, &mut committed, &mut proposed, ctx, &step_cancel).await;
     phase("execute", executing);
     beat_done.cancel();
     let _ = beat.await;
     let due = due.load(Ordering::SeqCst);
     match result {
-        Ok(t) => commit_and_hand_on(worker, &lease, t, due, origin).await,
-        Err(_) => {
+        Ok(t) => commit_and_hand_on(worker, &lease, t, &proposed, due, origin).await,
+        Err(Halt::Fenced) => "fenced",
+        Err(Halt::CommitFailed) => "commit_failed",
+        Err(Halt::Abandoned) => {
             match cause.get().cloned().unwrap_or(if abandon.is_cancelled() { Cause::Drain } else { Cause::LeaseLost }) {
-                Cause::Stop(stop) => commit_and_hand_on(worker, &lease, stop.apply(state, now_ms()), due, origin).await,
-                Cause::Drain => hand_back(worker, &lease, &state).await,
+                Cause::Stop(stop) => {
+                    commit_and_hand_on(worker, &lease, stop.apply(committed, now_ms()), &proposed, due, origin).await
+                }
+                Cause::Drain => hand_back(worker, &lease, &committed).await,
                 Cause::LeaseLost => "abandoned",
             }
         }
     }
 }
 
-async fn commit_and_hand_on(worker: &Worker, lease: &Lease, t: Transition, due: i64, origin: &Origin) -> &'static str {
+/// Why a step ended without a transition to commit.
+enum Halt {
+    /// Stopped by its token: lease lost, stop requested, or drain.
+    Abandoned,
+    /// The proposal commit found a newer claim.
+    Fenced,
+    /// The proposal could not be made durable (Redis unavailable): nothing may run.
+    CommitFailed,
+}
+
+/// Step 3: ask the planner and judge its proposal — unless a committed proposal awaits (a retry,
+/// or a recovery after a crash), which runs as committed without asking again — then make an
+/// accepted proposal durable (first commit) and run its tool. Returns what to commit.
+async fn advance(
+    worker: &Worker,
+    lease: &Lease,
+    committed: &mut RunState,
+    proposed: &mut Vec<RunEvent>,
+    ctx: StepContext,
+    cancel: &CancellationToken,
+) -> Result<Transition, Halt> {
+    let (catalog, tools) = worker.tools();
+    let env = StepEnv { catalog: &catalog, rules: &worker.rules, tools: &tools, limits: worker.limits };
+    let (state, call) = match committed.pending.as_ref().and_then(|p| p.call.clone()) {
+        Some(call) => (committed.clone(), call),
+        None => {
+            let planner = worker.planners.for_run(committed);
+            let planning = Instant::now();
+            let planned = plan(committed.clone(), planner.as_ref(), &env, &ctx, cancel, now_ms).await;
+            phase("plan", planning);
+            match planned.map_err(|_| Halt::Abandoned)? {
+                Planned::Done(t) => return Ok(t),
+                Planned::Execute { proposal, call } => {
+                    if !proposal.events.is_empty() {
+                        // The proposal is durable before anything executes.
+                        let ttl = worker.config.worker.lease_ttl_ms;
+                        match worker.store.checkpoint(lease, &proposal.state, &proposal.events, ttl).await {
+                            Ok(CommitOutcome::Committed) => {}
+                            Ok(CommitOutcome::Fenced) => return Err(Halt::Fenced),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "proposal not committed; the step will be planned again");
+                                return Err(Halt::CommitFailed);
+                            }
+                        }
+                        *committed = proposal.state.clone();
+                        proposed.clone_from(&proposal.events);
+                    }
+                    (proposal.state, call)
+                }
+            }
+        }
+    };
+    let ctx = StepContext { now_ms: now_ms(), ..ctx };
+    execute(state, call, &env, ctx, cancel, now_ms).await.map_err(|_| Halt::Abandoned)
+}
+
+async fn commit_and_hand_on(
+    worker: &Worker,
+    lease: &Lease,
+    t: Transition,
+    proposed: &[RunEvent],
+    due: i64,
+    origin: &Origin,
+) -> &'static str {
     if let Next::Wait { wake_at_ms } = t.next {
         // Index the timer first: a crash after the commit must not leave a waiting run unindexed.
         if let Err(e) = worker.store.index_set(Index::Timers, &t.state.run_id, wake_at_ms).await {
@@ -126,7 +198,7 @@ async fn commit_and_hand_on(worker: &Worker, lease: &Lease, t: Transition, due: 
     match committed {
         Ok(CommitOutcome::Committed) => {
             let handing_on = Instant::now();
-            let outcome = hand_on(worker, &t, due, origin).await;
+            let outcome = hand_on(worker, &t, proposed, due, origin).await;
             phase("hand_on", handing_on);
             outcome
         }

@@ -1,7 +1,7 @@
 //! Pure parsing of command-line values: `--step TOOL[:JSON_ARGS]` and run status names.
 
 use baton_core::status;
-use baton_proto::v1::{RunStatus, ToolCall};
+use baton_proto::v1::{AutonomyLevel, RunStatus, ToolCall};
 
 /// Parses one `--step` value: `TOOL` (arguments `{}`) or `TOOL:JSON_OBJECT`.
 ///
@@ -25,6 +25,19 @@ pub fn parse_step(value: &str) -> Result<ToolCall, String> {
         Ok(serde_json::Value::Object(_)) => Ok(ToolCall { tool: tool.to_string(), args_json: args.to_string() }),
         Ok(_) => Err(format!("{value:?}: arguments of {tool:?} must be a JSON object, like {{\"msg\":\"hi\"}}")),
         Err(e) => Err(format!("{value:?}: arguments of {tool:?} are not valid JSON: {e}")),
+    }
+}
+
+/// Parses an autonomy level: `advisory`, `drafts_for_review`, `executes_after_approval` or
+/// `bounded_autonomous` (or the proto enum name).
+pub fn parse_autonomy(value: &str) -> Result<AutonomyLevel, String> {
+    let upper = value.trim().to_ascii_uppercase();
+    let name = if upper.starts_with("AUTONOMY_LEVEL_") { upper } else { format!("AUTONOMY_LEVEL_{upper}") };
+    match AutonomyLevel::from_str_name(&name) {
+        Some(a) if a != AutonomyLevel::Unspecified => Ok(a),
+        _ => Err(format!(
+            "{value:?} is not an autonomy level (one of: advisory, drafts_for_review, executes_after_approval, bounded_autonomous)"
+        )),
     }
 }
 

@@ -1,11 +1,12 @@
-//! The command line: global flags and subcommands (runs and `dlq`), as clap types.
+//! The command line: global flags and subcommands (runs, `dlq`, `tools`), as clap types.
 
-use baton_proto::v1::{RunStatus, ToolCall};
+use baton_proto::v1::{AutonomyLevel, RunStatus, ToolCall};
 use clap::{Args, Parser, Subcommand};
 
-use crate::args::{parse_status, parse_step};
+use crate::args::{parse_autonomy, parse_status, parse_step};
 
-/// Operator CLI for Baton: submit, inspect, watch and cancel runs, and handle dead letters, over the gRPC API.
+/// Operator CLI for Baton: submit, inspect, watch and cancel runs, handle dead letters and see
+/// the tool catalog, over the gRPC API.
 #[derive(Debug, Parser)]
 #[command(
     name = "batonctl",
@@ -31,9 +32,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Submit a run with a script plan; prints its run id.
+    /// Submit a run (a script plan, or a model or agent with tools); prints its run id.
     Submit(SubmitArgs),
-    /// Show one run: status, stop reason and committed steps.
+    /// Show one run: status, stop reason, spend, result, and every step (proposals, rejections
+    /// with reason codes, drafts, tool results).
     Get {
         /// The run id.
         run_id: String,
@@ -62,6 +64,21 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// The fleet's tools: built-ins and the tool manifest (AdminService).
+    Tools {
+        /// What to do.
+        #[command(subcommand)]
+        command: ToolsCommand,
+    },
+}
+
+/// The `tools` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// List the tools as loaded by the gateway: kind, side effect, idempotency, target, schema.
+    List,
+    /// Re-read the tool manifest now on every service (an invalid one is rejected, with the reason).
+    Reload,
 }
 
 /// The `dlq` subcommands.
@@ -94,14 +111,45 @@ pub struct DlqListArgs {
 
 /// Flags of `submit`.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("planner").required(true).args(["steps", "model", "agent"]))]
 pub struct SubmitArgs {
     /// A step of the script plan, in order: TOOL (no arguments) or TOOL:JSON_OBJECT,
     /// e.g. --step echo:'{"msg":"hi"}' --step sleep:'{"ms":200}'.
-    #[arg(long = "step", value_name = "TOOL[:JSON_ARGS]", required = true, value_parser = parse_step)]
+    #[arg(long = "step", value_name = "TOOL[:JSON_ARGS]", value_parser = parse_step)]
     pub steps: Vec<ToolCall>,
-    /// What the run is for.
+    /// Let this model endpoint (`[models.NAME]` in the fleet's config) drive the run.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Let this agent (`[agents.NAME]`, a baton.v1.AgentService) drive the run.
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// A tool the planner may call (repeatable); see `batonctl tools list`.
+    #[arg(long = "tool", value_name = "NAME")]
+    pub tools: Vec<String>,
+    /// System prompt of a model run.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Sampling temperature of a model run (0..=2).
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// advisory, drafts_for_review or bounded_autonomous (the default).
+    #[arg(long, value_name = "LEVEL", value_parser = parse_autonomy)]
+    pub autonomy: Option<AutonomyLevel>,
+    /// What the run is for (a model or agent works on it).
     #[arg(long, default_value = "", hide_default_value = true)]
     pub goal: String,
+    /// Token budget, input plus output (0: the gateway's default).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_tokens: u64,
+    /// Cost budget in millionths of the price unit (0: the gateway's default).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_cost_micros: u64,
+    /// Most tool calls the run may make (0: the gateway's default).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_tool_calls: u32,
+    /// Rejected proposals fed back before the run is refused (0: the gateway's default).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_rejections: u32,
     /// Same tenant + key returns the existing run instead of starting a second one.
     #[arg(long, value_name = "KEY", default_value = "", hide_default_value = true)]
     pub idempotency_key: String,
@@ -174,6 +222,19 @@ mod tests {
         let cli = Cli::try_parse_from(["batonctl", "dlq", "discard", "r2"]).expect("parses");
         assert!(matches!(cli.command, Command::Dlq { command: DlqCommand::Discard { run_id } } if run_id == "r2"));
         assert!(Cli::try_parse_from(["batonctl", "dlq", "requeue"]).is_err());
+    }
+
+    #[test]
+    fn a_model_run_takes_tools_and_budgets() {
+        let argv = ["batonctl", "submit", "--model", "local", "--goal", "g", "--tool", "a", "--tool", "b", "--max-tokens", "9"];
+        let cli = Cli::try_parse_from(argv).expect("parses");
+        let Command::Submit(args) = cli.command else { panic!("not submit") };
+        assert_eq!(args.model.as_deref(), Some("local"));
+        assert_eq!(args.tools, ["a", "b"]);
+        assert!(Cli::try_parse_from(["batonctl", "submit", "--goal", "g"]).is_err(), "a planner is required");
+        assert!(Cli::try_parse_from(["batonctl", "submit", "--model", "m", "--step", "echo"]).is_err(), "one planner");
+        let cli = Cli::try_parse_from(["batonctl", "tools", "list"]).expect("parses");
+        assert!(matches!(cli.command, Command::Tools { command: ToolsCommand::List }));
     }
 
     #[test]

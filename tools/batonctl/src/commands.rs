@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 
 use baton_proto::v1::{
-    planner, Budget, CancelRunRequest, EventKind, GetRunRequest, ListRunsRequest, Planner, RunSpec, RunStatus,
-    ScriptPlan, SubmitRunRequest, WatchRunRequest,
+    planner, AgentPlanner, Budget, CancelRunRequest, EventKind, GetRunRequest, ListRunsRequest, ListToolsRequest,
+    ModelPlanner, Planner, ReloadToolsRequest, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest, WatchRunRequest,
 };
 
-use crate::cli::{Cli, Command, ListArgs, SubmitArgs};
+use crate::cli::{Cli, Command, ListArgs, SubmitArgs, ToolsCommand};
 use crate::dlq;
 use crate::output::Printer;
 use batonctl::client::Client;
@@ -35,10 +35,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dlq { command } => dlq::run(&mut client, printer, command).await,
+        Command::Tools { command: ToolsCommand::List } => {
+            let tools = client.admin.list_tools(client.request(ListToolsRequest {})).await?.into_inner();
+            printer.tools(&tools)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tools { command: ToolsCommand::Reload } => {
+            let reloaded = client.admin.reload_tools(client.request(ReloadToolsRequest {})).await?.into_inner();
+            printer.tools_reloaded(&reloaded)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 async fn submit(client: &mut Client, printer: Printer, args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    if args.model.is_none() && (args.system.is_some() || args.temperature.is_some()) {
+        anyhow::bail!("--system and --temperature are settings of a model run (--model NAME)");
+    }
     let spec = spec_of(&args);
     let req = SubmitRunRequest { spec: Some(spec), idempotency_key: args.idempotency_key };
     let resp = client.rpc.submit_run(client.request(req)).await?.into_inner();
@@ -49,17 +62,32 @@ async fn submit(client: &mut Client, printer: Printer, args: SubmitArgs) -> anyh
     Ok(ExitCode::SUCCESS)
 }
 
-/// The RunSpec a `submit` command line describes: a `script` planner with the steps in order.
+/// The RunSpec a `submit` command line describes: a `script` planner with the steps in order,
+/// or a model or agent with the named tools.
 fn spec_of(args: &SubmitArgs) -> RunSpec {
-    let budget = (args.max_steps > 0 || args.deadline_ms > 0).then(|| Budget {
+    let budget = Budget {
         max_steps: args.max_steps,
         max_wall_clock_ms: args.deadline_ms,
-        ..Budget::default()
-    });
+        max_tokens: args.max_tokens,
+        max_cost_micros: args.max_cost_micros,
+        max_tool_calls: args.max_tool_calls,
+        max_rejections: args.max_rejections,
+    };
+    let kind = match (&args.model, &args.agent) {
+        (Some(endpoint), _) => planner::Kind::Model(ModelPlanner {
+            endpoint: endpoint.clone(),
+            system_prompt: args.system.clone().unwrap_or_default(),
+            temperature: args.temperature,
+        }),
+        (None, Some(agent)) => planner::Kind::Grpc(AgentPlanner { agent: agent.clone() }),
+        (None, None) => planner::Kind::Script(ScriptPlan { steps: args.steps.clone() }),
+    };
     RunSpec {
         goal: args.goal.clone(),
-        planner: Some(Planner { kind: Some(planner::Kind::Script(ScriptPlan { steps: args.steps.clone() })) }),
-        budget,
+        planner: Some(Planner { kind: Some(kind) }),
+        allowed_tools: args.tools.clone(),
+        autonomy: args.autonomy.map_or(0, |a| a as i32),
+        budget: (budget != Budget::default()).then_some(budget),
         lane: args.lane.clone(),
         ..RunSpec::default()
     }

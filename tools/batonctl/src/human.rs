@@ -3,9 +3,11 @@
 use std::fmt::Write as _;
 
 use baton_proto::v1::{
-    planner, CancelRunResponse, EventKind, ListRunsResponse, Run, RunEvent, StepRecord, StopReason, SubmitRunResponse,
+    planner, CancelRunResponse, EventKind, ListRunsResponse, Run, RunEvent, StepOutcome, StepRecord, StopReason,
+    SubmitRunResponse, Usage,
 };
 
+use crate::json::outcome_name;
 use crate::output::{kind_name, one_line, status_name, timestamp};
 
 /// `<run id>`, followed by `deduplicated status=<status>` when the key named an existing run.
@@ -20,12 +22,21 @@ pub fn submitted(resp: &SubmitRunResponse) -> String {
 /// `seq=3 step_completed step=1 tool=echo key=<run>:1 status=running detail=...`
 pub fn event(e: &RunEvent) -> String {
     let mut line = format!("seq={} {}", e.seq, kind_name(e.kind));
-    let is_step = matches!(EventKind::try_from(e.kind), Ok(EventKind::StepCompleted | EventKind::StepFailed));
-    if is_step {
+    let kind = EventKind::try_from(e.kind);
+    if matches!(kind, Ok(EventKind::StepCompleted | EventKind::StepFailed)) {
         let _ = write!(line, " step={} tool={} key={}", e.step, e.tool, e.idempotency_key);
         if e.attempt > 0 {
             let _ = write!(line, " attempt={}", e.attempt);
         }
+    }
+    if matches!(kind, Ok(EventKind::StepProposed | EventKind::ProposalRejected | EventKind::StepDrafted)) {
+        let _ = write!(line, " step={} tool={} args={}", e.step, e.tool, one_line(&e.args_json));
+    }
+    if !e.reason_code.is_empty() {
+        let _ = write!(line, " reason={}", e.reason_code);
+    }
+    if let Some(u) = e.usage.as_ref().filter(|u| u.model_calls > 0) {
+        let _ = write!(line, " {}", usage_text(u));
     }
     let _ = write!(line, " status={}", status_name(e.status));
     if e.not_before_ms > 0 {
@@ -57,10 +68,27 @@ pub fn run(r: &Run) -> String {
         if !spec.goal.is_empty() {
             field("goal", &one_line(&spec.goal));
         }
-        if let Some(planner::Kind::Script(script)) = spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
-            let tools: Vec<&str> = script.steps.iter().map(|c| c.tool.as_str()).collect();
-            field("plan", &format!("script, {} steps: {}", tools.len(), tools.join(" ")));
+        match spec.planner.as_ref().and_then(|p| p.kind.as_ref()) {
+            Some(planner::Kind::Script(script)) => {
+                let tools: Vec<&str> = script.steps.iter().map(|c| c.tool.as_str()).collect();
+                field("plan", &format!("script, {} steps: {}", tools.len(), tools.join(" ")));
+            }
+            Some(planner::Kind::Model(m)) => field("planner", &format!("model {}", m.endpoint)),
+            Some(planner::Kind::Grpc(a)) => field("planner", &format!("agent {}", a.agent)),
+            None => {}
         }
+        if !spec.allowed_tools.is_empty() {
+            field("tools", &spec.allowed_tools.join(" "));
+        }
+    }
+    if !r.result.is_empty() {
+        field("result", &one_line(&r.result));
+    }
+    if let Some(u) = &r.usage {
+        field("spend", &usage_text(u));
+    }
+    if let Some(call) = r.pending.as_ref().and_then(|p| p.call.as_ref()) {
+        field("pending", &format!("tool={} args={} (committed, not yet executed)", call.tool, one_line(&call.args_json)));
     }
     if r.wake_at_ms > 0 {
         field("wakes", &timestamp(r.wake_at_ms));
@@ -75,26 +103,68 @@ pub fn run(r: &Run) -> String {
     field("updated", &timestamp(r.updated_at_ms));
     field("deadline", &timestamp(r.deadline_at_ms));
     if let Some(b) = &r.budget {
-        field("budget", &format!("max_steps={} max_wall_clock_ms={}", b.max_steps, b.max_wall_clock_ms));
+        field(
+            "budget",
+            &format!(
+                "max_steps={} max_wall_clock_ms={} max_tokens={} max_cost_micros={} max_tool_calls={} max_rejections={}",
+                b.max_steps, b.max_wall_clock_ms, b.max_tokens, b.max_cost_micros, b.max_tool_calls, b.max_rejections
+            ),
+        );
     }
-    field("steps", &format!("{} completed", r.steps_completed));
+    field("steps", &format!("{} recorded", r.steps_completed));
     for step in &r.steps {
         let _ = writeln!(out, "  {}", step_line(step));
     }
     out.trim_end().to_string()
 }
 
-/// `step=0 tool=echo key=<run>:0 attempt=0 worker=w-1 output=...`
+/// `step=0 completed tool=echo key=<run>:0 attempt=0 worker=w-1 output=...`; a rejected or
+/// drafted proposal shows its arguments and reason code instead of a key and output.
 fn step_line(s: &StepRecord) -> String {
-    let mut line = format!("step={} tool={} key={} attempt={}", s.step, s.tool, s.idempotency_key, s.attempt);
+    let outcome = StepOutcome::try_from(s.outcome).unwrap_or_default();
+    if matches!(outcome, StepOutcome::Rejected | StepOutcome::Drafted) {
+        let mut line = format!("step={} {} tool={} args={} reason={}", s.step, outcome_name(s.outcome), s.tool, one_line(&s.args_json), s.reason_code);
+        if let Some(u) = s.usage.as_ref().filter(|u| u.model_calls > 0) {
+            let _ = write!(line, " {}", usage_text(u));
+        }
+        let _ = write!(line, " detail={}", one_line(&s.error));
+        return line;
+    }
+    let mut line = format!(
+        "step={} {} tool={} key={} attempt={}",
+        s.step,
+        outcome_name(s.outcome),
+        s.tool,
+        s.idempotency_key,
+        s.attempt
+    );
+    if !s.model_text.is_empty() || outcome == StepOutcome::Failed || s.usage.is_some_and(|u| u.model_calls > 0) {
+        let _ = write!(line, " args={}", one_line(&s.args_json));
+    }
+    if let Some(u) = s.usage.as_ref().filter(|u| u.model_calls > 0) {
+        let _ = write!(line, " {}", usage_text(u));
+    }
     if !s.worker.is_empty() {
         let _ = write!(line, " worker={}", s.worker);
     }
     if s.finished_at_ms > 0 && s.started_at_ms > 0 {
         let _ = write!(line, " took_ms={}", s.finished_at_ms - s.started_at_ms);
     }
-    let _ = write!(line, " output={}", one_line(&s.output_json));
+    if outcome == StepOutcome::Failed {
+        let _ = write!(line, " error={}", one_line(&s.error));
+    } else {
+        let _ = write!(line, " output={}", one_line(&s.output_json));
+    }
     line
+}
+
+/// `tokens=<in>+<out> cost_micros=<c>` plus tool calls and rejections when there are any.
+fn usage_text(u: &Usage) -> String {
+    let mut text = format!("tokens={}+{} cost_micros={}", u.input_tokens, u.output_tokens, u.cost_micros);
+    if u.model_calls > 1 || u.tool_calls > 0 || u.rejections > 0 {
+        let _ = write!(text, " model_calls={} tool_calls={} rejections={}", u.model_calls, u.tool_calls, u.rejections);
+    }
+    text
 }
 
 /// One line per run, then `next_page_token=<token>` when more pages exist.

@@ -4,8 +4,8 @@
 //! (`succeeded`, `step_completed`); `*_json` fields stay strings exactly as the API returned them.
 
 use baton_proto::v1::{
-    planner, AutonomyLevel, Budget, CancelRunResponse, ListRunsResponse, RetryPolicy, Run, RunEvent, RunSpec,
-    StepRecord, StopReason, SubmitRunResponse, ToolCall,
+    planner, AutonomyLevel, Budget, CancelRunResponse, ListRunsResponse, PendingCall, RetryPolicy, Run, RunEvent,
+    RunSpec, StepOutcome, StepRecord, StopReason, SubmitRunResponse, ToolCall, Usage,
 };
 use serde_json::{json, Value};
 
@@ -34,6 +34,9 @@ pub fn event(e: &RunEvent) -> Value {
         "fence": e.fence,
         "tenant": e.tenant,
         "not_before_ms": e.not_before_ms,
+        "reason_code": e.reason_code,
+        "args_json": e.args_json,
+        "usage": e.usage.as_ref().map(usage),
     })
 }
 
@@ -55,6 +58,9 @@ pub fn run(r: &Run) -> Value {
         "attempt": r.attempt,
         "last_error": r.last_error,
         "wake_at_ms": r.wake_at_ms,
+        "usage": r.usage.as_ref().map(usage),
+        "result": r.result,
+        "pending": r.pending.as_ref().map(pending),
     })
 }
 
@@ -76,6 +82,10 @@ fn spec(s: &RunSpec) -> Value {
         Some(planner::Kind::Script(script)) => {
             json!({ "script": { "steps": script.steps.iter().map(tool_call).collect::<Vec<_>>() } })
         }
+        Some(planner::Kind::Model(m)) => json!({ "model": {
+            "endpoint": m.endpoint, "system_prompt": m.system_prompt, "temperature": m.temperature,
+        } }),
+        Some(planner::Kind::Grpc(a)) => json!({ "grpc": { "agent": a.agent } }),
         None => Value::Null,
     };
     json!({
@@ -112,6 +122,40 @@ fn step(s: &StepRecord) -> Value {
         "started_at_ms": s.started_at_ms,
         "finished_at_ms": s.finished_at_ms,
         "worker": s.worker,
+        "outcome": outcome_name(s.outcome),
+        "reason_code": s.reason_code,
+        "error": s.error,
+        "usage": s.usage.as_ref().map(usage),
+        "model_text": s.model_text,
+    })
+}
+
+/// Short lowercase step outcome (`completed`, `rejected`, `drafted`, `failed`).
+pub fn outcome_name(raw: i32) -> String {
+    match StepOutcome::try_from(raw) {
+        Ok(StepOutcome::Unspecified) => "completed".into(),
+        Ok(o) => o.as_str_name().trim_start_matches("STEP_OUTCOME_").to_ascii_lowercase(),
+        Err(_) => format!("outcome({raw})"),
+    }
+}
+
+fn usage(u: &Usage) -> Value {
+    json!({
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cost_micros": u.cost_micros,
+        "model_calls": u.model_calls,
+        "tool_calls": u.tool_calls,
+        "rejections": u.rejections,
+    })
+}
+
+fn pending(p: &PendingCall) -> Value {
+    json!({
+        "call": p.call.as_ref().map(tool_call),
+        "usage": p.usage.as_ref().map(usage),
+        "model_text": p.model_text,
+        "proposed_at_ms": p.proposed_at_ms,
     })
 }
 
@@ -121,6 +165,8 @@ fn budget(b: &Budget) -> Value {
         "max_wall_clock_ms": b.max_wall_clock_ms,
         "max_tokens": b.max_tokens,
         "max_cost_micros": b.max_cost_micros,
+        "max_tool_calls": b.max_tool_calls,
+        "max_rejections": b.max_rejections,
     })
 }
 

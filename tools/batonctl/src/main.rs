@@ -8,6 +8,7 @@ mod dlq;
 mod human;
 mod json;
 mod output;
+mod tools;
 
 use std::process::ExitCode;
 

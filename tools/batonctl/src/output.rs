@@ -4,11 +4,11 @@
 use std::io::{self, Write as _};
 
 use baton_proto::v1::{
-    CancelRunResponse, EventKind, ListDeadLettersResponse, ListRunsResponse, RequeueDeadLetterResponse, Run, RunEvent,
-    RunStatus, SubmitRunResponse,
+    CancelRunResponse, EventKind, ListDeadLettersResponse, ListRunsResponse, ListToolsResponse, ReloadToolsResponse,
+    RequeueDeadLetterResponse, Run, RunEvent, RunStatus, SubmitRunResponse,
 };
 
-use crate::{dlq, human, json};
+use crate::{dlq, human, json, tools};
 
 /// Prints API messages in the format chosen by `--json`.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +51,16 @@ impl Printer {
     /// A RequeueDeadLetter result for `run_id`.
     pub fn requeued(&self, run_id: &str, resp: &RequeueDeadLetterResponse) -> io::Result<()> {
         emit(self.json, || dlq::json_requeued(run_id, resp).to_string(), || dlq::text_requeued(run_id, resp))
+    }
+
+    /// A ListTools result.
+    pub fn tools(&self, resp: &ListToolsResponse) -> io::Result<()> {
+        emit(self.json, || tools::json_list(resp).to_string(), || tools::text_list(resp))
+    }
+
+    /// A ReloadTools result.
+    pub fn tools_reloaded(&self, resp: &ReloadToolsResponse) -> io::Result<()> {
+        emit(self.json, || tools::json_reloaded(resp).to_string(), || tools::text_reloaded(resp))
     }
 
     /// A successful DiscardDeadLetter of `run_id`.

@@ -46,7 +46,7 @@ impl Tool for Flaky {
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0);
             if baton_core::tools::flaky_fails(rule, &call.idempotency_key, call.attempt, now) {
-                return Err(ToolError::Retryable(format!("flaky: attempt {} failed as configured", call.attempt)));
+                return Err(ToolError::retryable(format!("flaky: attempt {} failed as configured", call.attempt)));
             }
             Ok(json!({ "attempt": call.attempt, "idempotency_key": call.idempotency_key }))
         })

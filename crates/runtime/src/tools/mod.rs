@@ -1,10 +1,14 @@
-//! Tool adapters: the [`Tool`] trait, what a call receives ([`Invocation`]) and the registry.
+//! Tool adapters: the [`Tool`] trait, what a call receives ([`Invocation`]), and the
+//! [`ToolRegistry`] a worker builds from its catalog: built-ins, HTTP tools and gRPC tools.
 
 mod builtin;
+mod grpc;
+mod http;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use baton_core::catalog::{Adapter, Catalog};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +19,8 @@ use crate::BoxFuture;
 pub struct Invocation {
     /// The run.
     pub run_id: String,
+    /// The run's tenant.
+    pub tenant: String,
     /// The step index.
     pub step: u32,
     /// Attempt of this step (0 first).
@@ -23,7 +29,7 @@ pub struct Invocation {
     pub idempotency_key: String,
     /// Fence of the claim this call runs under (greater for every later claim).
     pub fence: u64,
-    /// Arguments, a JSON object.
+    /// Arguments, a JSON object valid against the tool's schema.
     pub args: Map<String, Value>,
     /// Fires when the step must stop (lease lost, cancel, shutdown).
     pub cancel: CancellationToken,
@@ -32,12 +38,24 @@ pub struct Invocation {
 /// How a tool call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolError {
-    /// Trying again may work (timeout, unavailable).
-    Retryable(String),
-    /// Trying again will not work (bad arguments, refused).
+    /// Trying again may work (timeout, unavailable, 429, 5xx).
+    Retryable {
+        /// What went wrong.
+        message: String,
+        /// The least wait the tool asked for (`Retry-After`).
+        retry_after_ms: Option<u64>,
+    },
+    /// Trying again will not work (bad request, refused).
     Fatal(String),
     /// The call stopped because its cancellation token fired.
     Cancelled,
+}
+
+impl ToolError {
+    /// A failure worth retrying, without a requested wait.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ToolError::Retryable { message: message.into(), retry_after_ms: None }
+    }
 }
 
 /// A tool the runtime can call.
@@ -60,6 +78,23 @@ impl ToolRegistry {
         r.register("echo", Arc::new(builtin::Echo));
         r.register("sleep", Arc::new(builtin::Sleep));
         r.register("flaky", Arc::new(builtin::Flaky));
+        r
+    }
+
+    /// `base` plus an adapter for every HTTP and gRPC tool of `catalog`, sharing `http`.
+    pub fn with_catalog(base: &ToolRegistry, catalog: &Catalog, http_client: &reqwest::Client) -> Self {
+        let mut r = base.clone();
+        for tool in catalog.tools() {
+            let def = &tool.def;
+            match &def.adapter {
+                Adapter::Builtin => {}
+                Adapter::Http(h) => r.register(&def.name, Arc::new(http::HttpTool::new(&def.name, h.clone(), http_client.clone()))),
+                Adapter::Grpc(g) => match grpc::GrpcTool::new(&def.name, g) {
+                    Ok(t) => r.register(&def.name, Arc::new(t)),
+                    Err(e) => tracing::warn!(tool = %def.name, error = %e, "cannot set up gRPC tool"),
+                },
+            }
+        }
         r
     }
 

@@ -1,0 +1,215 @@
+//! The runtime decides: every proposal is judged before anything runs. In order: the tool is
+//! allowed for the run, it exists, its arguments are valid against its schema, the tenant's
+//! policy rules allow it, and the run's autonomy level lets its side effect run. The verdict
+//! carries a reason code that is recorded as an event.
+
+use serde_json::{Map, Value};
+
+use crate::catalog::Catalog;
+use crate::tools::ArgsError;
+use crate::v1::{AutonomyLevel, RunState, ToolCall};
+
+/// Reason codes of rejected and drafted proposals (recorded on events and step records).
+pub mod code {
+    /// The tool is not in the run's `allowed_tools`.
+    pub const TOOL_NOT_ALLOWED: &str = "tool_not_allowed";
+    /// No tool of that name exists in the catalog.
+    pub const UNKNOWN_TOOL: &str = "unknown_tool";
+    /// The arguments are not an object valid against the tool's schema.
+    pub const INVALID_ARGS: &str = "invalid_args";
+    /// A policy rule denies the tool for this tenant.
+    pub const POLICY_DENIED: &str = "policy_denied";
+    /// An argument is above the cap a policy rule sets.
+    pub const POLICY_CAP: &str = "policy_cap";
+    /// `advisory` runs record side effects as drafts and go on.
+    pub const AUTONOMY_ADVISORY: &str = "autonomy_advisory";
+    /// `drafts_for_review` runs end with the side effect as a draft for a human.
+    pub const AUTONOMY_DRAFTS_FOR_REVIEW: &str = "autonomy_drafts_for_review";
+}
+
+/// A tenant policy rule from config: deny a tool, or cap a numeric argument of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Tenant the rule applies to; `*` for every tenant.
+    pub tenant: String,
+    /// Tool the rule applies to.
+    pub tool: String,
+    /// What the rule does.
+    pub effect: RuleEffect,
+    /// Why, shown in the rejection.
+    pub reason: String,
+}
+
+/// What a policy rule does to a matching proposal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleEffect {
+    /// Reject every call of the tool.
+    Deny,
+    /// Reject calls whose argument `arg` (a top-level name or a JSON pointer) exceeds `max`.
+    Cap {
+        /// Argument name, or JSON pointer such as `/order/amount`.
+        arg: String,
+        /// Highest value allowed.
+        max: f64,
+    },
+}
+
+/// The runtime's decision on a proposal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Run it, with these parsed arguments.
+    Execute(Map<String, Value>),
+    /// Do not run it; tell the planner why.
+    Reject {
+        /// One of [`code`].
+        code: &'static str,
+        /// What was wrong, for the planner and the operator.
+        message: String,
+    },
+    /// Do not run it: record it as a draft (the autonomy level keeps side effects for humans).
+    Draft {
+        /// One of [`code`].
+        code: &'static str,
+        /// What happened, for the planner and the operator.
+        message: String,
+    },
+}
+
+/// Judges `call`, proposed for step `state.next_step` of `state`.
+pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule]) -> Verdict {
+    let spec = state.spec.clone().unwrap_or_default();
+    if !spec.allowed_tools.contains(&call.tool) {
+        let allowed = spec.allowed_tools.join(", ");
+        if catalog.get(&call.tool).is_none() {
+            let message = format!("there is no tool {:?} (this run's tools: {allowed})", call.tool);
+            return Verdict::Reject { code: code::UNKNOWN_TOOL, message };
+        }
+        let message = format!("tool {:?} is not allowed for this run (allowed: {allowed})", call.tool);
+        return Verdict::Reject { code: code::TOOL_NOT_ALLOWED, message };
+    }
+    let args = match catalog.check_args(&call.tool, &call.args_json) {
+        Ok(args) => args,
+        Err(e @ ArgsError::UnknownTool { .. }) => {
+            return Verdict::Reject { code: code::UNKNOWN_TOOL, message: e.to_string() };
+        }
+        Err(e) => return Verdict::Reject { code: code::INVALID_ARGS, message: e.to_string() },
+    };
+    for rule in rules.iter().filter(|r| r.tool == call.tool && (r.tenant == "*" || r.tenant == state.tenant)) {
+        match &rule.effect {
+            RuleEffect::Deny => {
+                let message = format!("policy denies tool {:?} for tenant {:?}: {}", call.tool, state.tenant, rule.reason);
+                return Verdict::Reject { code: code::POLICY_DENIED, message };
+            }
+            RuleEffect::Cap { arg, max } => {
+                let value = if arg.starts_with('/') { Value::Object(args.clone()).pointer(arg).cloned() } else { args.get(arg).cloned() };
+                if let Some(v) = value.as_ref().and_then(Value::as_f64).filter(|v| v > max) {
+                    let message = format!(
+                        "argument {arg} = {v} of tool {:?} is above the cap {max} for tenant {:?}: {}",
+                        call.tool, state.tenant, rule.reason
+                    );
+                    return Verdict::Reject { code: code::POLICY_CAP, message };
+                }
+            }
+        }
+    }
+    let effect = catalog.get(&call.tool).map(|t| t.def.side_effect);
+    if effect.is_some_and(|e| e.has_effect()) {
+        let class = effect.map_or("", |e| e.name());
+        match spec.autonomy() {
+            AutonomyLevel::Advisory => {
+                let message = format!(
+                    "not executed: {:?} is a {class} tool and this run is advisory; the call was recorded as a draft",
+                    call.tool
+                );
+                return Verdict::Draft { code: code::AUTONOMY_ADVISORY, message };
+            }
+            AutonomyLevel::DraftsForReview => {
+                let message =
+                    format!("not executed: {:?} is a {class} tool; the call was recorded as a draft for review", call.tool);
+                return Verdict::Draft { code: code::AUTONOMY_DRAFTS_FOR_REVIEW, message };
+            }
+            _ => {}
+        }
+    }
+    Verdict::Execute(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::{admit, Policy};
+    use crate::plan::model_spec;
+
+    fn run(tools: &[&str], autonomy: AutonomyLevel) -> RunState {
+        let mut spec = model_spec("m", "g", tools);
+        spec.autonomy = autonomy as i32;
+        admit("r", "acme", "", spec, &Policy::for_tests(), &Catalog::builtins(), 0).unwrap()
+    }
+
+    fn call(tool: &str, args: &str) -> ToolCall {
+        ToolCall { tool: tool.into(), args_json: args.into() }
+    }
+
+    fn code_of(v: Verdict) -> &'static str {
+        match v {
+            Verdict::Execute(_) => "execute",
+            Verdict::Reject { code, .. } | Verdict::Draft { code, .. } => code,
+        }
+    }
+
+    #[test]
+    fn checks_run_in_order() {
+        let c = Catalog::builtins();
+        let s = run(&["echo", "sleep", "ledger"], AutonomyLevel::BoundedAutonomous);
+        assert_eq!(code_of(judge(&s, &call("flaky", "{}"), &c, &[])), code::TOOL_NOT_ALLOWED);
+        assert_eq!(code_of(judge(&s, &call("launch_missiles", "{}"), &c, &[])), code::UNKNOWN_TOOL);
+        assert_eq!(code_of(judge(&s, &call("sleep", r#"{"ms":"x"}"#), &c, &[])), code::INVALID_ARGS);
+        assert_eq!(code_of(judge(&s, &call("sleep", "[]"), &c, &[])), code::INVALID_ARGS);
+        assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[])), "execute");
+        let mut s2 = s.clone();
+        s2.spec.as_mut().unwrap().allowed_tools.push("gone".into());
+        assert_eq!(code_of(judge(&s2, &call("gone", "{}"), &c, &[])), code::UNKNOWN_TOOL);
+    }
+
+    #[test]
+    fn policy_rules_deny_and_cap() {
+        let c = Catalog::builtins();
+        let s = run(&["echo", "sleep"], AutonomyLevel::BoundedAutonomous);
+        let deny = Rule { tenant: "acme".into(), tool: "echo".into(), effect: RuleEffect::Deny, reason: "no".into() };
+        let other = Rule { tenant: "beta".into(), ..deny.clone() };
+        assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[deny])), code::POLICY_DENIED);
+        assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[other])), "execute");
+        let cap = Rule {
+            tenant: "*".into(),
+            tool: "sleep".into(),
+            effect: RuleEffect::Cap { arg: "ms".into(), max: 100.0 },
+            reason: "short naps only".into(),
+        };
+        let v = judge(&s, &call("sleep", r#"{"ms":101}"#), &c, std::slice::from_ref(&cap));
+        let Verdict::Reject { code, message } = v else { panic!("{v:?}") };
+        assert_eq!(code, code::POLICY_CAP);
+        assert!(message.contains("ms = 101") && message.contains("cap 100"), "{message}");
+        assert_eq!(code_of(judge(&s, &call("sleep", r#"{"ms":100}"#), &c, &[cap])), "execute");
+        let nested = Rule { effect: RuleEffect::Cap { arg: "/order/amount".into(), max: 5.0 }, tool: "echo".into(), ..any_deny() };
+        assert_eq!(code_of(judge(&s, &call("echo", r#"{"order":{"amount":6}}"#), &c, &[nested])), code::POLICY_CAP);
+    }
+
+    fn any_deny() -> Rule {
+        Rule { tenant: "*".into(), tool: "echo".into(), effect: RuleEffect::Deny, reason: String::new() }
+    }
+
+    #[test]
+    fn autonomy_keeps_side_effects_as_drafts() {
+        let c = Catalog::builtins();
+        for (level, expected) in [
+            (AutonomyLevel::Advisory, code::AUTONOMY_ADVISORY),
+            (AutonomyLevel::DraftsForReview, code::AUTONOMY_DRAFTS_FOR_REVIEW),
+            (AutonomyLevel::BoundedAutonomous, "execute"),
+            (AutonomyLevel::Unspecified, "execute"),
+        ] {
+            let s = run(&["echo", "ledger"], level);
+            assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[])), expected, "{level:?}");
+            assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[])), "execute", "reads run at {level:?}");
+        }
+    }
+}

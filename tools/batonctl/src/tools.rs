@@ -1,0 +1,84 @@
+//! Text and JSON forms of `tools list` and `tools reload` (AdminService).
+
+use std::fmt::Write as _;
+
+use baton_proto::v1::{ListToolsResponse, ReloadToolsResponse, ToolInfo};
+use serde_json::{json, Value};
+
+use crate::output::{one_line, timestamp};
+
+/// A header line about the manifest, then one line per tool with its schema.
+pub fn text_list(resp: &ListToolsResponse) -> String {
+    let mut out = String::new();
+    let source = if resp.manifest_path.is_empty() { "built-ins only".to_string() } else { resp.manifest_path.clone() };
+    let _ = writeln!(out, "manifest {source} version={} loaded={}", resp.manifest_version, timestamp(resp.loaded_at_ms));
+    if !resp.last_error.is_empty() {
+        let _ = writeln!(out, "last reload rejected: {}", one_line(&resp.last_error));
+    }
+    for t in &resp.tools {
+        let _ = writeln!(out, "{}", text_line(t));
+    }
+    out.trim_end().to_string()
+}
+
+/// `<name> kind=http side_effect=read idempotent=true target=POST http://… schema={…}  # description`
+pub fn text_line(t: &ToolInfo) -> String {
+    let mut line = format!("{} kind={} side_effect={} idempotent={}", t.name, t.kind, t.side_effect, t.idempotent);
+    if !t.target.is_empty() {
+        let _ = write!(line, " target={}", t.target.replace(' ', "_"));
+    }
+    let _ = write!(line, " schema={}  # {}", t.args_schema_json, one_line(&t.description));
+    line
+}
+
+/// `{"manifest_path", "manifest_version", "loaded_at_ms", "last_error", "tools": [...]}`
+pub fn json_list(resp: &ListToolsResponse) -> Value {
+    json!({
+        "manifest_path": resp.manifest_path,
+        "manifest_version": resp.manifest_version,
+        "loaded_at_ms": resp.loaded_at_ms,
+        "last_error": resp.last_error,
+        "tools": resp.tools.iter().map(|t| json!({
+            "name": t.name,
+            "description": t.description,
+            "kind": t.kind,
+            "side_effect": t.side_effect,
+            "idempotent": t.idempotent,
+            "target": t.target,
+            "args_schema": serde_json::from_str::<Value>(&t.args_schema_json).unwrap_or(Value::Null),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `reloaded version=<v> tools=<n>` or `unchanged version=<v> tools=<n>`.
+pub fn text_reloaded(resp: &ReloadToolsResponse) -> String {
+    let what = if resp.changed { "reloaded" } else { "unchanged" };
+    format!("{what} version={} tools={}", resp.manifest_version, resp.tools)
+}
+
+/// `{"changed", "manifest_version", "tools"}`
+pub fn json_reloaded(resp: &ReloadToolsResponse) -> Value {
+    json!({ "changed": resp.changed, "manifest_version": resp.manifest_version, "tools": resp.tools })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_is_one_line() {
+        let t = ToolInfo {
+            name: "lookup".into(),
+            description: "Look\nup".into(),
+            args_schema_json: r#"{"type":"object"}"#.into(),
+            kind: "http".into(),
+            side_effect: "read".into(),
+            idempotent: true,
+            target: "POST http://x/y".into(),
+        };
+        assert_eq!(
+            text_line(&t),
+            r#"lookup kind=http side_effect=read idempotent=true target=POST_http://x/y schema={"type":"object"}  # Look\nup"#
+        );
+    }
+}
