@@ -1,5 +1,6 @@
-//! Log and trace setup: structured JSON logs on stdout, plus OTLP trace export when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! Log and trace setup: structured JSON logs on stdout, and trace context on every span (so a
+//! W3C `traceparent` reaches Kafka headers, model endpoints and tools whether or not traces are
+//! exported), exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -35,20 +36,16 @@ pub fn init(service: &'static str, filter: &str, format: &str) -> anyhow::Result
             .with_span_list(false)
             .boxed()
     };
-    let mut provider = None;
-    let otel = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
-            let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
-            let p = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
-            let tracer = p.tracer(service);
-            opentelemetry::global::set_tracer_provider(p.clone());
-            provider = Some(p);
-            Some(tracing_opentelemetry::layer().with_tracer(tracer))
-        }
-        _ => None,
-    };
+    let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|e| !e.is_empty()) {
+        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+    opentelemetry::global::set_tracer_provider(provider.clone());
     opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
     tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
-    Ok(Guard { provider })
+    Ok(Guard { provider: Some(provider) })
 }

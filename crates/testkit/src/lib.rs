@@ -1,12 +1,18 @@
 //! Test helpers that start the real stack as separate processes on loopback: a private
-//! `redis-server`, a private `tansu` broker (sqlite storage), and the Baton service binaries.
-//! Everything lives in a temp dir and is killed when dropped; every wait is bounded.
+//! `redis-server`, a private `tansu` broker (sqlite storage), and the Baton service binaries;
+//! and the real peers an agent run talks to: a scripted OpenAI-compatible model server, an HTTP
+//! tool server, and a gRPC agent/tool server. Everything lives in a temp dir and is killed
+//! when dropped; every wait is bounded.
 #![allow(clippy::unwrap_used)]
 
+pub mod agents;
 pub mod chaos;
+pub mod grpc_server;
+pub mod model_server;
 mod process;
 pub mod runs;
 mod stack;
+pub mod tool_server;
 
 pub use process::{bin_path, free_port, http_get, wait_for_port, Proc};
 pub use stack::{Broker, Redis, Stack, StackOptions};

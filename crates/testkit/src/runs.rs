@@ -47,24 +47,35 @@ pub async fn watch_to_end(
     tokio::time::timeout(within, fut).await.map_err(|_| format!("run {run_id} did not finish within {within:?}"))?
 }
 
-/// Checks a finished run's history: sequence numbers 1..n without gaps; steps committed
-/// exactly once each, in order from 0; a RUN_FINISHED last (an earlier one only if a requeue
-/// follows it). Returns the number of committed steps.
+/// Checks a finished run's history: sequence numbers 1..n without gaps; every step recorded
+/// exactly once (completed, rejected, drafted, or failed for good and shown to the planner), in
+/// order from 0, a completed one under the key `<run>:<step>`; a RUN_FINISHED last (an earlier
+/// one only if a requeue follows it). Returns the number of completed steps.
 pub fn check_history(events: &[RunEvent]) -> Result<u32, String> {
     let mut next_step = 0u32;
+    let mut completed = 0u32;
     for (i, e) in events.iter().enumerate() {
         if e.seq != i as u64 + 1 {
             return Err(format!("event {i} has seq {} (want {}): {events:?}", e.seq, i + 1));
         }
+        let next = events.get(i + 1).map(RunEvent::kind);
+        let recorded = match e.kind() {
+            EventKind::StepCompleted | EventKind::ProposalRejected | EventKind::StepDrafted => true,
+            EventKind::StepFailed => e.not_before_ms == 0 && next.is_some_and(|k| k != EventKind::RunFinished),
+            _ => false,
+        };
+        if recorded {
+            if e.step != next_step {
+                return Err(format!("step {} recorded when {next_step} was next (duplicate or gap)", e.step));
+            }
+            next_step += 1;
+        }
         match e.kind() {
             EventKind::StepCompleted => {
-                if e.step != next_step {
-                    return Err(format!("step {} committed when {next_step} was next (duplicate or gap)", e.step));
-                }
                 if e.idempotency_key != format!("{}:{}", e.run_id, e.step) {
                     return Err(format!("step {} ran with key {:?}", e.step, e.idempotency_key));
                 }
-                next_step += 1;
+                completed += 1;
             }
             EventKind::RunFinished if i + 1 != events.len() && events[i + 1].kind() != EventKind::RunRequeued => {
                 return Err("RUN_FINISHED is followed by something other than a requeue".into())
@@ -73,7 +84,7 @@ pub fn check_history(events: &[RunEvent]) -> Result<u32, String> {
         }
     }
     match events.last() {
-        Some(e) if e.kind() == EventKind::RunFinished => Ok(next_step),
+        Some(e) if e.kind() == EventKind::RunFinished => Ok(completed),
         _ => Err("history does not end with RUN_FINISHED".into()),
     }
 }

@@ -119,6 +119,9 @@ pub struct StackOptions {
     pub env: Vec<(String, String)>,
     /// Redis with AOF persistence (for restart tests).
     pub redis_aof: bool,
+    /// A TOML config file every service reads (`BATON_CONFIG`): model endpoints, agents,
+    /// policy rules; `{dir}` stands for the stack's directory. Empty for none.
+    pub config_toml: String,
 }
 
 impl Default for StackOptions {
@@ -134,7 +137,11 @@ impl Default for StackOptions {
             ("BATON_WORKER_DRAIN_GRACE_MS", "5000"),
             ("BATON_TELEMETRY_LOG_LEVEL", "info,librdkafka=warn,rdkafka=warn"),
         ];
-        Self { env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), redis_aof: false }
+        Self {
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            redis_aof: false,
+            config_toml: String::new(),
+        }
     }
 }
 
@@ -182,8 +189,23 @@ impl Stack {
         if service == "gateway" {
             env.push(("BATON_GATEWAY_LISTEN".to_string(), format!("127.0.0.1:{}", self.grpc_port)));
         }
+        if !self.opts.config_toml.is_empty() {
+            let text = self.opts.config_toml.replace("{dir}", &self.dir.path().display().to_string());
+            let path = self.write_file("baton.toml", &text);
+            env.push(("BATON_CONFIG".to_string(), path.display().to_string()));
+        }
         env.extend(self.opts.env.iter().cloned());
         env
+    }
+
+    /// Writes `text` to `name` in the stack's directory (a config file, a tool manifest) and
+    /// returns its path. Written to a temp file and renamed, so a watcher never sees half of it.
+    pub fn write_file(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let path = self.dir.path().join(name);
+        let tmp = self.dir.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).expect("write file");
+        std::fs::rename(&tmp, &path).expect("rename file");
+        path
     }
 
     /// Starts the gateway and waits until it is ready.
@@ -195,6 +217,18 @@ impl Stack {
     /// Starts `baton-<service>` and waits until its `/readyz` answers 200. Returns its index.
     pub async fn start(&mut self, service: &str) -> usize {
         self.start_with(service, &[]).await
+    }
+
+    /// Starts `baton-<service>` and waits for it to exit on its own, at most 30 s: for services
+    /// that must refuse to start. Returns the exit code and the log.
+    pub async fn start_expecting_exit(&mut self, service: &str, extra: &[(&str, &str)]) -> (Option<i32>, String) {
+        let mut env = self.env(service, free_port());
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let name = format!("{service}-{}", self.services.len());
+        let mut proc = Proc::spawn(&name, &bin_path(&format!("baton-{service}")), &[], &env, self.dir.path());
+        let status = tokio::time::timeout(START_WITHIN, proc.child.wait()).await;
+        let code = status.ok().and_then(Result::ok).and_then(|s| s.code());
+        (code, proc.log_text())
     }
 
     /// Like [`Stack::start`], with extra environment variables.

@@ -1,0 +1,137 @@
+//! An HTTP tool server over real HTTP, for tests and demos: `/tools/<name>` answers as its
+//! [`Behavior`] says and records every call (method, headers, body, query), so a test can count
+//! calls and check the idempotency key and `traceparent` each one carried.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::routing::any;
+use axum::Router;
+use serde_json::{json, Value};
+
+/// How a tool answers.
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    /// 200 with `{"tool", "args", "call"}`.
+    Ok,
+    /// This status for the first `times` calls, then like `Ok`.
+    FailFirst {
+        /// HTTP status of the failures.
+        status: u16,
+        /// How many calls fail.
+        times: u32,
+    },
+    /// This status on every call.
+    Always(u16),
+    /// Like `Ok`, after a delay.
+    Slow(Duration),
+}
+
+/// One call the server received.
+#[derive(Debug, Clone)]
+pub struct RecordedCall {
+    /// HTTP method.
+    pub method: String,
+    /// The `Idempotency-Key` header.
+    pub idempotency_key: String,
+    /// The `traceparent` header, if any.
+    pub traceparent: Option<String>,
+    /// Every header, lowercase names.
+    pub headers: HashMap<String, String>,
+    /// The JSON body (`null` if none).
+    pub body: Value,
+    /// The query string.
+    pub query: String,
+}
+
+#[derive(Default)]
+struct Tools {
+    behavior: HashMap<String, Behavior>,
+    calls: HashMap<String, Vec<RecordedCall>>,
+}
+
+/// The running server; stops when dropped.
+pub struct ToolServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    tools: Arc<Mutex<Tools>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl ToolServer {
+    /// Starts on a free loopback port (`port` 0) or on `port`.
+    pub async fn start(port: u16) -> std::io::Result<Self> {
+        let tools = Arc::new(Mutex::new(Tools::default()));
+        let app = Router::new().route("/tools/{name}", any(call)).with_state(tools.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let port = listener.local_addr()?.port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { drop(stopped.await) }).await;
+        });
+        Ok(Self { port, tools, _stop: stop })
+    }
+
+    /// `http://127.0.0.1:<port>/tools/<name>`.
+    pub fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/tools/{name}", self.port)
+    }
+
+    /// Sets how `name` answers (the default is [`Behavior::Ok`]).
+    pub fn set(&self, name: &str, behavior: Behavior) {
+        self.tools.lock().unwrap_or_else(|e| e.into_inner()).behavior.insert(name.to_string(), behavior);
+    }
+
+    /// Every call of `name` so far.
+    pub fn calls(&self, name: &str) -> Vec<RecordedCall> {
+        self.tools.lock().unwrap_or_else(|e| e.into_inner()).calls.get(name).cloned().unwrap_or_default()
+    }
+}
+
+async fn call(
+    State(tools): State<Arc<Mutex<Tools>>>,
+    Path(name): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let record = RecordedCall {
+        method: method.to_string(),
+        idempotency_key: header("idempotency-key").unwrap_or_default(),
+        traceparent: header("traceparent"),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        query: uri.query().unwrap_or_default().to_string(),
+    };
+    let (behavior, n) = {
+        let mut t = tools.lock().unwrap_or_else(|e| e.into_inner());
+        let calls = t.calls.entry(name.clone()).or_default();
+        calls.push(record.clone());
+        let n = calls.len() as u32;
+        (t.behavior.get(&name).cloned().unwrap_or(Behavior::Ok), n)
+    };
+    let ok = || (StatusCode::OK, json!({"tool": name, "args": record.body, "call": n}).to_string());
+    let status = |code: u16| {
+        let s = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (s, json!({"error": format!("scripted {code} from {name}")}).to_string())
+    };
+    match behavior {
+        Behavior::Ok => ok(),
+        Behavior::FailFirst { status: code, times } if n <= times => status(code),
+        Behavior::FailFirst { .. } => ok(),
+        Behavior::Always(code) => status(code),
+        Behavior::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            ok()
+        }
+    }
+}
