@@ -20,9 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use baton_core::catalog::{
-    version_of, Adapter, Catalog, GrpcAdapter, HeaderValue, HttpAdapter, SideEffect, ToolDef,
-};
+use baton_core::catalog::{version_of, Adapter, Catalog, GrpcAdapter, HeaderValue, HttpAdapter, SideEffect, ToolDef};
 use serde::Deserialize;
 
 use crate::Error;
@@ -81,8 +79,8 @@ pub fn load_manifest(path: &Path) -> Result<Catalog, Error> {
 
 /// Checks manifest text into a catalog whose version is the text's hash.
 pub fn parse_manifest(text: &str) -> Result<Catalog, Error> {
-    let file: File =
-        toml::from_str(text).map_err(|e| Error::Parse(format!("tool manifest: {}", e.to_string().replace('\n', " "))))?;
+    let file: File = toml::from_str(text)
+        .map_err(|e| Error::Parse(format!("tool manifest: {}", e.to_string().replace('\n', " "))))?;
     let mut defs = Vec::new();
     for (name, entry) in file.tools {
         defs.push(entry_def(&name, entry)?);
@@ -151,7 +149,14 @@ fn entry_def(name: &str, e: Entry) -> Result<ToolDef, Error> {
         other => return Err(invalid("kind", format!("{other:?} is not one of http, grpc"))),
     };
     let args_schema = serde_json::to_value(e.args_schema).map_err(|e| invalid("args_schema", e.to_string()))?;
-    Ok(ToolDef { name: name.to_string(), description: e.description, args_schema, side_effect, idempotent: e.idempotent, adapter })
+    Ok(ToolDef {
+        name: name.to_string(),
+        description: e.description,
+        args_schema,
+        side_effect,
+        idempotent: e.idempotent,
+        adapter,
+    })
 }
 
 fn header_name(key: &str, name: &str) -> Result<(), Error> {
@@ -208,10 +213,16 @@ args_schema = { type = "object" }
 
     #[test]
     fn errors_name_the_key() {
-        assert_eq!(key_of(&GOOD.replace(r#"side_effect = "read""#, r#"side_effect = "maybe""#)), "tools.lookup_order.side_effect");
+        assert_eq!(
+            key_of(&GOOD.replace(r#"side_effect = "read""#, r#"side_effect = "maybe""#)),
+            "tools.lookup_order.side_effect"
+        );
         assert_eq!(key_of(&GOOD.replace("http://127.0.0.1:9/orders", "ftp://x")), "tools.lookup_order.url");
         assert_eq!(key_of(&GOOD.replace(r#"kind = "grpc""#, r#"kind = "smtp""#)), "tools.notify.kind");
-        assert_eq!(key_of(&GOOD.replace(r#"args_schema = { type = "object" }"#, r#"args_schema = { type = "array" }"#)), "tools.notify.args_schema");
+        assert_eq!(
+            key_of(&GOOD.replace(r#"args_schema = { type = "object" }"#, r#"args_schema = { type = "array" }"#)),
+            "tools.notify.args_schema"
+        );
         assert_eq!(key_of("[tools.echo]\ndescription='x'\nkind='grpc'\nside_effect='none'\nendpoint='http://a'\nargs_schema={type='object'}"), "tools.echo.name");
         let unknown = parse_manifest(&GOOD.replace("idempotent = true", "idempotnt = true")).unwrap_err().to_string();
         assert!(unknown.contains("idempotnt"), "{unknown}");

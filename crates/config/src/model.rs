@@ -447,7 +447,14 @@ pub struct PolicyRule {
 
 impl Default for PolicyRule {
     fn default() -> Self {
-        Self { tenant: "*".into(), tool: String::new(), deny: false, arg: String::new(), max: None, reason: String::new() }
+        Self {
+            tenant: "*".into(),
+            tool: String::new(),
+            deny: false,
+            arg: String::new(),
+            max: None,
+            reason: String::new(),
+        }
     }
 }
 

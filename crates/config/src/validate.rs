@@ -143,7 +143,9 @@ impl Config {
             positive(&key("timeout_ms"), m.timeout_ms)?;
             positive(&key("max_output_tokens"), m.max_output_tokens.into())?;
             positive(&key("max_response_bytes"), m.max_response_bytes as u64)?;
-            for (k, price) in [("input_price_per_mtok", m.input_price_per_mtok), ("output_price_per_mtok", m.output_price_per_mtok)] {
+            for (k, price) in
+                [("input_price_per_mtok", m.input_price_per_mtok), ("output_price_per_mtok", m.output_price_per_mtok)]
+            {
                 if !price.is_finite() || price < 0.0 {
                     return Err(invalid(&key(k), format!("{price} must be a non-negative number")));
                 }

@@ -121,7 +121,10 @@ pub fn validate(spec: &RunSpec, policy: &Policy, catalog: &Catalog) -> Result<()
         return Err(err("spec.autonomy", format!("{} is not an AutonomyLevel", spec.autonomy)));
     }
     if spec.autonomy() == AutonomyLevel::ExecutesAfterApproval {
-        return Err(err("spec.autonomy", "executes_after_approval needs approvals, which this build does not offer yet"));
+        return Err(err(
+            "spec.autonomy",
+            "executes_after_approval needs approvals, which this build does not offer yet",
+        ));
     }
     for (i, tool) in spec.allowed_tools.iter().enumerate() {
         if catalog.get(tool).is_none() {

@@ -225,9 +225,8 @@ impl Catalog {
     /// Checks a call: the tool exists and `args_json` is an object valid against its schema.
     /// Returns the parsed arguments.
     pub fn check_args(&self, tool: &str, args_json: &str) -> Result<Map<String, Value>, ArgsError> {
-        let entry = self
-            .get(tool)
-            .ok_or_else(|| ArgsError::UnknownTool { name: tool.to_string(), known: self.known() })?;
+        let entry =
+            self.get(tool).ok_or_else(|| ArgsError::UnknownTool { name: tool.to_string(), known: self.known() })?;
         let args = parse_args(args_json)?;
         entry.check(&args)?;
         Ok(args)
@@ -259,7 +258,11 @@ impl CatalogTool {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(ArgsError::Invalid(format!("arguments do not match the schema of {}: {}", self.def.name, problems.join("; "))))
+            Err(ArgsError::Invalid(format!(
+                "arguments do not match the schema of {}: {}",
+                self.def.name,
+                problems.join("; ")
+            )))
         }
     }
 
@@ -301,7 +304,8 @@ fn compile(def: ToolDef) -> Result<CatalogTool, CatalogError> {
     if def.args_schema.get("type").and_then(Value::as_str) != Some("object") {
         return Err(err("must be a JSON Schema with \"type\": \"object\" (tool arguments are an object)".into()));
     }
-    let validator = jsonschema::validator_for(&def.args_schema).map_err(|e| err(format!("not a valid JSON Schema: {e}")))?;
+    let validator =
+        jsonschema::validator_for(&def.args_schema).map_err(|e| err(format!("not a valid JSON Schema: {e}")))?;
     Ok(CatalogTool { def, validator })
 }
 

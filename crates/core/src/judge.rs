@@ -97,11 +97,16 @@ pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule
     for rule in rules.iter().filter(|r| r.tool == call.tool && (r.tenant == "*" || r.tenant == state.tenant)) {
         match &rule.effect {
             RuleEffect::Deny => {
-                let message = format!("policy denies tool {:?} for tenant {:?}: {}", call.tool, state.tenant, rule.reason);
+                let message =
+                    format!("policy denies tool {:?} for tenant {:?}: {}", call.tool, state.tenant, rule.reason);
                 return Verdict::Reject { code: code::POLICY_DENIED, message };
             }
             RuleEffect::Cap { arg, max } => {
-                let value = if arg.starts_with('/') { Value::Object(args.clone()).pointer(arg).cloned() } else { args.get(arg).cloned() };
+                let value = if arg.starts_with('/') {
+                    Value::Object(args.clone()).pointer(arg).cloned()
+                } else {
+                    args.get(arg).cloned()
+                };
                 if let Some(v) = value.as_ref().and_then(Value::as_f64).filter(|v| v > max) {
                     let message = format!(
                         "argument {arg} = {v} of tool {:?} is above the cap {max} for tenant {:?}: {}",
@@ -124,8 +129,10 @@ pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule
                 return Verdict::Draft { code: code::AUTONOMY_ADVISORY, message };
             }
             AutonomyLevel::DraftsForReview => {
-                let message =
-                    format!("not executed: {:?} is a {class} tool; the call was recorded as a draft for review", call.tool);
+                let message = format!(
+                    "not executed: {:?} is a {class} tool; the call was recorded as a draft for review",
+                    call.tool
+                );
                 return Verdict::Draft { code: code::AUTONOMY_DRAFTS_FOR_REVIEW, message };
             }
             _ => {}
@@ -190,7 +197,11 @@ mod tests {
         assert_eq!(code, code::POLICY_CAP);
         assert!(message.contains("ms = 101") && message.contains("cap 100"), "{message}");
         assert_eq!(code_of(judge(&s, &call("sleep", r#"{"ms":100}"#), &c, &[cap])), "execute");
-        let nested = Rule { effect: RuleEffect::Cap { arg: "/order/amount".into(), max: 5.0 }, tool: "echo".into(), ..any_deny() };
+        let nested = Rule {
+            effect: RuleEffect::Cap { arg: "/order/amount".into(), max: 5.0 },
+            tool: "echo".into(),
+            ..any_deny()
+        };
         assert_eq!(code_of(judge(&s, &call("echo", r#"{"order":{"amount":6}}"#), &c, &[nested])), code::POLICY_CAP);
     }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::budget;
 use crate::events::push;
-use crate::machine::{finish, finish_after, reason, StepContext, Transition, Next};
+use crate::machine::{finish, finish_after, reason, Next, StepContext, Transition};
 use crate::plan::{is_script, script_len};
 use crate::v1::{EventKind, PendingCall, RunState, RunStatus, StepOutcome, StepRecord, StopReason, ToolCall, Usage};
 
@@ -38,7 +38,12 @@ pub fn accept(mut state: RunState, call: &ToolCall, usage: Usage, text: String, 
         e.worker = ctx.worker.clone();
         e.fence = ctx.fence;
     });
-    state.pending = Some(PendingCall { call: Some(call.clone()), usage: Some(usage), model_text: text, proposed_at_ms: ctx.now_ms });
+    state.pending = Some(PendingCall {
+        call: Some(call.clone()),
+        usage: Some(usage),
+        model_text: text,
+        proposed_at_ms: ctx.now_ms,
+    });
     Transition { state, events, next: Next::Execute }
 }
 
@@ -54,7 +59,12 @@ pub fn reject(
 ) -> Transition {
     let step = state.next_step;
     if is_script(&state) {
-        return finish(state, RunStatus::Refused, reason(code, format!("step {step} ({}): {message}", call.tool)), ctx.now_ms);
+        return finish(
+            state,
+            RunStatus::Refused,
+            reason(code, format!("step {step} ({}): {message}", call.tool)),
+            ctx.now_ms,
+        );
     }
     let last_straw = !budget::rejections_left(&state);
     charge(&mut state, &Usage { rejections: 1, ..usage });
@@ -106,7 +116,13 @@ pub fn conclude(mut state: RunState, result: String, usage: Usage, ctx: &StepCon
 
 /// The planner's spend pushed the run over a budget: it is charged, and the run ends as `why` says
 /// without running what was proposed.
-pub fn over_budget(mut state: RunState, usage: Usage, status: RunStatus, why: StopReason, ctx: &StepContext) -> Transition {
+pub fn over_budget(
+    mut state: RunState,
+    usage: Usage,
+    status: RunStatus,
+    why: StopReason,
+    ctx: &StepContext,
+) -> Transition {
     charge(&mut state, &usage);
     finish(state, status, why, ctx.now_ms)
 }
@@ -232,7 +248,8 @@ mod tests {
 
     #[test]
     fn a_script_run_is_refused_at_once() {
-        let s = admit("r", "t", "", script_spec(&[("echo", "{}")]), &Policy::default(), &Catalog::builtins(), 0).unwrap();
+        let s =
+            admit("r", "t", "", script_spec(&[("echo", "{}")]), &Policy::default(), &Catalog::builtins(), 0).unwrap();
         let t = reject(s, &call("echo"), "policy_denied", "no".into(), Usage::default(), &ctx());
         assert_eq!(t.state.status(), RunStatus::Refused);
         assert_eq!(t.state.stop_reason.unwrap().code, "policy_denied");

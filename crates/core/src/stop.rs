@@ -44,8 +44,16 @@ mod tests {
     use crate::plan::script_spec;
 
     fn run(n: usize) -> RunState {
-        admit("r", "t", "", script_spec(&vec![("echo", "{}"); n]), &Policy::default(), &crate::catalog::Catalog::builtins(), 0)
-            .unwrap()
+        admit(
+            "r",
+            "t",
+            "",
+            script_spec(&vec![("echo", "{}"); n]),
+            &Policy::default(),
+            &crate::catalog::Catalog::builtins(),
+            0,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -7,7 +7,9 @@ mod planner;
 mod step;
 pub mod tools;
 
-pub use planner::{step_result_text, AgentPlanner, ModelPlanner, PlanRequest, Planner, PlannerError, Planners, ScriptPlanner};
+pub use planner::{
+    step_result_text, AgentPlanner, ModelPlanner, PlanRequest, Planner, PlannerError, Planners, ScriptPlanner,
+};
 pub use step::{execute, plan, Abandoned, Planned, StepEnv, StepLimits};
 pub use tools::{Invocation, Tool, ToolError, ToolRegistry};
 

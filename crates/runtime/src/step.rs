@@ -83,7 +83,11 @@ pub async fn plan(
             return done(finish(state, status, why, ctx.now_ms));
         }
     }
-    let request = PlanRequest { state: &state, tools: allowed_tools(&state, env.catalog), tokens_left: budget::tokens_left(&state) };
+    let request = PlanRequest {
+        state: &state,
+        tools: allowed_tools(&state, env.catalog),
+        tokens_left: budget::tokens_left(&state),
+    };
     let answer = tokio::select! {
         a = planner.propose(request) => a,
         _ = cancel.cancelled() => return Err(Abandoned),
@@ -108,7 +112,8 @@ pub async fn plan(
         Action::Call(call) => call,
     };
     if call.args_json.len() > env.limits.max_args_bytes {
-        let message = format!("arguments are {} bytes, the limit is {}", call.args_json.len(), env.limits.max_args_bytes);
+        let message =
+            format!("arguments are {} bytes, the limit is {}", call.args_json.len(), env.limits.max_args_bytes);
         return done(reject(state, &call, baton_core::judge::code::INVALID_ARGS, message, usage, &ctx));
     }
     match judge(&state, &call, env.catalog, env.rules) {
@@ -189,7 +194,11 @@ pub async fn execute(
         Ok(Ok(value)) => {
             let output_json = value.to_string();
             if output_json.len() > limits.max_output_bytes {
-                Outcome::fatal(format!("output is {} bytes, the limit is {}", output_json.len(), limits.max_output_bytes))
+                Outcome::fatal(format!(
+                    "output is {} bytes, the limit is {}",
+                    output_json.len(),
+                    limits.max_output_bytes
+                ))
             } else {
                 Outcome::Completed { output_json }
             }
@@ -234,7 +243,12 @@ mod tests {
     }
 
     /// Plans and executes the next step with the built-in tools, a token and a fixed clock.
-    async fn step(s: RunState, limits: StepLimits, now: i64, cancel: &CancellationToken) -> Result<Transition, Abandoned> {
+    async fn step(
+        s: RunState,
+        limits: StepLimits,
+        now: i64,
+        cancel: &CancellationToken,
+    ) -> Result<Transition, Abandoned> {
         let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
         let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits };
         match plan(s, &ScriptPlanner, &env, &ctx(), cancel, move || now).await? {

@@ -75,7 +75,8 @@ impl LiveTools {
         match baton_config::manifest::load_manifest(path) {
             Ok(catalog) if catalog.version() == current.version() => Ok(false),
             Ok(catalog) => {
-                let detail = format!("manifest {} version {} → {}", path.display(), current.version(), catalog.version());
+                let detail =
+                    format!("manifest {} version {} → {}", path.display(), current.version(), catalog.version());
                 tracing::info!(manifest = %path.display(), from = current.version(), to = catalog.version(), "tool manifest reloaded");
                 metrics::counter!(crate::metric_definitions::MANIFEST_RELOADS, "result" => "loaded").increment(1);
                 let fresh = Loaded { catalog: Arc::new(catalog), loaded_at_ms: now_ms(), last_error: String::new() };

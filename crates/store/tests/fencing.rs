@@ -113,18 +113,25 @@ async fn a_proposal_commit_keeps_the_lease_and_the_tool_result_follows_under_the
     let redis = Redis::start(&dir, false).await;
     let (store, _) = store_with(&redis, "run-p", model_spec("m", "goal", &["echo"])).await;
     let (lease, state) = granted(store.claim("run-p", 0, 0, "w", 5_000).await.unwrap());
-    let ctx = StepContext { worker: "w".into(), fence: lease.fence, started_at_ms: 2, now_ms: 3, retry_tiers_ms: Vec::new() };
+    let ctx =
+        StepContext { worker: "w".into(), fence: lease.fence, started_at_ms: 2, now_ms: 3, retry_tiers_ms: Vec::new() };
     let call = baton_proto::v1::ToolCall { tool: "echo".into(), args_json: r#"{"x":1}"#.into() };
     let usage = baton_proto::v1::Usage { input_tokens: 5, model_calls: 1, ..Default::default() };
     let proposed = baton_core::proposal::accept(state, &call, usage, String::new(), &ctx);
-    assert_eq!(store.checkpoint(&lease, &proposed.state, &proposed.events, 5_000).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(
+        store.checkpoint(&lease, &proposed.state, &proposed.events, 5_000).await.unwrap(),
+        CommitOutcome::Committed
+    );
     // The proposal is durable and the lease is still ours.
     let stored = store.load_run("run-p").await.unwrap().unwrap();
     assert_eq!(stored.pending.as_ref().unwrap().call.as_ref().unwrap(), &call);
     assert_eq!(refused(store.claim("run-p", 0, 0, "other", 100).await.unwrap()), "leased");
     assert!(store.renew(&lease, 5_000).await.unwrap().0);
     // A replay of the same proposal commit is refused: its events are already appended.
-    assert_eq!(store.checkpoint(&lease, &proposed.state, &proposed.events, 5_000).await.unwrap(), CommitOutcome::Fenced);
+    assert_eq!(
+        store.checkpoint(&lease, &proposed.state, &proposed.events, 5_000).await.unwrap(),
+        CommitOutcome::Fenced
+    );
     // The tool's result commits under the same fence and drops the lease.
     let done = apply_outcome(proposed.state, &call, Outcome::Completed { output_json: "{}".into() }, &ctx, 0.0);
     assert_eq!(store.commit(&lease, &done.state, &done.events, 0).await.unwrap(), CommitOutcome::Committed);

@@ -90,6 +90,9 @@ impl Reply {
 struct Script {
     replies: HashMap<String, VecDeque<Reply>>,
     requests: HashMap<String, Vec<Value>>,
+    /// Answer by the request's turn (its number of assistant messages) instead of popping:
+    /// the same conversation always gets the same answer, and a script serves many runs.
+    by_turn: bool,
 }
 
 /// The running server; stops when dropped.
@@ -132,6 +135,12 @@ impl ModelServer {
         s.replies.entry(goal.to_string()).or_default().extend(replies);
     }
 
+    /// From now on answers by turn: the reply for a request is the script's entry at the
+    /// number of assistant messages in it, so a script serves any number of runs alike.
+    pub fn answer_by_turn(&self) {
+        self.script.lock().unwrap_or_else(|e| e.into_inner()).by_turn = true;
+    }
+
     /// Every request body received for `goal`, in order.
     pub fn requests(&self, goal: &str) -> Vec<Value> {
         let s = self.script.lock().unwrap_or_else(|e| e.into_inner());
@@ -155,8 +164,14 @@ async fn complete(State(script): State<Arc<Mutex<Script>>>, body: Bytes) -> (Sta
     let reply = {
         let mut s = script.lock().unwrap_or_else(|e| e.into_inner());
         s.requests.entry(goal.clone()).or_default().push(body.clone());
-        let own = s.replies.get_mut(&goal).and_then(VecDeque::pop_front);
-        own.or_else(|| s.replies.get_mut(ANY_GOAL).and_then(VecDeque::pop_front))
+        if s.by_turn {
+            let turn = body["messages"].as_array().map_or(0, |m| m.iter().filter(|m| m["role"] == "assistant").count());
+            let script = s.replies.get(&goal).or_else(|| s.replies.get(ANY_GOAL));
+            script.and_then(|q| q.get(turn)).cloned()
+        } else {
+            let own = s.replies.get_mut(&goal).and_then(VecDeque::pop_front);
+            own.or_else(|| s.replies.get_mut(ANY_GOAL).and_then(VecDeque::pop_front))
+        }
     };
     let reply = reply.unwrap_or_else(|| Reply::text("(the script has no more replies)"));
     tokio::time::sleep(reply.delay).await;
@@ -190,4 +205,36 @@ async fn complete(State(script): State<Arc<Mutex<Script>>>, body: Bytes) -> (Sta
             (StatusCode::OK, headers, completion(json!({"role": "assistant", "content": text}), "stop"))
         }
     }
+}
+
+/// Reads a script file: `{"<goal or *>": [<reply>, ...]}` where a reply is
+/// `{"call": "<tool>", "args": {...}}`, `{"text": "..."}` or `{"status": 429, "retry_after_secs": 1}`,
+/// each optionally with `"prompt_tokens"`, `"completion_tokens"` and `"delay_ms"`.
+pub fn parse_script(text: &str) -> Result<Vec<(String, Vec<Reply>)>, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let goals = doc.as_object().ok_or("the script must be an object of goal -> replies")?;
+    let mut out = Vec::new();
+    for (goal, replies) in goals {
+        let list = replies.as_array().ok_or_else(|| format!("{goal:?}: replies must be a list"))?;
+        let mut parsed = Vec::new();
+        for (i, r) in list.iter().enumerate() {
+            let say = if let Some(tool) = r["call"].as_str() {
+                let args = r.get("args").cloned().unwrap_or_else(|| json!({}));
+                Say::Call { tool: tool.into(), args: args.to_string() }
+            } else if let Some(text) = r["text"].as_str() {
+                Say::Text(text.into())
+            } else if let Some(code) = r["status"].as_u64() {
+                Say::Status { code: code as u16, retry_after_secs: r["retry_after_secs"].as_u64() }
+            } else {
+                return Err(format!("{goal:?}[{i}]: a reply needs \"call\", \"text\" or \"status\""));
+            };
+            let mut reply = Reply::of(say);
+            reply.prompt_tokens = r["prompt_tokens"].as_u64().unwrap_or(reply.prompt_tokens);
+            reply.completion_tokens = r["completion_tokens"].as_u64().unwrap_or(reply.completion_tokens);
+            reply.delay = Duration::from_millis(r["delay_ms"].as_u64().unwrap_or(0));
+            parsed.push(reply);
+        }
+        out.push((goal.clone(), parsed));
+    }
+    Ok(out)
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use baton_proto::v1::run_service_client::RunServiceClient;
 use baton_proto::v1::{
     Budget, EventKind, GetRunRequest, ListRunsRequest, Run, RunEvent, RunStatus, StepOutcome, SubmitRunRequest,
 };
@@ -14,7 +15,6 @@ use baton_testkit::model_server::{Reply, Say};
 use baton_testkit::runs::{check_history, submit, watch_to_end};
 use baton_testkit::tool_server::Behavior;
 use baton_testkit::TempDir;
-use baton_proto::v1::run_service_client::RunServiceClient;
 use tonic::transport::Channel;
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -40,40 +40,59 @@ async fn a_model_proposes_and_the_runtime_decides() {
     let a = AgentStack::start("agents", |_| {}).await;
     let mut client = a.stack.client().await;
     let m = &a.model;
-    m.script("ship order A1", vec![
-        Reply::call("lookup_order", r#"{"order_id":"A1"}"#),
-        Reply::call("ship_order", r#"{"order_id":"A1"}"#),
-        Reply::text("Shipped A1"),
-    ]);
-    m.script("fix your arguments", vec![
-        Reply::call("lookup_order", r#"{"order_id":7}"#),
-        Reply::call("lookup_order", r#"{"order_id":"B2"}"#),
-        Reply::text("found B2"),
-    ]);
-    m.script("stay within bounds", vec![
-        Reply::call("drop_database", "{}"),
-        Reply::call("refund", r#"{"order_id":"C3","amount":250}"#),
-        Reply::call("refund", r#"{"order_id":"C3","amount":"lots"}"#),
-        Reply::text("gave up"),
-    ]);
-    m.script("advise only", vec![
-        Reply::call("ship_order", r#"{"order_id":"D4"}"#),
-        Reply::call("lookup_order", r#"{"order_id":"D4"}"#),
-        Reply::text("advice: ship D4"),
-    ]);
+    m.script(
+        "ship order A1",
+        vec![
+            Reply::call("lookup_order", r#"{"order_id":"A1"}"#),
+            Reply::call("ship_order", r#"{"order_id":"A1"}"#),
+            Reply::text("Shipped A1"),
+        ],
+    );
+    m.script(
+        "fix your arguments",
+        vec![
+            Reply::call("lookup_order", r#"{"order_id":7}"#),
+            Reply::call("lookup_order", r#"{"order_id":"B2"}"#),
+            Reply::text("found B2"),
+        ],
+    );
+    m.script(
+        "stay within bounds",
+        vec![
+            Reply::call("drop_database", "{}"),
+            Reply::call("refund", r#"{"order_id":"C3","amount":250}"#),
+            Reply::call("refund", r#"{"order_id":"C3","amount":"lots"}"#),
+            Reply::text("gave up"),
+        ],
+    );
+    m.script(
+        "advise only",
+        vec![
+            Reply::call("ship_order", r#"{"order_id":"D4"}"#),
+            Reply::call("lookup_order", r#"{"order_id":"D4"}"#),
+            Reply::text("advice: ship D4"),
+        ],
+    );
     m.script("draft for review", vec![Reply::call("refund", r#"{"order_id":"E5","amount":20}"#)]);
-    a.grpc.script("agent run", vec![
-        AgentReply::Call("notify".into(), r#"{"text":"your order shipped"}"#.into()),
-        AgentReply::Finish("notified".into()),
-    ]);
+    a.grpc.script(
+        "agent run",
+        vec![
+            AgentReply::Call("notify".into(), r#"{"text":"your order shipped"}"#.into()),
+            AgentReply::Finish("notified".into()),
+        ],
+    );
 
     let spec = with_system(model_run("ship order A1", &["lookup_order", "ship_order"]), "You are a support agent.");
     let shipped = submit(&mut client, spec, "").await;
     let fixed = submit(&mut client, model_run("fix your arguments", &["lookup_order"]), "").await;
     let bounded = submit(&mut client, model_run("stay within bounds", &["lookup_order", "refund"]), "").await;
-    let advisory = with_autonomy(model_run("advise only", &["lookup_order", "ship_order"]), baton_proto::v1::AutonomyLevel::Advisory);
+    let advisory = with_autonomy(
+        model_run("advise only", &["lookup_order", "ship_order"]),
+        baton_proto::v1::AutonomyLevel::Advisory,
+    );
     let advised = submit(&mut client, advisory, "").await;
-    let review = with_autonomy(model_run("draft for review", &["refund"]), baton_proto::v1::AutonomyLevel::DraftsForReview);
+    let review =
+        with_autonomy(model_run("draft for review", &["refund"]), baton_proto::v1::AutonomyLevel::DraftsForReview);
     let drafted = submit(&mut client, review, "").await;
     let agent = baton_core::plan::agent_spec("support", "agent run", &["notify"]);
     let by_agent = submit(&mut client, agent, "").await;
@@ -87,20 +106,24 @@ async fn a_model_proposes_and_the_runtime_decides() {
     assert_eq!(count(&events, EventKind::StepProposed), 2);
     assert_eq!(events.last().unwrap().detail, "Shipped A1", "RUN_FINISHED carries the result");
     let lookups = a.tools.calls("lookup_order");
-    let lookup = lookups.iter().find(|c| c.idempotency_key == format!("{shipped}:0")).expect("lookup called with key <run>:0");
+    let lookup =
+        lookups.iter().find(|c| c.idempotency_key == format!("{shipped}:0")).expect("lookup called with key <run>:0");
     assert_eq!(lookup.body["order_id"], "A1");
     let tp = lookup.traceparent.clone().expect("traceparent sent");
     assert!(tp.starts_with("00-") && tp.len() == 55, "{tp}");
     let ships = a.tools.calls("ship_order");
-    let ship = ships.iter().find(|c| c.idempotency_key == format!("{shipped}:1")).expect("ship called with key <run>:1");
+    let ship =
+        ships.iter().find(|c| c.idempotency_key == format!("{shipped}:1")).expect("ship called with key <run>:1");
     assert_eq!(ship.headers["authorization"], "Bearer s3cret", "secret header from the worker's env");
     assert_eq!(ship.headers["x-team"], "fulfilment");
     let requests = m.requests("ship order A1");
     assert_eq!(requests.len(), 3, "one completion per step");
-    let roles: Vec<&str> = requests[2]["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> =
+        requests[2]["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["system", "user", "assistant", "tool", "assistant", "tool"]);
     assert!(requests[2]["messages"][3]["content"].as_str().unwrap().contains("\"order_id\":\"A1\""));
-    let offered: Vec<&str> = requests[0]["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    let offered: Vec<&str> =
+        requests[0]["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
     assert_eq!(offered, ["lookup_order", "ship_order"]);
     assert_eq!(requests[0]["model"], "scripted-1");
     let spend = run.usage.unwrap();
@@ -110,11 +133,15 @@ async fn a_model_proposes_and_the_runtime_decides() {
     // A schema violation is fed back as a tool error; the corrected call runs.
     let (run, _) = finish(&mut client, &fixed, &a).await;
     assert_eq!(run.status(), RunStatus::Succeeded);
-    assert_eq!(outcomes(&run), vec![(StepOutcome::Rejected, "invalid_args".into()), (StepOutcome::Completed, String::new())]);
+    assert_eq!(
+        outcomes(&run),
+        vec![(StepOutcome::Rejected, "invalid_args".into()), (StepOutcome::Completed, String::new())]
+    );
     assert!(run.steps[0].error.contains("/order_id"), "{}", run.steps[0].error);
     let fed_back = &m.requests("fix your arguments")[1]["messages"][2]["content"];
     assert!(fed_back.as_str().unwrap().starts_with("rejected by the runtime (invalid_args)"), "{fed_back}");
-    let calls: Vec<_> = a.tools.calls("lookup_order").into_iter().filter(|c| c.idempotency_key.starts_with(&fixed)).collect();
+    let calls: Vec<_> =
+        a.tools.calls("lookup_order").into_iter().filter(|c| c.idempotency_key.starts_with(&fixed)).collect();
     assert_eq!(calls.len(), 1, "only the valid call ran");
     assert_eq!(calls[0].idempotency_key, format!("{fixed}:1"));
 
@@ -130,7 +157,8 @@ async fn a_model_proposes_and_the_runtime_decides() {
         ]
     );
     assert!(run.steps[1].error.contains("refunds above 100 need a human"), "{}", run.steps[1].error);
-    let reasons: Vec<&str> = events.iter().filter(|e| e.kind() == EventKind::ProposalRejected).map(|e| e.reason_code.as_str()).collect();
+    let reasons: Vec<&str> =
+        events.iter().filter(|e| e.kind() == EventKind::ProposalRejected).map(|e| e.reason_code.as_str()).collect();
     assert_eq!(reasons, ["unknown_tool", "policy_cap", "invalid_args"]);
     assert_eq!(run.usage.unwrap().rejections, 3);
     assert!(a.tools.calls("refund").iter().all(|c| !c.idempotency_key.starts_with(&bounded)));
@@ -172,16 +200,37 @@ async fn a_model_proposes_and_the_runtime_decides() {
 async fn spend_budgets_end_runs_with_their_figures() {
     let a = AgentStack::start("budgets", |_| {}).await;
     let mut client = a.stack.client().await;
-    let again = || vec![Reply::call("lookup_order", r#"{"order_id":"X"}"#), Reply::call("lookup_order", r#"{"order_id":"Y"}"#)];
+    let again =
+        || vec![Reply::call("lookup_order", r#"{"order_id":"X"}"#), Reply::call("lookup_order", r#"{"order_id":"Y"}"#)];
     for goal in ["tokens", "cost", "tool calls"] {
         a.model.script(goal, again());
     }
     a.model.script("rejections", vec![Reply::call("lookup_order", "{}"), Reply::call("lookup_order", "[]")]);
     let budget = |b: Budget| b;
-    let tokens = submit(&mut client, with_budget(model_run("tokens", &["lookup_order"]), budget(Budget { max_tokens: 200, ..Default::default() })), "").await;
-    let cost = submit(&mut client, with_budget(model_run("cost", &["lookup_order"]), Budget { max_cost_micros: 200, ..Default::default() }), "").await;
-    let calls = submit(&mut client, with_budget(model_run("tool calls", &["lookup_order"]), Budget { max_tool_calls: 1, ..Default::default() }), "").await;
-    let rejections = submit(&mut client, with_budget(model_run("rejections", &["lookup_order"]), Budget { max_rejections: 1, ..Default::default() }), "").await;
+    let tokens = submit(
+        &mut client,
+        with_budget(model_run("tokens", &["lookup_order"]), budget(Budget { max_tokens: 200, ..Default::default() })),
+        "",
+    )
+    .await;
+    let cost = submit(
+        &mut client,
+        with_budget(model_run("cost", &["lookup_order"]), Budget { max_cost_micros: 200, ..Default::default() }),
+        "",
+    )
+    .await;
+    let calls = submit(
+        &mut client,
+        with_budget(model_run("tool calls", &["lookup_order"]), Budget { max_tool_calls: 1, ..Default::default() }),
+        "",
+    )
+    .await;
+    let rejections = submit(
+        &mut client,
+        with_budget(model_run("rejections", &["lookup_order"]), Budget { max_rejections: 1, ..Default::default() }),
+        "",
+    )
+    .await;
 
     let (run, events) = finish(&mut client, &tokens, &a).await;
     assert_eq!(run.status(), RunStatus::BudgetExhausted);
@@ -194,12 +243,18 @@ async fn spend_budgets_end_runs_with_their_figures() {
     let (run, _) = finish(&mut client, &cost, &a).await;
     assert_eq!(run.status(), RunStatus::BudgetExhausted);
     let why = run.stop_reason.unwrap();
-    assert_eq!((why.code.as_str(), why.message.as_str()), ("max_cost", "cost budget exhausted: 280 of 200 micros spent on 2 model calls"));
+    assert_eq!(
+        (why.code.as_str(), why.message.as_str()),
+        ("max_cost", "cost budget exhausted: 280 of 200 micros spent on 2 model calls")
+    );
 
     let (run, _) = finish(&mut client, &calls, &a).await;
     assert_eq!(run.status(), RunStatus::BudgetExhausted);
     let why = run.stop_reason.unwrap();
-    assert_eq!((why.code.as_str(), why.message.as_str()), ("max_tool_calls", "tool-call budget exhausted: 1 of 1 tool calls made"));
+    assert_eq!(
+        (why.code.as_str(), why.message.as_str()),
+        ("max_tool_calls", "tool-call budget exhausted: 1 of 1 tool calls made")
+    );
     assert_eq!(a.tools.calls("lookup_order").iter().filter(|c| c.idempotency_key.starts_with(&calls)).count(), 1);
 
     let (run, _) = finish(&mut client, &rejections, &a).await;
@@ -297,7 +352,11 @@ async fn a_committed_proposal_runs_after_a_sigkill_without_asking_the_model_agai
     a.model.script("ship K9", vec![Reply::call("ship_order", r#"{"order_id":"K9"}"#), Reply::text("shipped K9")]);
     let id = submit(&mut client, model_run("ship K9", &["ship_order"]), "").await;
     // The tool is called only once the proposal is committed: kill the worker mid-call.
-    assert!(eventually(Duration::from_secs(30), || !a.tools.calls("ship_order").is_empty()).await, "{}", a.stack.logs());
+    assert!(
+        eventually(Duration::from_secs(30), || !a.tools.calls("ship_order").is_empty()).await,
+        "{}",
+        a.stack.logs()
+    );
     let worker = a.stack.find("worker");
     a.stack.services[worker].kill().await;
     let committed = client.get_run(GetRunRequest { run_id: id.clone() }).await.unwrap().into_inner();
@@ -328,7 +387,10 @@ async fn the_manifest_reloads_without_a_restart_and_bad_input_is_refused() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("\"gpt-9\"") && err.message().contains("scripted"), "{err}");
     let spec = model_run("bake", &["bake_cake"]);
-    let err = client.submit_run(SubmitRunRequest { spec: Some(spec.clone()), idempotency_key: "k2".into() }).await.unwrap_err();
+    let err = client
+        .submit_run(SubmitRunRequest { spec: Some(spec.clone()), idempotency_key: "k2".into() })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("\"bake_cake\""), "{err}");
     let listed = client.list_runs(ListRunsRequest::default()).await.unwrap().into_inner();
@@ -360,20 +422,33 @@ async fn the_manifest_reloads_without_a_restart_and_bad_input_is_refused() {
     assert_eq!(a.tools.calls("bake_cake").len(), 1);
 
     // An invalid manifest is rejected on reload; the previous one stays in force.
-    a.stack.write_file("tools.toml", &extra.replace(r#"side_effect = "read"
-url = "http://127.0.0.1"#, r#"side_effect = "sometimes"
-url = "http://127.0.0.1"#));
+    a.stack.write_file(
+        "tools.toml",
+        &extra.replace(
+            r#"side_effect = "read"
+url = "http://127.0.0.1"#,
+            r#"side_effect = "sometimes"
+url = "http://127.0.0.1"#,
+        ),
+    );
     let err = admin.reload_tools(baton_proto::v1::ReloadToolsRequest {}).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(err.message().contains("tools.lookup_order.side_effect") || err.message().contains(".side_effect"), "{err}");
+    assert!(
+        err.message().contains("tools.lookup_order.side_effect") || err.message().contains(".side_effect"),
+        "{err}"
+    );
     let now = admin.list_tools(baton_proto::v1::ListToolsRequest {}).await.unwrap().into_inner();
     assert_eq!(now.manifest_version, version, "the previous manifest stays");
     assert!(now.last_error.contains("side_effect"), "{}", now.last_error);
     assert!(now.tools.iter().any(|t| t.name == "bake_cake"));
 
     // An invalid manifest or model config at start: exit 2, naming the key.
-    let bad = a.stack.write_file("bad-tools.toml", "[tools.x]\ndescription='x'\nkind='smtp'\nside_effect='none'\nargs_schema={type='object'}\n");
-    let (code, log) = a.stack.start_expecting_exit("worker", &[("BATON_TOOLS_MANIFEST", &bad.display().to_string())]).await;
+    let bad = a.stack.write_file(
+        "bad-tools.toml",
+        "[tools.x]\ndescription='x'\nkind='smtp'\nside_effect='none'\nargs_schema={type='object'}\n",
+    );
+    let (code, log) =
+        a.stack.start_expecting_exit("worker", &[("BATON_TOOLS_MANIFEST", &bad.display().to_string())]).await;
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("tools.x.kind"), "{log}");
     let dir = TempDir::new("bad-config");

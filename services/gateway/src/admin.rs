@@ -99,14 +99,18 @@ impl AdminService for Admin {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn reload_tools(&self, _request: Request<ReloadToolsRequest>) -> Result<Response<ReloadToolsResponse>, Status> {
+    async fn reload_tools(
+        &self,
+        _request: Request<ReloadToolsRequest>,
+    ) -> Result<Response<ReloadToolsResponse>, Status> {
         let gw = &self.0;
         if gw.tools.path().is_empty() {
             return Err(Status::failed_precondition("no tool manifest is configured (tools.manifest)"));
         }
-        let changed = gw.tools.reload(&gw.store, &format!("{} (AdminService/ReloadTools)", gw.id)).await.map_err(|reason| {
-            Status::invalid_argument(format!("tool manifest rejected, the previous one stays in force: {reason}"))
-        })?;
+        let changed =
+            gw.tools.reload(&gw.store, &format!("{} (AdminService/ReloadTools)", gw.id)).await.map_err(|reason| {
+                Status::invalid_argument(format!("tool manifest rejected, the previous one stays in force: {reason}"))
+            })?;
         // Every other service re-reads its manifest on this signal.
         gw.store.tools_reload_signal().await.map_err(store_error)?;
         let catalog = gw.tools.catalog();

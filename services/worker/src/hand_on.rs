@@ -14,7 +14,13 @@ use crate::Worker;
 
 /// Hands the run on after `t` was committed; `proposed` are the events of the proposal
 /// committed earlier in the step. Returns the step outcome label for metrics.
-pub async fn hand_on(worker: &Worker, t: &Transition, proposed: &[RunEvent], due: i64, origin: &Origin) -> &'static str {
+pub async fn hand_on(
+    worker: &Worker,
+    t: &Transition,
+    proposed: &[RunEvent],
+    due: i64,
+    origin: &Origin,
+) -> &'static str {
     let run_id = &t.state.run_id;
     let producing = std::time::Instant::now();
     let events: Vec<RunEvent> = proposed.iter().chain(&t.events).cloned().collect();

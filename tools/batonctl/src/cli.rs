@@ -226,7 +226,20 @@ mod tests {
 
     #[test]
     fn a_model_run_takes_tools_and_budgets() {
-        let argv = ["batonctl", "submit", "--model", "local", "--goal", "g", "--tool", "a", "--tool", "b", "--max-tokens", "9"];
+        let argv = [
+            "batonctl",
+            "submit",
+            "--model",
+            "local",
+            "--goal",
+            "g",
+            "--tool",
+            "a",
+            "--tool",
+            "b",
+            "--max-tokens",
+            "9",
+        ];
         let cli = Cli::try_parse_from(argv).expect("parses");
         let Command::Submit(args) = cli.command else { panic!("not submit") };
         assert_eq!(args.model.as_deref(), Some("local"));

@@ -88,7 +88,10 @@ pub fn run(r: &Run) -> String {
         field("spend", &usage_text(u));
     }
     if let Some(call) = r.pending.as_ref().and_then(|p| p.call.as_ref()) {
-        field("pending", &format!("tool={} args={} (committed, not yet executed)", call.tool, one_line(&call.args_json)));
+        field(
+            "pending",
+            &format!("tool={} args={} (committed, not yet executed)", call.tool, one_line(&call.args_json)),
+        );
     }
     if r.wake_at_ms > 0 {
         field("wakes", &timestamp(r.wake_at_ms));
@@ -123,7 +126,14 @@ pub fn run(r: &Run) -> String {
 fn step_line(s: &StepRecord) -> String {
     let outcome = StepOutcome::try_from(s.outcome).unwrap_or_default();
     if matches!(outcome, StepOutcome::Rejected | StepOutcome::Drafted) {
-        let mut line = format!("step={} {} tool={} args={} reason={}", s.step, outcome_name(s.outcome), s.tool, one_line(&s.args_json), s.reason_code);
+        let mut line = format!(
+            "step={} {} tool={} args={} reason={}",
+            s.step,
+            outcome_name(s.outcome),
+            s.tool,
+            one_line(&s.args_json),
+            s.reason_code
+        );
         if let Some(u) = s.usage.as_ref().filter(|u| u.model_calls > 0) {
             let _ = write!(line, " {}", usage_text(u));
         }

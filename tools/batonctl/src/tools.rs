@@ -11,7 +11,8 @@ use crate::output::{one_line, timestamp};
 pub fn text_list(resp: &ListToolsResponse) -> String {
     let mut out = String::new();
     let source = if resp.manifest_path.is_empty() { "built-ins only".to_string() } else { resp.manifest_path.clone() };
-    let _ = writeln!(out, "manifest {source} version={} loaded={}", resp.manifest_version, timestamp(resp.loaded_at_ms));
+    let _ =
+        writeln!(out, "manifest {source} version={} loaded={}", resp.manifest_version, timestamp(resp.loaded_at_ms));
     if !resp.last_error.is_empty() {
         let _ = writeln!(out, "last reload rejected: {}", one_line(&resp.last_error));
     }

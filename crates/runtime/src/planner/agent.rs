@@ -66,7 +66,12 @@ impl AgentPlanner {
         let action = match reply.action {
             Some(propose_response::Action::Call(call)) => Action::Call(call),
             Some(propose_response::Action::Finish(result)) => Action::Finish(result),
-            None => return Err(PlannerError::fatal(format!("agent {}: the reply names neither a call nor a finish", self.name))),
+            None => {
+                return Err(PlannerError::fatal(format!(
+                    "agent {}: the reply names neither a call nor a finish",
+                    self.name
+                )))
+            }
         };
         Ok(Proposal { action, usage, text: reply.text })
     }

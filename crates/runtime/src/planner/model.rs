@@ -163,7 +163,13 @@ fn usage_of(reply: &Value, config: &baton_config::Model) -> Usage {
     let (input, output) = (tokens("prompt_tokens"), tokens("completion_tokens"));
     // A price per million tokens is exactly the cost in micro-units per token.
     let cost = input as f64 * config.input_price_per_mtok + output as f64 * config.output_price_per_mtok;
-    Usage { input_tokens: input, output_tokens: output, cost_micros: cost.round() as u64, model_calls: 1, ..Default::default() }
+    Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cost_micros: cost.round() as u64,
+        model_calls: 1,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -218,7 +224,8 @@ mod tests {
         let s = state();
         let tools = vec![Catalog::builtins().info("echo").unwrap()];
         let body = request_body(&config(), &PlanRequest { state: &s, tools, tokens_left: Some(100) });
-        let roles: Vec<&str> = body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+        let roles: Vec<&str> =
+            body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
         assert_eq!(roles, ["system", "user", "assistant", "tool", "assistant", "tool"]);
         assert_eq!(body["messages"][1]["content"], "find order 7");
         assert_eq!(body["messages"][2]["tool_calls"][0]["function"]["arguments"], r#"{"a":1}"#);

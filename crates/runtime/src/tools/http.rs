@@ -95,7 +95,8 @@ impl Tool for HttpTool {
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(json!({}));
             }
-            Ok(serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())))
+            Ok(serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())))
         })
     }
 }

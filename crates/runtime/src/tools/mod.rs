@@ -88,7 +88,9 @@ impl ToolRegistry {
             let def = &tool.def;
             match &def.adapter {
                 Adapter::Builtin => {}
-                Adapter::Http(h) => r.register(&def.name, Arc::new(http::HttpTool::new(&def.name, h.clone(), http_client.clone()))),
+                Adapter::Http(h) => {
+                    r.register(&def.name, Arc::new(http::HttpTool::new(&def.name, h.clone(), http_client.clone())))
+                }
                 Adapter::Grpc(g) => match grpc::GrpcTool::new(&def.name, g) {
                     Ok(t) => r.register(&def.name, Arc::new(t)),
                     Err(e) => tracing::warn!(tool = %def.name, error = %e, "cannot set up gRPC tool"),
