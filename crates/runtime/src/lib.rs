@@ -3,6 +3,7 @@
 //! transitions to commit. No Redis, no Kafka: the worker wraps this in claim/commit/hand-on.
 
 pub mod http;
+pub mod metric_definitions;
 mod planner;
 mod step;
 pub mod tools;

@@ -18,6 +18,7 @@ use baton_core::step_idempotency_key;
 use baton_proto::v1::{RunState, RunStatus, ToolCall, ToolInfo};
 use tokio_util::sync::CancellationToken;
 
+use crate::metric_definitions as m;
 use crate::{Invocation, PlanRequest, Planner, ToolError, ToolRegistry};
 
 /// Per-step limits from the worker's config.
@@ -88,10 +89,14 @@ pub async fn plan(
         tools: allowed_tools(&state, env.catalog),
         tokens_left: budget::tokens_left(&state),
     };
+    let asking = std::time::Instant::now();
     let answer = tokio::select! {
         a = planner.propose(request) => a,
         _ = cancel.cancelled() => return Err(Abandoned),
     };
+    if !scripted {
+        record_planner_call(&state, &answer, asking.elapsed());
+    }
     let ctx = StepContext { now_ms: now_ms(), ..ctx.clone() };
     let Proposal { action, usage, text } = match answer {
         Ok(p) => p,
@@ -116,7 +121,14 @@ pub async fn plan(
             format!("arguments are {} bytes, the limit is {}", call.args_json.len(), env.limits.max_args_bytes);
         return done(reject(state, &call, baton_core::judge::code::INVALID_ARGS, message, usage, &ctx));
     }
-    match judge(&state, &call, env.catalog, env.rules) {
+    let verdict = judge(&state, &call, env.catalog, env.rules);
+    let (label, reason) = match &verdict {
+        Verdict::Execute(_) => ("accepted", ""),
+        Verdict::Reject { code, .. } => ("rejected", *code),
+        Verdict::Draft { code, .. } => ("drafted", *code),
+    };
+    metrics::counter!(m::PROPOSALS, "verdict" => label, "reason" => reason).increment(1);
+    match verdict {
         Verdict::Reject { code, message } => done(reject(state, &call, code, message, usage, &ctx)),
         Verdict::Draft { code, message } => done(draft(state, &call, code, message, usage, &ctx)),
         Verdict::Execute(_) => {
@@ -173,10 +185,20 @@ pub async fn execute(
     let until_deadline = Duration::from_millis((state.deadline_at_ms - ctx.now_ms).max(0) as u64);
     let deadline_first = state.deadline_at_ms > 0 && until_deadline < limits.step_timeout;
     let timeout = if deadline_first { until_deadline } else { limits.step_timeout };
+    let calling = std::time::Instant::now();
     let result = tokio::time::timeout(timeout, tool.invoke(invocation)).await;
     if cancel.is_cancelled() {
         return Err(Abandoned);
     }
+    let outcome_label = match &result {
+        Err(_) => "timeout",
+        Ok(Ok(_)) => "completed",
+        Ok(Err(ToolError::Retryable { .. })) => "retryable",
+        Ok(Err(ToolError::Fatal(_))) => "fatal",
+        Ok(Err(ToolError::Cancelled)) => "cancelled",
+    };
+    metrics::counter!(m::TOOL_CALLS, "tool" => call.tool.clone(), "outcome" => outcome_label).increment(1);
+    metrics::histogram!(m::TOOL_DURATION, "tool" => call.tool.clone()).record(calling.elapsed().as_secs_f64());
     if result.is_err() && deadline_first {
         let why = baton_core::machine::reason(
             "deadline",
@@ -206,6 +228,22 @@ pub async fn execute(
     };
     ctx.now_ms = now_ms();
     Ok(apply_outcome(state, &call, outcome, &ctx, jitter()))
+}
+
+fn record_planner_call(state: &RunState, answer: &Result<Proposal, crate::PlannerError>, took: Duration) {
+    let planner = state.spec.as_ref().map_or("none", baton_core::plan::kind_name);
+    let outcome = match answer {
+        Ok(p) => {
+            metrics::counter!(m::TOKENS, "direction" => "input").increment(p.usage.input_tokens);
+            metrics::counter!(m::TOKENS, "direction" => "output").increment(p.usage.output_tokens);
+            metrics::counter!(m::COST).increment(p.usage.cost_micros);
+            "ok"
+        }
+        Err(e) if e.retryable => "retryable",
+        Err(_) => "fatal",
+    };
+    metrics::counter!(m::PLANNER_CALLS, "planner" => planner, "outcome" => outcome).increment(1);
+    metrics::histogram!(m::PLANNER_DURATION, "planner" => planner).record(took.as_secs_f64());
 }
 
 /// The run's allowed tools as planners see them (name, description, schema).
@@ -329,5 +367,84 @@ mod tests {
         let t = exec(s, limits(), 3).await;
         assert_eq!(t.state.status(), RunStatus::TimedOut);
         assert!(t.state.steps.is_empty());
+    }
+
+    /// A planner that always answers the same.
+    struct Fixed(Result<Proposal, crate::PlannerError>);
+
+    impl Planner for Fixed {
+        fn propose<'a>(&'a self, _req: PlanRequest<'a>) -> crate::BoxFuture<'a, Result<Proposal, crate::PlannerError>> {
+            Box::pin(async move { self.0.clone() })
+        }
+    }
+
+    fn model_run(budget: baton_proto::v1::Budget) -> RunState {
+        let mut spec = baton_core::plan::model_spec("m", "goal", &["sleep", "echo"]);
+        spec.budget = Some(budget);
+        let policy = Policy { models: vec!["m".into()], ..Policy::default() };
+        admit("run-m", "t", "", spec, &policy, &Catalog::builtins(), 1).unwrap()
+    }
+
+    fn call(tool: &str, args: &str) -> Result<Proposal, crate::PlannerError> {
+        let usage =
+            baton_proto::v1::Usage { input_tokens: 90, output_tokens: 10, model_calls: 1, ..Default::default() };
+        let action = Action::Call(ToolCall { tool: tool.into(), args_json: args.into() });
+        Ok(Proposal { action, usage, text: "thinking".into() })
+    }
+
+    async fn plan_with(s: RunState, answer: Result<Proposal, crate::PlannerError>) -> Planned {
+        let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
+        let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits: limits() };
+        plan(s, &Fixed(answer), &env, &ctx(), &CancellationToken::new(), || 5).await.unwrap()
+    }
+
+    fn done(p: Planned) -> Transition {
+        match p {
+            Planned::Done(t) => t,
+            Planned::Execute { call, .. } => panic!("{call:?} was accepted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_model_proposal_is_judged_before_anything_runs() {
+        let Planned::Execute { proposal, call: accepted } =
+            plan_with(model_run(Default::default()), call("echo", r#"{"a":1}"#)).await
+        else {
+            panic!("not accepted")
+        };
+        assert_eq!(accepted.tool, "echo");
+        assert_eq!(proposal.events[0].kind(), baton_proto::v1::EventKind::StepProposed);
+        assert_eq!(proposal.state.pending.as_ref().unwrap().model_text, "thinking");
+        let t = done(plan_with(model_run(Default::default()), call("sleep", r#"{"ms":"soon"}"#)).await);
+        assert_eq!(t.events[0].reason_code, "invalid_args");
+        assert_eq!(t.next, Next::Advance { step: 1, attempt: 0 }, "fed back, asked again");
+        let t = done(plan_with(model_run(Default::default()), call("flaky", "{}")).await);
+        assert_eq!(t.events[0].reason_code, "tool_not_allowed");
+        let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(2000));
+        let t = done(plan_with(model_run(Default::default()), call("echo", &big)).await);
+        assert!(t.events[0].detail.contains("the limit is 1024"), "{}", t.events[0].detail);
+    }
+
+    #[tokio::test]
+    async fn planner_failures_and_spend_decide_the_step() {
+        let busy = crate::PlannerError { message: "429".into(), retryable: true, retry_after_ms: Some(1_500) };
+        let mut c = ctx();
+        c.retry_tiers_ms = vec![1_000, 10_000];
+        let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
+        let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits: limits() };
+        let p = plan(model_run(Default::default()), &Fixed(Err(busy)), &env, &c, &CancellationToken::new(), || 5).await;
+        let t = done(p.unwrap());
+        assert!(matches!(t.next, Next::Retry { delay_ms: 10_000, .. }), "{:?}", t.next);
+        let t =
+            done(plan_with(model_run(Default::default()), Err(crate::PlannerError::fatal("400 bad request"))).await);
+        assert_eq!(t.state.stop_reason.unwrap().code, "planner_error");
+        let tight = baton_proto::v1::Budget { max_tokens: 50, ..Default::default() };
+        let t = done(plan_with(model_run(tight), call("echo", "{}")).await);
+        assert_eq!(t.state.status(), RunStatus::BudgetExhausted);
+        assert_eq!(t.state.usage.unwrap().input_tokens, 90, "the spend is recorded");
+        let finish =
+            Ok(Proposal { action: Action::Finish("all done".into()), usage: Default::default(), text: String::new() });
+        let t = done(plan_with(model_run(Default::default()), finish).await);
+        assert_eq!((t.state.status(), t.state.result.as_str()), (RunStatus::Succeeded, "all done"));
     }
 }

@@ -35,8 +35,9 @@ pub const TASKS_UNDECODABLE: &str = "baton_worker_tasks_undecodable_total";
 /// Consumer-group rejoins forced by an orphaned partition.
 pub const REJOINS: &str = "baton_worker_rejoins_total";
 
-/// Registers the descriptions with the installed recorder.
+/// Registers the descriptions with the installed recorder (the runtime's too: it runs here).
 pub fn describe() {
+    baton_runtime::metric_definitions::describe();
     describe_counter!(
         CLAIMS,
         Unit::Count,
