@@ -163,7 +163,7 @@ async fn follow(target: &Client, run_id: &str, steps: &mut u64) -> Result<Finish
             Ok(Some(finish)) => return Ok(finish),
             // The stream closed without RUN_FINISHED: ask for the run itself.
             Ok(None) => {
-                let req = target.request(GetRunRequest { run_id: run_id.to_string() });
+                let req = target.request(GetRunRequest { run_id: run_id.to_string(), latest_steps: 0 });
                 let run = target.rpc.clone().get_run(req).await?.into_inner();
                 if baton_core::status::is_terminal(run.status()) {
                     *steps = (*steps).max(u64::from(run.steps_completed));

@@ -226,8 +226,10 @@ pub struct Gateway {
     pub max_request_bytes: usize,
     /// Most concurrent WatchRun streams.
     pub max_watchers: usize,
-    /// Largest ListRuns page.
+    /// Largest ListRuns / ListSteps page.
     pub max_page_size: u32,
+    /// Latest steps GetRun includes when the request does not say.
+    pub run_latest_steps: u32,
     /// Bounded drain on SIGTERM.
     pub drain_grace_ms: u64,
 }
@@ -240,6 +242,7 @@ impl Default for Gateway {
             max_request_bytes: 1024 * 1024,
             max_watchers: 1024,
             max_page_size: 500,
+            run_latest_steps: 100,
             drain_grace_ms: 10_000,
         }
     }

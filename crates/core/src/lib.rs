@@ -19,8 +19,9 @@ pub mod tools;
 
 pub use baton_proto::v1;
 
-/// Version of the `RunState` checkpoint layout written by this build.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the `RunState` checkpoint layout written by this build. 1: spec and steps inline;
+/// 2: the head only (spec and step history in their own keys, see `baton-store`'s layout).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The idempotency key a tool receives for step `step` of run `run_id`: `<run>:<step>`.
 ///

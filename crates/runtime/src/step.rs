@@ -65,9 +65,11 @@ pub enum Planned {
     },
 }
 
-/// Asks the run's planner for step `state.next_step` and judges the proposal.
+/// Asks the run's planner for step `state.next_step` (showing it the run's `history`) and judges
+/// the proposal.
 pub async fn plan(
     state: RunState,
+    history: &[baton_proto::v1::StepRecord],
     planner: &dyn Planner,
     env: &StepEnv<'_>,
     ctx: &StepContext,
@@ -86,6 +88,7 @@ pub async fn plan(
     }
     let request = PlanRequest {
         state: &state,
+        history,
         tools: allowed_tools(&state, env.catalog),
         tokens_left: budget::tokens_left(&state),
     };
@@ -289,7 +292,7 @@ mod tests {
     ) -> Result<Transition, Abandoned> {
         let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
         let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits };
-        match plan(s, &ScriptPlanner, &env, &ctx(), cancel, move || now).await? {
+        match plan(s, &[], &ScriptPlanner, &env, &ctx(), cancel, move || now).await? {
             Planned::Done(t) => Ok(t),
             Planned::Execute { proposal, call } => {
                 assert!(proposal.events.is_empty(), "a script's proposal is not recorded");
@@ -395,7 +398,7 @@ mod tests {
     async fn plan_with(s: RunState, answer: Result<Proposal, crate::PlannerError>) -> Planned {
         let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
         let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits: limits() };
-        plan(s, &Fixed(answer), &env, &ctx(), &CancellationToken::new(), || 5).await.unwrap()
+        plan(s, &[], &Fixed(answer), &env, &ctx(), &CancellationToken::new(), || 5).await.unwrap()
     }
 
     fn done(p: Planned) -> Transition {
@@ -432,7 +435,8 @@ mod tests {
         c.retry_tiers_ms = vec![1_000, 10_000];
         let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
         let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits: limits() };
-        let p = plan(model_run(Default::default()), &Fixed(Err(busy)), &env, &c, &CancellationToken::new(), || 5).await;
+        let p = plan(model_run(Default::default()), &[], &Fixed(Err(busy)), &env, &c, &CancellationToken::new(), || 5)
+            .await;
         let t = done(p.unwrap());
         assert!(matches!(t.next, Next::Retry { delay_ms: 10_000, .. }), "{:?}", t.next);
         let t =

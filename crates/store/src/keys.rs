@@ -15,6 +15,16 @@ pub fn fence(r: &str) -> String {
     format!("baton:fence:{{{r}}}")
 }
 
+/// The spec of run `r` (immutable after admission).
+pub fn spec(r: &str) -> String {
+    format!("baton:spec:{{{r}}}")
+}
+
+/// The step history of run `r`: one StepRecord per recorded step, in order.
+pub fn steps(r: &str) -> String {
+    format!("baton:steps:{{{r}}}")
+}
+
 /// The event stream of run `r`.
 pub fn events(r: &str) -> String {
     format!("baton:events:{{{r}}}")

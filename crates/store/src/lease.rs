@@ -3,11 +3,11 @@
 
 use baton_core::status;
 use baton_core::stop::StopRequest;
-use baton_proto::v1::{RunEvent, RunState};
+use baton_proto::v1::{RunEvent, RunState, StepRecord};
 use prost::Message as _;
 use redis::{ScriptInvocation, Value};
 
-use crate::runs::decode_state;
+use crate::layout::{decode_run, decode_steps, head_bytes, new_steps, spec_to_store};
 use crate::{keys, scripts::scripts, Error, Result, Store};
 
 /// Proof of a claim: the lease token and the fence it was granted under.
@@ -21,20 +21,33 @@ pub struct Lease {
     pub token: String,
 }
 
+/// A granted claim.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// The lease and fence.
+    pub lease: Lease,
+    /// The checkpoint to execute from (spec attached).
+    pub state: RunState,
+    /// A pending stop request (cancel or deadline) that must end the run instead of the step.
+    pub stop: Option<StopRequest>,
+    /// The run's recorded steps, for planners that read them (empty for a script run).
+    pub history: Vec<StepRecord>,
+}
+
 /// What a claim attempt got.
 #[derive(Debug, Clone)]
 pub enum Claim {
-    /// The step is ours: its lease, the checkpoint to execute from, and a pending stop request
-    /// (cancel or deadline) that must end the run instead of executing the step.
-    Granted(Lease, Box<RunState>, Option<StopRequest>),
+    /// The step is ours.
+    Granted(Box<Granted>),
     /// The task is not to be executed; the reason is one of `missing`, `terminal`, `waiting`,
     /// `stale` (step already done), `ahead` (step not reached) or `leased` (someone else has it).
     Refused(String),
 }
 
 /// Adds what every checkpoint write passes (see `lua/checkpoint.lua`): the run's keys, then
-/// after the caller's guard arguments the checkpoint, its retention, its event sequence number
-/// and the events. Only a terminal state gets a retention; a live one is kept.
+/// after the caller's guard arguments the head, its retention, its event sequence number, the
+/// spec (when migrating an old-layout checkpoint), the new step records and the events. Only a
+/// terminal state gets a retention; a live one is kept.
 pub(crate) fn checkpoint_write(
     invocation: &mut ScriptInvocation<'_>,
     state: &RunState,
@@ -48,13 +61,20 @@ pub(crate) fn checkpoint_write(
         .key(keys::lease(r))
         .key(keys::fence(r))
         .key(keys::events(r))
-        .arg(state.encode_to_vec())
+        .key(keys::steps(r))
+        .key(keys::spec(r))
+        .arg(head_bytes(state))
         .arg(status::name(state.status()))
         .arg(state.next_step)
         .arg(state.attempt)
         .arg(state.updated_at_ms)
         .arg(retention)
-        .arg(state.event_seq);
+        .arg(state.event_seq)
+        .arg(spec_to_store(state))
+        .arg(state.steps.len());
+    for step in new_steps(state) {
+        invocation.arg(step);
+    }
     for event in events {
         invocation.arg(event.encode_to_vec());
     }
@@ -71,6 +91,7 @@ pub enum CommitOutcome {
 
 impl Store {
     /// Claims step `step`, attempt `attempt` of `run_id` for `owner`, with a lease of `ttl_ms`.
+    /// A run driven by a model or an agent comes with its recorded steps (its planner reads them).
     pub async fn claim(&self, run_id: &str, step: u32, attempt: u32, owner: &str, ttl_ms: u64) -> Result<Claim> {
         let mut conn = self.conn().await?;
         let reply: Vec<Value> = scripts()
@@ -78,6 +99,8 @@ impl Store {
             .key(keys::run(run_id))
             .key(keys::lease(run_id))
             .key(keys::fence(run_id))
+            .key(keys::spec(run_id))
+            .key(keys::steps(run_id))
             .arg(step)
             .arg(attempt)
             .arg(owner)
@@ -88,18 +111,21 @@ impl Store {
         if verdict != "ok" {
             return Ok(Claim::Refused(verdict));
         }
-        let stop: Option<String> = reply.get(3).map(redis::from_redis_value_ref).transpose()?.flatten();
-        let (Some(fence), Some(state)) = (reply.get(1), reply.get(2)) else {
-            return Err(Error::Corrupt { key: keys::run(run_id), reason: "claim reply too short".into() });
+        let [_, fence, head, stop, spec, steps] = reply.as_slice() else {
+            return Err(Error::Corrupt { key: keys::run(run_id), reason: "claim reply has the wrong shape".into() });
         };
         let fence: u64 = redis::from_redis_value_ref(fence)?;
-        let bytes: Vec<u8> = redis::from_redis_value_ref(state)?;
-        let mut state = decode_state(&keys::run(run_id), &bytes, None)?;
-        if state.status() == baton_proto::v1::RunStatus::Queued {
-            state.status = baton_proto::v1::RunStatus::Running as i32;
-        }
+        let head: Vec<u8> = redis::from_redis_value_ref(head)?;
+        let stop: Option<String> = redis::from_redis_value_ref(stop)?;
+        let spec: Option<Vec<u8>> = redis::from_redis_value_ref(spec)?;
+        let steps: Vec<Vec<u8>> = redis::from_redis_value_ref(steps)?;
+        let state = decode_run(&keys::run(run_id), &head, Some("running"), spec.as_deref())?;
+        let mut history = decode_steps(&keys::steps(run_id), &steps)?;
+        // An old-layout checkpoint's inline steps are history too (and are moved at the next commit).
+        history.extend(state.steps.iter().cloned());
         let lease = Lease { run_id: run_id.to_string(), fence, token: format!("{owner}/{fence}") };
-        Ok(Claim::Granted(lease, Box::new(state), stop.as_deref().and_then(StopRequest::decode)))
+        let stop = stop.as_deref().and_then(StopRequest::decode);
+        Ok(Claim::Granted(Box::new(Granted { lease, state, stop, history })))
     }
 
     /// Extends the lease by `ttl_ms` if it is still ours (false: it was lost), and reports a

@@ -6,6 +6,7 @@ mod audit;
 mod dead_letters;
 mod index;
 pub mod keys;
+pub mod layout;
 mod lease;
 mod ledger;
 mod owners;
@@ -20,9 +21,9 @@ use redis::AsyncConnectionConfig;
 
 pub use audit::AuditEntry;
 pub use index::Index;
-pub use lease::{Claim, CommitOutcome, Lease};
+pub use lease::{Claim, CommitOutcome, Granted, Lease};
 pub use ledger::LedgerCall;
-pub use runs::{Reservation, RunPage, StoredEvent};
+pub use runs::{Reservation, RunPage, RunView, StoredEvent};
 pub use update::{Snapshot, UpdateOutcome};
 
 /// Errors from the store, with the run or key they concern.

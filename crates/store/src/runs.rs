@@ -1,12 +1,13 @@
-//! Run records: creating the first checkpoint, idempotent submit keys, reading checkpoints,
-//! listing a tenant's runs, and reading a run's event stream.
+//! Run records: creating the first checkpoint, idempotent submit keys, reading checkpoints and
+//! step history, listing a tenant's runs, and reading a run's event stream.
 
 use baton_core::status;
-use baton_proto::v1::{RunEvent, RunState, RunStatus};
+use baton_proto::v1::{RunEvent, RunState, RunStatus, StepRecord};
 use prost::Message as _;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::AsyncCommands as _;
 
+use crate::layout::{decode_run, decode_steps, head_bytes};
 use crate::{keys, scripts::scripts, Error, Result, Store};
 
 /// What an idempotency key reservation found.
@@ -32,11 +33,22 @@ pub struct StoredEvent {
     pub event: RunEvent,
 }
 
+/// A run as GetRun shows it: the checkpoint, how many steps it has recorded, and the latest.
+#[derive(Debug, Clone)]
+pub struct RunView {
+    /// The checkpoint, spec attached.
+    pub state: RunState,
+    /// Steps recorded so far.
+    pub steps_total: u64,
+    /// The latest recorded steps, oldest first.
+    pub latest: Vec<StepRecord>,
+}
+
 /// A page of ListRuns.
 #[derive(Debug, Clone, Default)]
 pub struct RunPage {
-    /// Checkpoints, newest first.
-    pub runs: Vec<RunState>,
+    /// Runs (without their steps), newest first.
+    pub runs: Vec<RunView>,
     /// Where the next page starts; `None` at the end.
     pub next: Option<String>,
 }
@@ -75,20 +87,25 @@ impl Store {
         Ok(Reservation::Existing { run_id: run_id.to_string(), fingerprint: fingerprint.to_string() })
     }
 
-    /// Writes the first checkpoint and event of a run, unless it exists. Returns true if created.
+    /// Writes the first checkpoint, the spec and the first event of a run, unless it exists.
+    /// Returns true if created.
     pub async fn create_run(&self, state: &RunState, event: &RunEvent) -> Result<bool> {
         let mut conn = self.conn().await?;
         let r = &state.run_id;
+        let spec = state.spec.clone().unwrap_or_default();
         let created: i64 = scripts()
             .create
             .key(keys::run(r))
             .key(keys::events(r))
-            .arg(state.encode_to_vec())
+            .key(keys::spec(r))
+            .arg(head_bytes(state))
             .arg(status::name(state.status()))
             .arg(&state.tenant)
             .arg(&state.lane)
             .arg(state.created_at_ms)
             .arg(state.event_seq)
+            .arg(spec.encode_to_vec())
+            .arg(baton_core::plan::kind_name(&spec))
             .arg(event.encode_to_vec())
             .invoke_async(&mut conn)
             .await?;
@@ -98,14 +115,55 @@ impl Store {
         Ok(created == 1)
     }
 
-    /// The checkpoint of a run, with its current status, or `None` if unknown.
+    /// The checkpoint of a run (spec attached), with its current status, or `None` if unknown.
     pub async fn load_run(&self, run_id: &str) -> Result<Option<RunState>> {
+        Ok(self.run_view(run_id, 0).await?.map(|v| v.state))
+    }
+
+    /// The checkpoint of a run with its step count and its latest `latest` steps.
+    pub async fn run_view(&self, run_id: &str, latest: usize) -> Result<Option<RunView>> {
         let mut conn = self.conn().await?;
         let k = keys::run(run_id);
-        let (bytes, status_name): (Option<Vec<u8>>, Option<String>) =
-            redis::cmd("HMGET").arg(&k).arg("state").arg("status").query_async(&mut conn).await?;
-        let Some(bytes) = bytes else { return Ok(None) };
-        Ok(Some(decode_state(&k, &bytes, status_name.as_deref())?))
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(&k).arg("state").arg("status");
+        pipe.cmd("GET").arg(keys::spec(run_id));
+        pipe.cmd("LLEN").arg(keys::steps(run_id));
+        if latest > 0 {
+            pipe.cmd("LRANGE").arg(keys::steps(run_id)).arg(-(latest as i64)).arg(-1);
+        } else {
+            pipe.cmd("LRANGE").arg(keys::steps(run_id)).arg(1).arg(0);
+        }
+        let ((head, status_name), spec, listed, tail): (
+            (Option<Vec<u8>>, Option<String>),
+            Option<Vec<u8>>,
+            u64,
+            Vec<Vec<u8>>,
+        ) = pipe.query_async(&mut conn).await?;
+        let Some(head) = head else { return Ok(None) };
+        let state = decode_run(&k, &head, status_name.as_deref(), spec.as_deref())?;
+        let mut latest_steps = decode_steps(&keys::steps(run_id), &tail)?;
+        // An old-layout checkpoint keeps its steps inline until its next write.
+        let inline = state.steps.len();
+        latest_steps.extend(state.steps.iter().rev().take(latest).rev().cloned());
+        let keep_from = latest_steps.len().saturating_sub(latest);
+        latest_steps.drain(..keep_from);
+        Ok(Some(RunView { steps_total: listed + inline as u64, latest: latest_steps, state }))
+    }
+
+    /// Up to `count` recorded steps of a run from index `start` (0 = the first step), and the
+    /// number of steps recorded.
+    pub async fn steps_page(&self, run_id: &str, start: u64, count: usize) -> Result<(Vec<StepRecord>, u64)> {
+        let Some(view) = self.run_view(run_id, 0).await? else { return Ok((Vec::new(), 0)) };
+        if !view.state.steps.is_empty() {
+            // Old layout: the steps are inline in the checkpoint.
+            let page = view.state.steps.iter().skip(start as usize).take(count).cloned().collect();
+            return Ok((page, view.steps_total));
+        }
+        let mut conn = self.conn().await?;
+        let end = start as i64 + count as i64 - 1;
+        let raw: Vec<Vec<u8>> =
+            redis::cmd("LRANGE").arg(keys::steps(run_id)).arg(start as i64).arg(end).query_async(&mut conn).await?;
+        Ok((decode_steps(&keys::steps(run_id), &raw)?, view.steps_total))
     }
 
     /// A page of `tenant`'s runs, newest first, optionally only those in `only`.
@@ -145,9 +203,26 @@ impl Store {
             let mut pipe = redis::pipe();
             for (id, _) in &fresh {
                 pipe.cmd("HMGET").arg(keys::run(id)).arg("state").arg("status");
+                pipe.cmd("GET").arg(keys::spec(id));
+                pipe.cmd("LLEN").arg(keys::steps(id));
             }
-            let rows: Vec<(Option<Vec<u8>>, Option<String>)> = pipe.query_async(&mut conn).await?;
-            for ((id, score), (bytes, status_name)) in fresh.into_iter().zip(rows) {
+            type Row = ((Option<Vec<u8>>, Option<String>), Option<Vec<u8>>, u64);
+            let rows: Vec<Row> = {
+                let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+                let mut rows = Vec::new();
+                for row in flat.chunks(3) {
+                    let cell = |i: usize| {
+                        row.get(i).ok_or_else(|| Error::Corrupt { key: index.clone(), reason: "short reply".into() })
+                    };
+                    rows.push((
+                        redis::from_redis_value_ref(cell(0)?)?,
+                        redis::from_redis_value_ref(cell(1)?)?,
+                        redis::from_redis_value_ref(cell(2)?)?,
+                    ));
+                }
+                rows
+            };
+            for ((id, score), ((bytes, status_name), spec, listed)) in fresh.into_iter().zip(rows) {
                 scanned += 1;
                 cursor = Some((score, id.clone()));
                 let Some(bytes) = bytes else {
@@ -155,9 +230,10 @@ impl Store {
                     let _: () = conn.zrem(&index, &id).await?;
                     continue;
                 };
-                let state = decode_state(&keys::run(&id), &bytes, status_name.as_deref())?;
+                let state = decode_run(&keys::run(&id), &bytes, status_name.as_deref(), spec.as_deref())?;
                 if only.is_none_or(|s| state.status() == s) {
-                    page.runs.push(state);
+                    let steps_total = listed + state.steps.len() as u64;
+                    page.runs.push(RunView { state, steps_total, latest: Vec::new() });
                 }
                 if page.runs.len() >= page_size || scanned >= LIST_SCAN_LIMIT {
                     page.next = cursor.as_ref().map(|(s, id)| format!("{s}:{id}"));
@@ -201,16 +277,6 @@ impl Store {
 fn parse_cursor(token: &str) -> Option<(i64, String)> {
     let (score, id) = token.split_once(':')?;
     Some((score.parse().ok()?, id.to_string()))
-}
-
-/// Decodes a checkpoint; the hash's `status` field is the authority on status.
-pub(crate) fn decode_state(key: &str, bytes: &[u8], status_name: Option<&str>) -> Result<RunState> {
-    let mut state =
-        RunState::decode(bytes).map_err(|e| Error::Corrupt { key: key.to_string(), reason: e.to_string() })?;
-    if let Some(s) = status_name.and_then(status::parse) {
-        state.status = s as i32;
-    }
-    Ok(state)
 }
 
 fn decode_event(key: &str, entry: &StreamId) -> Result<StoredEvent> {

@@ -5,8 +5,8 @@ use baton_core::stop::StopRequest;
 use baton_proto::v1::{RunEvent, RunState};
 use redis::Value;
 
+use crate::layout::decode_run;
 use crate::lease::checkpoint_write;
-use crate::runs::decode_state;
 use crate::{keys, scripts::scripts, Result, Store};
 
 /// A run read for a compare-and-set.
@@ -40,16 +40,18 @@ impl Store {
             .key(keys::run(run_id))
             .key(keys::lease(run_id))
             .key(keys::fence(run_id))
+            .key(keys::spec(run_id))
             .invoke_async(&mut conn)
             .await?;
-        if reply.len() < 4 {
+        let [fence, head, status_name, leased, spec] = reply.as_slice() else {
             return Ok(None);
-        }
-        let fence: u64 = redis::from_redis_value_ref(&reply[0])?;
-        let bytes: Vec<u8> = redis::from_redis_value_ref(&reply[1])?;
-        let status_name: String = redis::from_redis_value_ref(&reply[2])?;
-        let leased: i64 = redis::from_redis_value_ref(&reply[3])?;
-        let state = decode_state(&keys::run(run_id), &bytes, Some(&status_name))?;
+        };
+        let fence: u64 = redis::from_redis_value_ref(fence)?;
+        let head: Vec<u8> = redis::from_redis_value_ref(head)?;
+        let status_name: String = redis::from_redis_value_ref(status_name)?;
+        let leased: i64 = redis::from_redis_value_ref(leased)?;
+        let spec: Option<Vec<u8>> = redis::from_redis_value_ref(spec)?;
+        let state = decode_run(&keys::run(run_id), &head, Some(&status_name), spec.as_deref())?;
         Ok(Some(Snapshot { state, fence, leased: leased == 1 }))
     }
 

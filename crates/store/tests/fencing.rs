@@ -39,7 +39,7 @@ fn completed(state: RunState, fence: u64, worker: &str) -> baton_core::machine::
 
 fn granted(claim: Claim) -> (baton_store::Lease, RunState) {
     match claim {
-        Claim::Granted(lease, state, _) => (lease, *state),
+        Claim::Granted(g) => (g.lease, g.state),
         Claim::Refused(r) => panic!("claim refused: {r}"),
     }
 }
@@ -79,10 +79,10 @@ async fn a_commit_with_an_old_fence_is_rejected_and_changes_nothing() {
     // B commits; the step is recorded once, by B.
     let t = completed(state_b, lease_b.fence, "worker-b");
     assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Committed);
-    let after = store.load_run("run-f").await.unwrap().unwrap();
-    assert_eq!(after.next_step, 1);
-    assert_eq!(after.steps.len(), 1);
-    assert_eq!(after.steps[0].worker, "worker-b");
+    let after = store.run_view("run-f", 10).await.unwrap().unwrap();
+    assert_eq!(after.state.next_step, 1);
+    assert_eq!(after.steps_total, 1);
+    assert_eq!(after.latest[0].worker, "worker-b");
 
     // Committing the same transition twice is refused: no duplicated events.
     assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Fenced);
@@ -135,10 +135,66 @@ async fn a_proposal_commit_keeps_the_lease_and_the_tool_result_follows_under_the
     // The tool's result commits under the same fence and drops the lease.
     let done = apply_outcome(proposed.state, &call, Outcome::Completed { output_json: "{}".into() }, &ctx, 0.0);
     assert_eq!(store.commit(&lease, &done.state, &done.events, 0).await.unwrap(), CommitOutcome::Committed);
-    let stored = store.load_run("run-p").await.unwrap().unwrap();
-    assert!(stored.pending.is_none());
-    assert_eq!(stored.steps.len(), 1);
+    let stored = store.run_view("run-p", 10).await.unwrap().unwrap();
+    assert!(stored.state.pending.is_none());
+    assert_eq!(stored.steps_total, 1);
     let kinds: Vec<_> = store.events_after("run-p", None, 100).await.unwrap().iter().map(|e| e.event.kind()).collect();
     assert_eq!(kinds, vec![EventKind::RunQueued, EventKind::StepProposed, EventKind::StepCompleted]);
     assert!(!store.renew(&lease, 5_000).await.unwrap().0, "the lease was dropped");
+}
+
+#[tokio::test]
+async fn history_lives_outside_the_checkpoint_and_old_checkpoints_move_there_on_their_next_write() {
+    use prost::Message as _;
+    let dir = TempDir::new("layout");
+    let redis = Redis::start(&dir, false).await;
+    let (store, _) = store_with_run(&redis, "run-l", 3).await;
+    for step in 0..2 {
+        let (lease, state) = granted(store.claim("run-l", step, 0, "w", 5_000).await.unwrap());
+        let t = completed(state, lease.fence, "w");
+        assert_eq!(store.commit(&lease, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Committed);
+    }
+    let view = store.run_view("run-l", 1).await.unwrap().unwrap();
+    assert_eq!((view.steps_total, view.latest.len(), view.latest[0].step), (2, 1, 1));
+    let (page, total) = store.steps_page("run-l", 1, 10).await.unwrap();
+    assert_eq!((page.len(), total, page[0].step), (1, 2, 1));
+    let mut conn = store.conn().await.unwrap();
+    let head: Vec<u8> = redis::cmd("HGET").arg("baton:run:{run-l}").arg("state").query_async(&mut conn).await.unwrap();
+    let head = RunState::decode(head.as_slice()).unwrap();
+    assert!(head.spec.is_none() && head.steps.is_empty(), "the stored head has neither spec nor steps");
+    assert_eq!(head.schema_version, baton_core::SCHEMA_VERSION);
+
+    // A schema-1 checkpoint (spec and steps inline, no spec key, no step list) still loads and
+    // runs; its next commit moves its steps to the list and writes its spec key.
+    let (_, mut old) = store_with_run(&redis, "run-v1", 3).await;
+    let (lease, state) = granted(store.claim("run-v1", 0, 0, "w", 5_000).await.unwrap());
+    let t = completed(state, lease.fence, "w");
+    old.schema_version = 1;
+    old.steps = t.state.steps.clone();
+    old.next_step = 1;
+    old.event_seq = t.state.event_seq;
+    let _: () = redis::cmd("HSET")
+        .arg("baton:run:{run-v1}")
+        .arg("state")
+        .arg(old.encode_to_vec())
+        .arg("step")
+        .arg(1)
+        .arg("seq")
+        .arg(old.event_seq)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () =
+        redis::cmd("DEL").arg("baton:spec:{run-v1}").arg("baton:lease:{run-v1}").query_async(&mut conn).await.unwrap();
+    let view = store.run_view("run-v1", 10).await.unwrap().unwrap();
+    assert_eq!((view.steps_total, view.latest.len()), (1, 1), "inline steps are shown");
+    assert!(view.state.spec.is_some(), "the inline spec is read");
+    let (lease, state) = granted(store.claim("run-v1", 1, 0, "w", 5_000).await.unwrap());
+    let t = completed(state, lease.fence, "w");
+    assert_eq!(store.commit(&lease, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Committed);
+    let view = store.run_view("run-v1", 10).await.unwrap().unwrap();
+    assert_eq!(view.latest.iter().map(|s| s.step).collect::<Vec<_>>(), vec![0, 1], "moved to the list, in order");
+    assert!(view.state.steps.is_empty());
+    let spec: Option<Vec<u8>> = redis::cmd("GET").arg("baton:spec:{run-v1}").query_async(&mut conn).await.unwrap();
+    assert!(spec.is_some(), "the spec key was written");
 }

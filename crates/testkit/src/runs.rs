@@ -103,8 +103,11 @@ pub async fn wait_for_run(
 ) -> Result<Run, String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let run =
-            client.get_run(GetRunRequest { run_id: run_id.to_string() }).await.map_err(|s| s.to_string())?.into_inner();
+        let run = client
+            .get_run(GetRunRequest { run_id: run_id.to_string(), latest_steps: 0 })
+            .await
+            .map_err(|s| s.to_string())?
+            .into_inner();
         if done(&run) {
             return Ok(run);
         }

@@ -23,7 +23,7 @@ const WITHIN: Duration = Duration::from_secs(60);
 async fn finish(client: &mut RunServiceClient<Channel>, run_id: &str, stack: &AgentStack) -> (Run, Vec<RunEvent>) {
     let events = watch_to_end(client, run_id, WITHIN).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.stack.logs()));
     check_history(&events).unwrap_or_else(|e| panic!("{e}: {events:#?}"));
-    let run = client.get_run(GetRunRequest { run_id: run_id.into() }).await.unwrap().into_inner();
+    let run = client.get_run(GetRunRequest { run_id: run_id.into(), latest_steps: 0 }).await.unwrap().into_inner();
     (run, events)
 }
 
@@ -359,7 +359,7 @@ async fn a_committed_proposal_runs_after_a_sigkill_without_asking_the_model_agai
     );
     let worker = a.stack.find("worker");
     a.stack.services[worker].kill().await;
-    let committed = client.get_run(GetRunRequest { run_id: id.clone() }).await.unwrap().into_inner();
+    let committed = client.get_run(GetRunRequest { run_id: id.clone(), latest_steps: 0 }).await.unwrap().into_inner();
     assert_eq!(committed.pending.unwrap().call.unwrap().args_json, r#"{"order_id":"K9"}"#, "the proposal was durable");
     a.stack.start("worker").await;
 

@@ -50,12 +50,15 @@ async fn bad_requests_get_clear_statuses_and_write_nothing() {
     assert!(e.message().contains("spec.budget.max_steps"), "{e}");
 
     let mut client = stack.client().await;
-    let e = client.get_run(GetRunRequest { run_id: "0198a0b1-0000-7000-8000-000000000000".into() }).await.unwrap_err();
+    let e = client
+        .get_run(GetRunRequest { run_id: "0198a0b1-0000-7000-8000-000000000000".into(), latest_steps: 0 })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     assert!(e.message().contains("0198a0b1-0000-7000-8000-000000000000"), "{e}");
-    let e = client.get_run(GetRunRequest { run_id: String::new() }).await.unwrap_err();
+    let e = client.get_run(GetRunRequest { run_id: String::new(), latest_steps: 0 }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    let e = client.get_run(GetRunRequest { run_id: "a}b{c".into() }).await.unwrap_err();
+    let e = client.get_run(GetRunRequest { run_id: "a}b{c".into(), latest_steps: 0 }).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     let e = client.watch_run(WatchRunRequest { run_id: "nope".into(), after_seq: 0 }).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);

@@ -59,7 +59,7 @@ async fn exhausted_retries_dead_letter_the_run_and_a_requeue_resumes_it() {
     let id = submit(&mut client, spec, "").await;
     let events = watch_to_end(&mut client, &id, Duration::from_secs(60)).await.unwrap();
     assert_eq!(final_status(&events), RunStatus::DeadLettered);
-    let run = client.get_run(GetRunRequest { run_id: id.clone() }).await.unwrap().into_inner();
+    let run = client.get_run(GetRunRequest { run_id: id.clone(), latest_steps: 0 }).await.unwrap().into_inner();
     assert_eq!(run.stop_reason.as_ref().unwrap().code, "retries_exhausted");
     assert_eq!(run.steps_completed, 1);
 

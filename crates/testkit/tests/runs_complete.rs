@@ -40,7 +40,7 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
         let kinds: Vec<_> = events.iter().map(|e| e.kind()).collect();
         assert_eq!(kinds.first(), Some(&EventKind::RunQueued));
         assert_eq!(events.last().unwrap().status(), RunStatus::Succeeded);
-        let run = client.get_run(GetRunRequest { run_id: id.clone() }).await.unwrap().into_inner();
+        let run = client.get_run(GetRunRequest { run_id: id.clone(), latest_steps: 0 }).await.unwrap().into_inner();
         assert_eq!(run.status(), RunStatus::Succeeded);
         assert_eq!(run.steps_completed, 5);
         assert_eq!(run.stop_reason.unwrap().code, "completed");

@@ -58,20 +58,20 @@ async fn cancel_reaches_queued_waiting_and_in_flight_runs() {
             .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
         assert_eq!(final_status(&events), RunStatus::Cancelled, "{events:?}");
         assert_eq!(check_history(&events), Ok(steps));
-        let run = client.get_run(GetRunRequest { run_id: id.to_string() }).await.unwrap().into_inner();
+        let run = client.get_run(GetRunRequest { run_id: id.to_string(), latest_steps: 0 }).await.unwrap().into_inner();
         let why = run.stop_reason.unwrap();
         assert_eq!((why.code.as_str(), why.message.as_str(), why.by.as_str()), ("cancelled", reason, "tenant:default"));
     }
 
     // The queued run's task reached the worker later and was dropped: it stays cancelled.
-    let run = client.get_run(GetRunRequest { run_id: queued.clone() }).await.unwrap().into_inner();
+    let run = client.get_run(GetRunRequest { run_id: queued.clone(), latest_steps: 0 }).await.unwrap().into_inner();
     assert_eq!((run.status(), run.steps_completed), (RunStatus::Cancelled, 0));
 
     // A finished run cannot be cancelled, and is not changed.
     let e = client.cancel_run(cancel(&busy, "again")).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("cancelled"), "{e}");
-    let run = client.get_run(GetRunRequest { run_id: busy.clone() }).await.unwrap().into_inner();
+    let run = client.get_run(GetRunRequest { run_id: busy.clone(), latest_steps: 0 }).await.unwrap().into_inner();
     assert_eq!(run.stop_reason.unwrap().message, "stop the sleep");
     let e = client.cancel_run(cancel("no-such-run", "")).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);

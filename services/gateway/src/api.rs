@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use baton_proto::v1::run_service_server::RunService;
 use baton_proto::v1::{
-    CancelRunRequest, CancelRunResponse, GetRunRequest, ListRunsRequest, ListRunsResponse, Run, RunStatus,
-    SubmitRunRequest, SubmitRunResponse, WatchRunRequest,
+    CancelRunRequest, CancelRunResponse, GetRunRequest, ListRunsRequest, ListRunsResponse, ListStepsRequest,
+    ListStepsResponse, Run, RunStatus, SubmitRunRequest, SubmitRunResponse, WatchRunRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -16,11 +16,22 @@ use crate::{cancel, submit, tenant, watch, Gateway};
 pub struct Api(pub Arc<Gateway>);
 
 impl Api {
-    async fn load_owned(&self, tenant: &str, run_id: &str) -> Result<baton_proto::v1::RunState, Status> {
+    /// The tenant's run `run_id` with its latest `latest` steps; a foreign run is NOT_FOUND.
+    async fn view_owned(&self, tenant: &str, run_id: &str, latest: usize) -> Result<baton_store::RunView, Status> {
         run_id_arg(run_id)?;
-        match self.0.store.load_run(run_id).await.map_err(store_error)? {
-            Some(state) if state.tenant == tenant => Ok(state),
+        match self.0.store.run_view(run_id, latest).await.map_err(store_error)? {
+            Some(view) if view.state.tenant == tenant => Ok(view),
             _ => Err(Status::not_found(format!("run {run_id} not found"))),
+        }
+    }
+
+    /// A page size: 0 means `default`, more than `gateway.max_page_size` is refused.
+    fn page_size(&self, asked: u32, default: u32) -> Result<u32, Status> {
+        let max = self.0.config.gateway.max_page_size;
+        match asked {
+            0 => Ok(default.min(max)),
+            n if n > max => Err(Status::invalid_argument(format!("page_size: {n} is above the limit {max}"))),
+            n => Ok(n),
         }
     }
 }
@@ -36,20 +47,39 @@ impl RunService for Api {
     #[tracing::instrument(skip_all)]
     async fn get_run(&self, request: Request<GetRunRequest>) -> Result<Response<Run>, Status> {
         let tenant = tenant::of(&request)?;
-        let state = self.load_owned(&tenant, &request.get_ref().run_id).await?;
-        Ok(Response::new(run_of(state)))
+        let req = request.get_ref();
+        let latest = match req.latest_steps {
+            0 => self.0.config.gateway.run_latest_steps,
+            n => n.min(self.0.config.gateway.max_page_size),
+        };
+        let view = self.view_owned(&tenant, &req.run_id, latest as usize).await?;
+        Ok(Response::new(run_of(view)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_steps(&self, request: Request<ListStepsRequest>) -> Result<Response<ListStepsResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        let req = request.into_inner();
+        let page_size = self.page_size(req.page_size, 100)?;
+        let start = match req.page_token.as_str() {
+            "" => 0,
+            t => t
+                .parse::<u64>()
+                .map_err(|_| Status::invalid_argument("page_token: not a token returned by ListSteps"))?,
+        };
+        self.view_owned(&tenant, &req.run_id, 0).await?;
+        let (steps, total) =
+            self.0.store.steps_page(&req.run_id, start, page_size as usize).await.map_err(store_error)?;
+        let next = start + steps.len() as u64;
+        let next_page_token = if next < total { next.to_string() } else { String::new() };
+        Ok(Response::new(ListStepsResponse { steps, next_page_token, total }))
     }
 
     #[tracing::instrument(skip_all)]
     async fn list_runs(&self, request: Request<ListRunsRequest>) -> Result<Response<ListRunsResponse>, Status> {
         let tenant = tenant::of(&request)?;
         let req = request.into_inner();
-        let max = self.0.config.gateway.max_page_size;
-        let page_size = match req.page_size {
-            0 => 50.min(max),
-            n if n > max => return Err(Status::invalid_argument(format!("page_size: {n} is above the limit {max}"))),
-            n => n,
-        };
+        let page_size = self.page_size(req.page_size, 50)?;
         let only = match RunStatus::try_from(req.status) {
             Ok(RunStatus::Unspecified) => None,
             Ok(s) => Some(s),
@@ -64,8 +94,8 @@ impl RunService for Api {
         }
         let page = self.0.store.list_runs(&tenant, only, page_size as usize, token).await.map_err(store_error)?;
         Ok(Response::new(ListRunsResponse {
-            // Listing is a summary: steps are left out (GetRun has them).
-            runs: page.runs.into_iter().map(|s| Run { steps: Vec::new(), ..run_of(s) }).collect(),
+            // Listing is a summary: steps are left out (GetRun and ListSteps have them).
+            runs: page.runs.into_iter().map(run_of).collect(),
             next_page_token: page.next.unwrap_or_default(),
         }))
     }
@@ -76,7 +106,7 @@ impl RunService for Api {
     async fn watch_run(&self, request: Request<WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
         let tenant = tenant::of(&request)?;
         let req = request.into_inner();
-        self.load_owned(&tenant, &req.run_id).await?;
+        self.view_owned(&tenant, &req.run_id, 0).await?;
         let permit = self.0.watchers.clone().try_acquire_owned().map_err(|_| {
             Status::resource_exhausted(format!("too many watchers (limit {})", self.0.config.gateway.max_watchers))
         })?;

@@ -1,17 +1,19 @@
 //! Mapping internal records to API messages and errors to gRPC statuses.
 
-use baton_proto::v1::{Run, RunState};
+use baton_proto::v1::Run;
+use baton_store::RunView;
 use tonic::Status;
 
-/// The client's view of a checkpoint.
-pub fn run_of(state: RunState) -> Run {
+/// The client's view of a run: its checkpoint, step count and latest steps.
+pub fn run_of(view: RunView) -> Run {
+    let RunView { state, steps_total, latest } = view;
     Run {
-        steps_completed: state.steps.len() as u32,
+        steps_completed: steps_total as u32,
         run_id: state.run_id,
         tenant: state.tenant,
         status: state.status,
         spec: state.spec,
-        steps: state.steps,
+        steps: latest,
         created_at_ms: state.created_at_ms,
         updated_at_ms: state.updated_at_ms,
         deadline_at_ms: state.deadline_at_ms,

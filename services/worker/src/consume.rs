@@ -129,10 +129,11 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
     };
     metrics::counter!(crate::metric_definitions::CLAIMS, "result" => label.to_string()).increment(1);
     match claim {
-        Claim::Granted(lease, state, stop) => {
+        Claim::Granted(granted) => {
             let due = now_ms() + ttl as i64;
             worker.store.index_set(Index::Inflight, &task.run_id, due).await?;
-            Ok(Some(pipeline::Claimed { lease, state: *state, stop, due }))
+            let baton_store::Granted { lease, state, stop, history } = *granted;
+            Ok(Some(pipeline::Claimed { lease, state, stop, history, due }))
         }
         Claim::Refused(reason) => {
             tracing::info!(run_id = %task.run_id, step = task.step, attempt = task.attempt, %reason, "task dropped");

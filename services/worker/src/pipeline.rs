@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use baton_core::machine::{Next, StepContext, Transition};
 use baton_core::stop::StopRequest;
-use baton_proto::v1::{RunEvent, RunState};
+use baton_proto::v1::{RunEvent, RunState, StepRecord};
 use baton_runtime::{execute, plan, Planned, StepEnv};
 use baton_store::{CommitOutcome, Index, Lease};
 use baton_telemetry::now_ms;
@@ -29,6 +29,8 @@ pub struct Claimed {
     pub state: RunState,
     /// A stop requested before the claim.
     pub stop: Option<StopRequest>,
+    /// The run's recorded steps, for its planner (empty for a script).
+    pub history: Vec<StepRecord>,
     /// Score written to the in-flight index at claim time.
     pub due: i64,
 }
@@ -64,7 +66,7 @@ pub async fn run_step(worker: &Worker, claimed: Claimed, origin: Origin, abandon
 }
 
 async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &CancellationToken) -> &'static str {
-    let Claimed { lease, state, stop, due } = claimed;
+    let Claimed { lease, state, stop, history, due } = claimed;
     if let Some(stop) = stop {
         let t = stop.apply(state, now_ms());
         return commit_and_hand_on(worker, &lease, t, &[], due, origin).await;
@@ -99,7 +101,7 @@ async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Canc
     let mut committed = state;
     let mut proposed = Vec::new();
     let executing = Instant::now();
-    let result = advance(worker, &lease, &mut committed, &mut proposed, ctx, &step_cancel).await;
+    let result = advance(worker, &lease, &mut committed, &history, &mut proposed, ctx, &step_cancel).await;
     phase("execute", executing);
     beat_done.cancel();
     let _ = beat.await;
@@ -137,6 +139,7 @@ async fn advance(
     worker: &Worker,
     lease: &Lease,
     committed: &mut RunState,
+    history: &[StepRecord],
     proposed: &mut Vec<RunEvent>,
     ctx: StepContext,
     cancel: &CancellationToken,
@@ -148,12 +151,14 @@ async fn advance(
         None => {
             let planner = worker.planners.for_run(committed);
             let planning = Instant::now();
-            let planned = plan(committed.clone(), planner.as_ref(), &env, &ctx, cancel, now_ms).await;
+            let planned = plan(committed.clone(), history, planner.as_ref(), &env, &ctx, cancel, now_ms).await;
             phase("plan", planning);
             match planned.map_err(|_| Halt::Abandoned)? {
                 Planned::Done(t) => return Ok(t),
                 Planned::Execute { proposal, call } => {
-                    if !proposal.events.is_empty() {
+                    if proposal.events.is_empty() {
+                        (proposal.state, call)
+                    } else {
                         // The proposal is durable before anything executes.
                         let ttl = worker.config.worker.lease_ttl_ms;
                         match worker.store.checkpoint(lease, &proposal.state, &proposal.events, ttl).await {
@@ -164,10 +169,12 @@ async fn advance(
                                 return Err(Halt::CommitFailed);
                             }
                         }
-                        *committed = proposal.state.clone();
+                        let mut state = proposal.state;
+                        baton_store::layout::mark_committed(&mut state);
+                        *committed = state.clone();
                         proposed.clone_from(&proposal.events);
+                        (state, call)
                     }
-                    (proposal.state, call)
                 }
             }
         }

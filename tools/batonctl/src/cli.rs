@@ -39,6 +39,23 @@ pub enum Command {
     Get {
         /// The run id.
         run_id: String,
+        /// How many of the latest steps to show (0: the gateway's default, 100).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        steps: u32,
+    },
+    /// Page through a run's recorded steps, oldest first, one line each.
+    Steps {
+        /// The run id.
+        run_id: String,
+        /// Steps per page (0: the gateway's default, 100).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        page_size: u32,
+        /// Continue from the `next_page_token` of an earlier page.
+        #[arg(long, value_name = "T", default_value = "", hide_default_value = true)]
+        page_token: String,
+        /// Follow next_page_token until every step is printed.
+        #[arg(long)]
+        all: bool,
     },
     /// List the tenant's runs, one line each.
     List(ListArgs),

@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use baton_proto::v1::{
-    planner, AgentPlanner, Budget, CancelRunRequest, EventKind, GetRunRequest, ListRunsRequest, ListToolsRequest,
-    ModelPlanner, Planner, ReloadToolsRequest, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest, WatchRunRequest,
+    planner, AgentPlanner, Budget, CancelRunRequest, EventKind, GetRunRequest, ListRunsRequest, ListStepsRequest,
+    ListToolsRequest, ModelPlanner, Planner, ReloadToolsRequest, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest,
+    WatchRunRequest,
 };
 
 use crate::cli::{Cli, Command, ListArgs, SubmitArgs, ToolsCommand};
@@ -21,11 +22,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut client = Client::connect(&cli.addr, &cli.tenant).await?;
     match cli.command {
         Command::Submit(args) => submit(&mut client, printer, args).await,
-        Command::Get { run_id } => {
-            let run = client.rpc.get_run(client.request(GetRunRequest { run_id })).await?.into_inner();
+        Command::Get { run_id, steps } => {
+            let req = GetRunRequest { run_id, latest_steps: steps };
+            let run = client.rpc.get_run(client.request(req)).await?.into_inner();
             printer.run(&run)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Steps { run_id, page_size, mut page_token, all } => loop {
+            let req = ListStepsRequest { run_id: run_id.clone(), page_size, page_token };
+            let page = client.rpc.list_steps(client.request(req)).await?.into_inner();
+            printer.steps(&page, all)?;
+            if !all || page.next_page_token.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            page_token = page.next_page_token;
+        },
         Command::List(args) => list(&mut client, printer, args).await,
         Command::Watch { run_id, after_seq } => watch(&mut client, printer, run_id, after_seq).await,
         Command::Cancel { run_id, reason } => {

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use baton_proto::v1::{
-    planner, CancelRunResponse, EventKind, ListRunsResponse, Run, RunEvent, StepOutcome, StepRecord, StopReason,
-    SubmitRunResponse, Usage,
+    planner, CancelRunResponse, EventKind, ListRunsResponse, ListStepsResponse, Run, RunEvent, StepOutcome, StepRecord,
+    StopReason, SubmitRunResponse, Usage,
 };
 
 use crate::json::outcome_name;
@@ -114,7 +114,17 @@ pub fn run(r: &Run) -> String {
             ),
         );
     }
-    field("steps", &format!("{} recorded", r.steps_completed));
+    let shown = if (r.steps.len() as u32) < r.steps_completed {
+        format!(
+            "{} recorded, the latest {} below (`batonctl steps {}` pages through all)",
+            r.steps_completed,
+            r.steps.len(),
+            r.run_id
+        )
+    } else {
+        format!("{} recorded", r.steps_completed)
+    };
+    field("steps", &shown);
     for step in &r.steps {
         let _ = writeln!(out, "  {}", step_line(step));
     }
@@ -175,6 +185,15 @@ fn usage_text(u: &Usage) -> String {
         let _ = write!(text, " model_calls={} tool_calls={} rejections={}", u.model_calls, u.tool_calls, u.rejections);
     }
     text
+}
+
+/// One line per step, then `next_page_token=<token>` when more pages exist (unless `all`).
+pub fn step_page(page: &ListStepsResponse, all: bool) -> String {
+    let mut out: Vec<String> = page.steps.iter().map(step_line).collect();
+    if !all && !page.next_page_token.is_empty() {
+        out.push(format!("next_page_token={} total={}", page.next_page_token, page.total));
+    }
+    out.join("\n")
 }
 
 /// One line per run, then `next_page_token=<token>` when more pages exist.

@@ -4,8 +4,8 @@
 //! (`succeeded`, `step_completed`); `*_json` fields stay strings exactly as the API returned them.
 
 use baton_proto::v1::{
-    planner, AutonomyLevel, Budget, CancelRunResponse, ListRunsResponse, PendingCall, RetryPolicy, Run, RunEvent,
-    RunSpec, StepOutcome, StepRecord, StopReason, SubmitRunResponse, ToolCall, Usage,
+    planner, AutonomyLevel, Budget, CancelRunResponse, ListRunsResponse, ListStepsResponse, PendingCall, RetryPolicy,
+    Run, RunEvent, RunSpec, StepOutcome, StepRecord, StopReason, SubmitRunResponse, ToolCall, Usage,
 };
 use serde_json::{json, Value};
 
@@ -69,6 +69,15 @@ pub fn run_list(page: &ListRunsResponse) -> Value {
     json!({
         "runs": page.runs.iter().map(run).collect::<Vec<_>>(),
         "next_page_token": page.next_page_token,
+    })
+}
+
+/// One page of ListSteps: `{"steps": [...], "next_page_token", "total"}`.
+pub fn step_page(page: &ListStepsResponse) -> Value {
+    json!({
+        "steps": page.steps.iter().map(step).collect::<Vec<_>>(),
+        "next_page_token": page.next_page_token,
+        "total": page.total,
     })
 }
 

@@ -4,8 +4,8 @@
 use std::io::{self, Write as _};
 
 use baton_proto::v1::{
-    CancelRunResponse, EventKind, ListDeadLettersResponse, ListRunsResponse, ListToolsResponse, ReloadToolsResponse,
-    RequeueDeadLetterResponse, Run, RunEvent, RunStatus, SubmitRunResponse,
+    CancelRunResponse, EventKind, ListDeadLettersResponse, ListRunsResponse, ListStepsResponse, ListToolsResponse,
+    ReloadToolsResponse, RequeueDeadLetterResponse, Run, RunEvent, RunStatus, SubmitRunResponse,
 };
 
 use crate::{dlq, human, json, tools};
@@ -51,6 +51,11 @@ impl Printer {
     /// A RequeueDeadLetter result for `run_id`.
     pub fn requeued(&self, run_id: &str, resp: &RequeueDeadLetterResponse) -> io::Result<()> {
         emit(self.json, || dlq::json_requeued(run_id, resp).to_string(), || dlq::text_requeued(run_id, resp))
+    }
+
+    /// A page of ListSteps; with `all`, the page token line is left out (the caller follows it).
+    pub fn steps(&self, page: &ListStepsResponse, all: bool) -> io::Result<()> {
+        emit(self.json, || json::step_page(page).to_string(), || human::step_page(page, all))
     }
 
     /// A ListTools result.

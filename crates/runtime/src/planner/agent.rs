@@ -38,7 +38,7 @@ impl AgentPlanner {
             tenant: state.tenant.clone(),
             goal: spec.goal.clone(),
             step: state.next_step,
-            history: state.steps.clone(),
+            history: req.history.to_vec(),
             tools: req.tools,
             usage: state.usage,
             budget: state.budget,

@@ -19,8 +19,10 @@ use crate::BoxFuture;
 
 /// What a planner is asked.
 pub struct PlanRequest<'a> {
-    /// The run so far: goal, spec, committed steps, spend.
+    /// The run so far: goal, spec, spend.
     pub state: &'a RunState,
+    /// Every step the run has recorded, oldest first.
+    pub history: &'a [baton_proto::v1::StepRecord],
     /// The tools the run may call, with their schemas.
     pub tools: Vec<ToolInfo>,
     /// Tokens the run's budget has left (`None`: unlimited).

@@ -97,7 +97,7 @@ pub fn request_body(config: &baton_config::Model, req: &PlanRequest<'_>) -> Valu
     }
     let goal = state.spec.as_ref().map(|s| s.goal.clone()).unwrap_or_default();
     messages.push(json!({"role": "user", "content": goal}));
-    for record in &state.steps {
+    for record in req.history {
         let id = format!("call_{}", record.step);
         let content = if record.model_text.is_empty() { Value::Null } else { Value::String(record.model_text.clone()) };
         messages.push(json!({
@@ -191,15 +191,16 @@ mod tests {
         }
     }
 
-    fn state() -> RunState {
+    fn state() -> (RunState, Vec<StepRecord>) {
         let mut spec = model_spec("m", "find order 7", &["echo"]);
         if let Some(planner::Kind::Model(m)) = spec.planner.as_mut().and_then(|p| p.kind.as_mut()) {
             m.system_prompt = "be brief".into();
             m.temperature = Some(0.5);
         }
         let policy = Policy { models: vec!["m".into()], ..Policy::default() };
-        let mut s = admit("r", "t", "", spec, &policy, &Catalog::builtins(), 0).unwrap();
-        s.steps.push(StepRecord {
+        let s = admit("r", "t", "", spec, &policy, &Catalog::builtins(), 0).unwrap();
+        let mut history = Vec::new();
+        history.push(StepRecord {
             step: 0,
             tool: "echo".into(),
             args_json: r#"{"a":1}"#.into(),
@@ -207,7 +208,7 @@ mod tests {
             outcome: StepOutcome::Completed as i32,
             ..Default::default()
         });
-        s.steps.push(StepRecord {
+        history.push(StepRecord {
             step: 1,
             tool: "echo".into(),
             args_json: "{".into(),
@@ -216,14 +217,15 @@ mod tests {
             error: "not JSON".into(),
             ..Default::default()
         });
-        s
+        (s, history)
     }
 
     #[test]
     fn the_request_replays_the_run() {
-        let s = state();
+        let (s, history) = state();
         let tools = vec![Catalog::builtins().info("echo").unwrap()];
-        let body = request_body(&config(), &PlanRequest { state: &s, tools, tokens_left: Some(100) });
+        let body =
+            request_body(&config(), &PlanRequest { state: &s, history: &history, tools, tokens_left: Some(100) });
         let roles: Vec<&str> =
             body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
         assert_eq!(roles, ["system", "user", "assistant", "tool", "assistant", "tool"]);

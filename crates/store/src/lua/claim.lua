@@ -1,8 +1,9 @@
 -- Claim step ARGV[1], attempt ARGV[2] of a run for owner ARGV[3] with a lease of ARGV[4] ms.
--- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter.
--- Returns {'ok', fence, state, stop} or {reason}: missing, terminal, waiting, stale, ahead, leased.
--- stop is the pending stop request (cancel, deadline) or false.
-local h = redis.call('HMGET', KEYS[1], 'status', 'step', 'attempt')
+-- A run whose planner reads its history (any but `script`) gets its step list too.
+-- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter, KEYS[4] spec, KEYS[5] step list.
+-- Returns {'ok', fence, head, stop, spec, history} or {reason}: missing, terminal, waiting,
+-- stale, ahead, leased. stop is the pending stop request (cancel, deadline) or false.
+local h = redis.call('HMGET', KEYS[1], 'status', 'step', 'attempt', 'planner')
 if not h[1] then return {'missing'} end
 if TERMINAL[h[1]] then return {'terminal'} end
 if h[1] == 'waiting' then return {'waiting'} end
@@ -15,4 +16,6 @@ local fence = redis.call('INCR', KEYS[3])
 redis.call('SET', KEYS[2], ARGV[3] .. '/' .. fence, 'PX', ARGV[4])
 if h[1] == 'queued' then redis.call('HSET', KEYS[1], 'status', 'running') end
 local run = redis.call('HMGET', KEYS[1], 'state', 'stop')
-return {'ok', fence, run[1], run[2]}
+local history = {}
+if h[4] and h[4] ~= 'script' then history = redis.call('LRANGE', KEYS[5], 0, -1) end
+return {'ok', fence, run[1], run[2], redis.call('GET', KEYS[4]), history}

@@ -3,7 +3,8 @@
 -- number the caller's state started from, so a repeated commit never appends events twice.
 -- ARGV[4] is 0 to drop the lease (the run is handed on), or a lease TTL in ms to keep it (the
 -- worker goes on with the same run: the proposal commit, commit-and-continue).
--- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter, KEYS[4] event stream.
+-- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter, KEYS[4] event stream, KEYS[5] step list,
+-- KEYS[6] spec.
 -- ARGV[5..]: the checkpoint and events of write_checkpoint (checkpoint.lua).
 -- Returns 'ok' or 'fenced'.
 local current = tonumber(redis.call('GET', KEYS[3]) or '0')

@@ -1,6 +1,7 @@
 -- Read a run for a compare-and-set update, atomically.
--- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter.
--- Returns {fence counter, state, status, leased (1 or 0)}, or {} if the run does not exist.
+-- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter, KEYS[4] spec.
+-- Returns {fence counter, head, status, leased (1 or 0), spec}, or {} if the run does not exist.
 local run = redis.call('HMGET', KEYS[1], 'state', 'status')
 if not run[1] then return {} end
-return {tonumber(redis.call('GET', KEYS[3]) or '0'), run[1], run[2], redis.call('EXISTS', KEYS[2])}
+return {tonumber(redis.call('GET', KEYS[3]) or '0'), run[1], run[2], redis.call('EXISTS', KEYS[2]),
+  redis.call('GET', KEYS[4])}
