@@ -8,7 +8,7 @@ mod producer;
 mod topics;
 
 pub use consumer::{consumer, traceparent_of, BatonConsumer};
-pub use producer::{Producer, LANE_HEADER, NOT_BEFORE_HEADER};
+pub use producer::{Pending, Producer, LANE_HEADER, NOT_BEFORE_HEADER};
 pub use rdkafka;
 pub use topics::Topics;
 

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use baton_proto::v1::{DeadLetter, RunEvent, Task};
 use prost::Message as _;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 
 use crate::{base_config, Error, Result, Topics};
@@ -72,16 +73,34 @@ impl Producer {
         self.send(&topic, &letter.run_id, letter.encode_to_vec(), &headers).await
     }
 
-    /// Produces `events` to the events topic and waits for all acknowledgements. They are
-    /// enqueued together: one idempotent producer keeps their order within the run's partition.
+    /// Produces `events` to the events topic and waits for all acknowledgements.
     pub async fn send_events(&self, events: &[RunEvent]) -> Result<()> {
+        let mut pending = Pending::default();
+        self.enqueue_events(events, &mut pending).await?;
+        pending.delivered().await
+    }
+
+    /// Hands `events` to the producer without waiting for the broker; their deliveries join
+    /// `pending`. One idempotent producer keeps their order within the run's partition. Waits
+    /// only when the producer's queue is full (backpressure).
+    pub async fn enqueue_events(&self, events: &[RunEvent], pending: &mut Pending) -> Result<()> {
         let topic = self.topics.events();
-        let sends = events.iter().map(|event| self.send(&topic, &event.run_id, event.encode_to_vec(), &[]));
-        futures::future::try_join_all(sends).await?;
+        for event in events {
+            let payload = event.encode_to_vec();
+            let headers = self.headers(&[]);
+            let record = FutureRecord::to(&topic).key(&event.run_id).payload(&payload).headers(headers);
+            match self.inner.send_result(record) {
+                Ok(delivery) => pending.deliveries.push((topic.clone(), delivery)),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.send(&topic, &event.run_id, payload, &[]).await?;
+                }
+                Err((source, _)) => return Err(Error::Produce { topic, source }),
+            }
+        }
         Ok(())
     }
 
-    async fn send(&self, topic: &str, key: &str, payload: Vec<u8>, extra: &[(&str, &str)]) -> Result<()> {
+    fn headers(&self, extra: &[(&str, &str)]) -> OwnedHeaders {
         let mut headers = OwnedHeaders::new();
         for (k, v) in extra {
             headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
@@ -89,6 +108,11 @@ impl Producer {
         if let Some(tp) = baton_telemetry::trace::current_traceparent() {
             headers = headers.insert(Header { key: "traceparent", value: Some(tp.as_bytes()) });
         }
+        headers
+    }
+
+    async fn send(&self, topic: &str, key: &str, payload: Vec<u8>, extra: &[(&str, &str)]) -> Result<()> {
+        let headers = self.headers(extra);
         let record = FutureRecord::to(topic).key(key).payload(&payload).headers(headers);
         match self.inner.send(record, Timeout::After(DELIVERY_TIMEOUT)).await {
             Ok(_) => {
@@ -110,5 +134,41 @@ impl Producer {
         if let Err(e) = self.inner.flush(timeout) {
             tracing::warn!(error = %e, "producer flush incomplete");
         }
+    }
+}
+
+/// Records handed to the producer whose delivery has not been awaited yet.
+#[derive(Default)]
+pub struct Pending {
+    deliveries: Vec<(String, DeliveryFuture)>,
+}
+
+impl Pending {
+    /// How many records are awaiting delivery.
+    pub fn len(&self) -> usize {
+        self.deliveries.len()
+    }
+
+    /// True when nothing awaits delivery.
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+
+    /// Waits until every record was acknowledged; the first failure is returned (the rest are
+    /// still awaited, so nothing is left in flight).
+    pub async fn delivered(self) -> Result<()> {
+        let mut first_error = None;
+        for (topic, delivery) in self.deliveries {
+            let outcome = match delivery.await {
+                Ok(Ok(_)) => {
+                    metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.clone()).increment(1);
+                    continue;
+                }
+                Ok(Err((source, _))) => Error::Produce { topic, source },
+                Err(_) => Error::Produce { topic, source: KafkaError::Canceled },
+            };
+            first_error.get_or_insert(outcome);
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }

@@ -266,6 +266,11 @@ pub struct Worker {
     pub step_timeout_ms: u64,
     /// Largest tool output kept in the checkpoint, bytes.
     pub max_output_bytes: usize,
+    /// Most steps a run executes per claim before it goes back through its lane topic, so one
+    /// long run cannot starve the runs queued behind it.
+    pub slice_max_steps: u32,
+    /// Longest a run keeps its worker per claim, in milliseconds (checked between steps).
+    pub slice_max_ms: u64,
     /// Bounded drain on SIGTERM.
     pub drain_grace_ms: u64,
 }
@@ -280,6 +285,8 @@ impl Default for Worker {
             heartbeat_ms: 10_000,
             step_timeout_ms: 5 * 60 * 1000,
             max_output_bytes: 64 * 1024,
+            slice_max_steps: 1000,
+            slice_max_ms: 2_000,
             drain_grace_ms: 30_000,
         }
     }

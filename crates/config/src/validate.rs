@@ -119,6 +119,8 @@ impl Config {
         }
         positive("worker.step_timeout_ms", w.step_timeout_ms)?;
         positive("worker.max_output_bytes", w.max_output_bytes as u64)?;
+        positive("worker.slice_max_steps", w.slice_max_steps.into())?;
+        positive("worker.slice_max_ms", w.slice_max_ms)?;
 
         addr("reaper.ops_listen", &self.reaper.ops_listen)?;
         positive("reaper.max_interval_ms", self.reaper.max_interval_ms)?;

@@ -77,7 +77,8 @@ pub enum Verdict {
 
 /// Judges `call`, proposed for step `state.next_step` of `state`.
 pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule]) -> Verdict {
-    let spec = state.spec.clone().unwrap_or_default();
+    let no_spec = crate::v1::RunSpec::default();
+    let spec = state.spec.as_ref().unwrap_or(&no_spec);
     if !spec.allowed_tools.contains(&call.tool) {
         let allowed = spec.allowed_tools.join(", ");
         if catalog.get(&call.tool).is_none() {

@@ -45,9 +45,10 @@ pub struct StepEnv<'a> {
 }
 
 /// The step stopped without an outcome to commit (its cancellation token fired): the lease was
-/// lost, the run was stopped, or the worker is shutting down. Nothing of it may be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Abandoned;
+/// lost, the run was stopped, or the worker is shutting down. Nothing of it may be written; the
+/// run comes back as it was given, for a stop or a hand-back to apply to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Abandoned(pub Box<RunState>);
 
 /// What planning a step decided.
 #[derive(Debug)]
@@ -89,14 +90,15 @@ pub async fn plan(
     let request = PlanRequest {
         state: &state,
         history,
-        tools: allowed_tools(&state, env.catalog),
+        tools: if scripted { Vec::new() } else { allowed_tools(&state, env.catalog) },
         tokens_left: budget::tokens_left(&state),
     };
     let asking = std::time::Instant::now();
     let answer = tokio::select! {
-        a = planner.propose(request) => a,
-        _ = cancel.cancelled() => return Err(Abandoned),
+        a = planner.propose(request) => Some(a),
+        _ = cancel.cancelled() => None,
     };
+    let Some(answer) = answer else { return Err(Abandoned(Box::new(state))) };
     if !scripted {
         record_planner_call(&state, &answer, asking.elapsed());
     }
@@ -191,7 +193,7 @@ pub async fn execute(
     let calling = std::time::Instant::now();
     let result = tokio::time::timeout(timeout, tool.invoke(invocation)).await;
     if cancel.is_cancelled() {
-        return Err(Abandoned);
+        return Err(Abandoned(Box::new(state)));
     }
     let outcome_label = match &result {
         Err(_) => "timeout",
@@ -211,7 +213,7 @@ pub async fn execute(
     }
     let outcome = match result {
         Err(_) => Outcome::retryable(format!("timed out after {} ms", limits.step_timeout.as_millis())),
-        Ok(Err(ToolError::Cancelled)) => return Err(Abandoned),
+        Ok(Err(ToolError::Cancelled)) => return Err(Abandoned(Box::new(state))),
         Ok(Err(ToolError::Retryable { message, retry_after_ms })) => {
             Outcome::Failed { error: message, retryable: true, retry_after_ms }
         }
@@ -351,7 +353,8 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
             c.cancel();
         });
-        assert_eq!(step(s, limits(), 3, &cancel).await.unwrap_err(), Abandoned);
+        let Abandoned(back) = step(s.clone(), limits(), 3, &cancel).await.unwrap_err();
+        assert_eq!(*back, s, "the run comes back as it was");
     }
 
     #[tokio::test(start_paused = true)]

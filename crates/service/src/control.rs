@@ -18,9 +18,9 @@ pub enum Stopped {
     Changed,
 }
 
-/// Stops the non-terminal run read as `snapshot` as `request` asks. An ended run is dropped
-/// from every index and its final events are produced to Kafka (best effort: they are in the
-/// Redis history either way).
+/// Stops the non-terminal run read as `snapshot` as `request` asks. An ended run's final events
+/// are produced to Kafka; an in-flight entry written first lets the reaper re-publish them if
+/// that fails, and the run is dropped from every index once they are confirmed.
 pub async fn stop_run(
     store: &Store,
     producer: &baton_bus::Producer,
@@ -34,15 +34,15 @@ pub async fn stop_run(
         return Ok(if verdict == "ok" { Stopped::Requested } else { Stopped::Changed });
     }
     let t = request.apply(snapshot.state.clone(), now_ms());
+    store.index_set(Index::Inflight, run_id, now_ms() + 10_000).await?;
     match store.update(snapshot, &t.state, &t.events, retention_ms).await? {
         UpdateOutcome::Updated => {}
         UpdateOutcome::Leased | UpdateOutcome::Conflict => return Ok(Stopped::Changed),
     }
-    if let Err(e) = store.index_drop_all(run_id).await {
-        tracing::warn!(run_id = %run_id, error = %e, "cannot clear indexes of a stopped run");
-    }
-    if let Err(e) = producer.send_events(&t.events).await {
-        tracing::warn!(run_id = %run_id, error = %e, "stop event not delivered to Kafka");
+    if publish(store, producer, &t).await {
+        if let Err(e) = store.index_drop_all(run_id).await {
+            tracing::warn!(run_id = %run_id, error = %e, "cannot clear indexes of a stopped run");
+        }
     }
     Ok(Stopped::Ended(Box::new(t)))
 }
@@ -68,16 +68,32 @@ pub async fn resume_run(
         UpdateOutcome::Updated => {}
         UpdateOutcome::Leased | UpdateOutcome::Conflict => return Ok(false),
     }
-    if let Err(e) = producer.send_events(&t.events).await {
-        tracing::warn!(run_id = %run_id, error = %e, "events not delivered to Kafka (they are in the Redis history)");
-    }
+    let published = publish(store, producer, t).await;
     if let Next::Advance { step, attempt } = t.next {
         match producer.send_task(&baton_core::advance_task(&t.state, step, attempt, 0)).await {
-            Ok(()) => {
+            Ok(()) if published => {
                 store.index_clear(Index::Inflight, run_id, due).await?;
             }
+            Ok(()) => {}
             Err(e) => tracing::warn!(run_id = %run_id, error = %e, "task not dispatched; the reaper will retry"),
         }
     }
     Ok(true)
+}
+
+/// Produces a committed transition's events and records them as published. False if that
+/// failed: the caller leaves the run's in-flight entry for the reaper to re-publish them.
+async fn publish(store: &Store, producer: &baton_bus::Producer, t: &Transition) -> bool {
+    let run_id = &t.state.run_id;
+    if let Err(e) = producer.send_events(&t.events).await {
+        tracing::warn!(run_id = %run_id, error = %e, "events not delivered to Kafka; the reaper will re-publish");
+        return false;
+    }
+    match store.mark_published(run_id, t.state.event_seq).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(run_id = %run_id, error = %e, "cannot record published events");
+            false
+        }
+    }
 }

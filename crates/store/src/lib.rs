@@ -10,6 +10,7 @@ pub mod layout;
 mod lease;
 mod ledger;
 mod owners;
+mod publish;
 mod runs;
 mod scripts;
 mod update;

@@ -25,6 +25,8 @@ pub struct Scripts {
     pub request_stop: Script,
     /// Hand a lease back (`lua/release.lua`).
     pub release: Script,
+    /// Move a run's publication marker forward (`lua/published.lua`).
+    pub published: Script,
 }
 
 /// The process-wide scripts.
@@ -48,6 +50,7 @@ pub fn scripts() -> &'static Scripts {
             update: Script::new(&format!("{checkpoint}{}", include_str!("lua/update.lua"))),
             request_stop: Script::new(&format!("{prelude}{}", include_str!("lua/request_stop.lua"))),
             release: Script::new(include_str!("lua/release.lua")),
+            published: Script::new(include_str!("lua/published.lua")),
         }
     })
 }

@@ -34,7 +34,7 @@ async fn sigterm_mid_step_hands_the_run_to_another_worker_before_lease_expiry() 
     let exit = stack.services[first].terminate(Duration::from_secs(20)).await.expect("worker exits after its drain");
     assert!(exit.success(), "drained worker exit status: {exit:?}");
     let log = stack.services[first].log_text();
-    assert!(log.contains("step handed back on drain"), "{log}");
+    assert!(log.contains("run handed back on drain"), "{log}");
 
     let events = watch_to_end(&mut client, &id, Duration::from_secs(40))
         .await

@@ -63,17 +63,24 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     }
     metrics::counter!(crate::metric_definitions::SUBMITS, "result" => "admitted").increment(1);
     let task = baton_core::advance_task(&state, 0, 0, 0);
-    // The run is durable from here on: a failed dispatch is retried by the reaper.
+    // The run is durable from here on: whatever fails below, the reaper finishes from the
+    // in-flight entry (re-publishing the event, re-dispatching the task). The queued event goes
+    // first, so it precedes everything the worker publishes.
+    let published = match gw.producer.send_events(&events).await {
+        Ok(()) => gw.store.mark_published(&run_id, state.event_seq).await.is_ok(),
+        Err(e) => {
+            tracing::warn!(run_id = %run_id, error = %e, "queued event not delivered to Kafka; the reaper will re-publish");
+            false
+        }
+    };
     match gw.producer.send_task(&task).await {
-        Ok(()) => {
+        Ok(()) if published => {
             if let Err(e) = gw.store.index_clear(Index::Inflight, &run_id, due).await {
                 tracing::warn!(run_id = %run_id, error = %e, "cannot clear in-flight entry after dispatch");
             }
         }
+        Ok(()) => {}
         Err(e) => tracing::warn!(run_id = %run_id, error = %e, "first task not dispatched; the reaper will retry"),
-    }
-    if let Err(e) = gw.producer.send_events(&events).await {
-        tracing::warn!(run_id = %run_id, error = %e, "queued event not delivered to Kafka");
     }
     tracing::info!(run_id = %run_id, tenant, "run admitted");
     Ok(SubmitRunResponse { run_id, deduplicated: false, status: RunStatus::Queued as i32 })

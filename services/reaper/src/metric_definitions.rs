@@ -5,11 +5,15 @@ use metrics::{describe_counter, Unit};
 /// Abandoned steps re-dispatched from their checkpoint.
 pub const REDISPATCHED: &str = "baton_reaper_redispatched_total";
 
+/// Events re-published to Kafka from a run's Redis stream (their first delivery was not confirmed).
+pub const REPUBLISHED: &str = "baton_reaper_events_republished_total";
+
 /// Runs ended at their deadline by the reaper.
 pub const TIMED_OUT: &str = "baton_reaper_timed_out_total";
 
 /// Registers the descriptions with the installed recorder.
 pub fn describe() {
     describe_counter!(REDISPATCHED, Unit::Count, "Abandoned steps re-dispatched from their checkpoint.");
+    describe_counter!(REPUBLISHED, Unit::Count, "Events re-published to Kafka from a run's Redis stream.");
     describe_counter!(TIMED_OUT, Unit::Count, "Runs ended at their deadline by the reaper.");
 }

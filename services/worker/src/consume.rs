@@ -1,5 +1,7 @@
-//! The consumer loop: take a permit, receive a task, claim it, store its offset (the lease now
-//! owns the work), and hand the claimed step to [`crate::pipeline`] on its own task.
+//! The consumer loop: take a permit, receive a task, and on its own task claim it, store its
+//! offset once every earlier record of the partition is decided (the lease now owns the work),
+//! and run the claimed run's slice through [`crate::pipeline`]. Claims of different runs run
+//! concurrently, bounded by the permits (`worker.concurrency`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +24,9 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     let cfg = &worker.config;
     let topics = worker.producer.topics().clone();
     let topic = topics.tasks(&cfg.worker.lane);
-    let consumer = baton_bus::consumer(&cfg.kafka, &topics.worker_group(&cfg.worker.lane), &worker.id, &[&topic])?;
+    let consumer =
+        Arc::new(baton_bus::consumer(&cfg.kafka, &topics.worker_group(&cfg.worker.lane), &worker.id, &[&topic])?);
+    let offsets = Arc::new(crate::offsets::Offsets::default());
     let permits = Arc::new(Semaphore::new(cfg.worker.concurrency));
     let steps = TaskTracker::new();
     // Fired only when the drain grace runs out: in-flight steps stop and are handed back.
@@ -54,7 +58,10 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
                 tracing::error!(topic = %topic, partition = message.partition(), offset = message.offset(),
                     error = ?other.map(|r| r.err()), "undecodable task skipped");
                 metrics::counter!(crate::metric_definitions::TASKS_UNDECODABLE).increment(1);
-                let _ = consumer.store_offset_from_message(&message);
+                offsets.received(message.topic(), message.partition(), message.offset());
+                if let Some(offset) = offsets.decided(message.topic(), message.partition(), message.offset()) {
+                    let _ = consumer.store_offset(message.topic(), message.partition(), offset);
+                }
                 continue;
             }
         };
@@ -65,40 +72,28 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
                 .record((now_ms() - produced_ms).max(0) as f64 / 1000.0);
         }
         tracing::debug!(run_id = %task.run_id, step = task.step, partition = message.partition(), offset = message.offset(), "task received");
-        let claiming = std::time::Instant::now();
-        let claim = match claim(&worker, &task).await {
-            Ok(c) => c,
-            Err(e) => {
-                // Redis is unavailable: do not store the offset; seek back so the task is re-read.
-                tracing::warn!(run_id = %task.run_id, error = %e, "claim failed, will retry the task");
-                let _ = consumer.seek(
-                    message.topic(),
-                    message.partition(),
-                    baton_bus::rdkafka::Offset::Offset(message.offset()),
-                    Duration::from_secs(5),
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
+        let origin = pipeline::Origin {
+            topic: message.topic().to_string(),
+            partition: message.partition(),
+            offset: message.offset(),
+            traceparent,
         };
-        pipeline::phase("claim", claiming);
-        if let Err(e) = consumer.store_offset_from_message(&message) {
-            tracing::warn!(error = %e, "cannot store offset");
-        }
-        if let Some(claimed) = claim {
-            let worker = worker.clone();
-            let abandon = abandon.clone();
-            let origin = pipeline::Origin {
-                topic: message.topic().to_string(),
-                partition: message.partition(),
-                offset: message.offset(),
-                traceparent,
-            };
-            steps.spawn(async move {
-                pipeline::run_step(&worker, claimed, origin, abandon).await;
-                drop(permit);
-            });
-        }
+        offsets.received(&origin.topic, origin.partition, origin.offset);
+        let (worker, abandon, offsets, consumer) = (worker.clone(), abandon.clone(), offsets.clone(), consumer.clone());
+        steps.spawn(async move {
+            let claiming = std::time::Instant::now();
+            let Some(claim) = claim_until_decided(&worker, &task).await else { return };
+            pipeline::phase("claim", claiming);
+            if let Some(offset) = offsets.decided(&origin.topic, origin.partition, origin.offset) {
+                if let Err(e) = consumer.store_offset(&origin.topic, origin.partition, offset) {
+                    tracing::debug!(error = %e, "cannot store offset (partition revoked?)");
+                }
+            }
+            if let Some(claimed) = claim {
+                pipeline::run_slice(&worker, claimed, origin, abandon).await;
+            }
+            drop(permit);
+        });
     }
     readiness.set_draining();
     steps.close();
@@ -117,6 +112,22 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
         Err(e) => tracing::warn!(error = %e, "final offset commit failed"),
     }
     Ok(())
+}
+
+/// Claims the task's step, retrying while Redis is unavailable; `None` if the worker began
+/// draining first (the offset stays unstored: the record is read again). `Some(None)`: the task
+/// is a duplicate or not to run now.
+async fn claim_until_decided(worker: &Worker, task: &Task) -> Option<Option<pipeline::Claimed>> {
+    loop {
+        match claim(worker, task).await {
+            Ok(claim) => return Some(claim),
+            Err(e) => tracing::warn!(run_id = %task.run_id, error = %e, "claim failed, retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = worker.draining.cancelled() => return None,
+        }
+    }
 }
 
 /// Claims the task's step. `Ok(None)` means the task is a duplicate or not to run now.

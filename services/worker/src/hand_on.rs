@@ -1,33 +1,28 @@
-//! Hand-on after a commit (DESIGN §5 step 5): produce the step's events (a committed
-//! proposal's first), then what the transition
-//! asks for next — a task, a retry on its tier topic, a dead letter, or nothing — and finally
-//! clear the in-flight entry if it is still ours.
+//! Hand-on at the end of a slice (DESIGN §5 step 5): the slice's events reach Kafka (awaited
+//! here, once, and marked published), then what the transition asks for next is produced — a
+//! task, a retry on its tier topic, a dead letter, or nothing — and finally the in-flight entry
+//! is cleared if it is still ours. If the events could not be confirmed, the entry stays: the
+//! reaper re-publishes them from the run's Redis stream.
 
+use baton_bus::Pending;
 use baton_core::machine::{Next, Transition};
 use baton_core::retry::tier_label;
-use baton_proto::v1::{DeadLetter, RunEvent};
+use baton_proto::v1::{DeadLetter, RunState};
 use baton_store::Index;
 use baton_telemetry::now_ms;
 
-use crate::pipeline::Origin;
+use crate::metric_definitions as m;
+use crate::pipeline::{phase, Origin};
 use crate::Worker;
 
-/// Hands the run on after `t` was committed; `proposed` are the events of the proposal
-/// committed earlier in the step. Returns the step outcome label for metrics.
-pub async fn hand_on(
-    worker: &Worker,
-    t: &Transition,
-    proposed: &[RunEvent],
-    due: i64,
-    origin: &Origin,
-) -> &'static str {
+/// Hands the run on after `t` was committed; `events` are the slice's earlier events not yet
+/// confirmed. Returns the slice outcome label for metrics.
+pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: i64, origin: &Origin) -> &'static str {
     let run_id = &t.state.run_id;
-    let producing = std::time::Instant::now();
-    let events: Vec<RunEvent> = proposed.iter().chain(&t.events).cloned().collect();
-    if let Err(e) = worker.producer.send_events(&events).await {
-        tracing::warn!(error = %e, "events not delivered to Kafka (they are in the Redis history)");
+    if let Err(e) = worker.producer.enqueue_events(&t.events, &mut events).await {
+        tracing::warn!(error = %e, "events not handed to Kafka (the reaper re-publishes them from Redis)");
     }
-    crate::pipeline::phase("produce_events", producing);
+    let published = publish(worker, &t.state, events).await;
     let producing = std::time::Instant::now();
     let task = |step, attempt, not_before_ms| baton_core::advance_task(&t.state, step, attempt, not_before_ms);
     let (sent, label) = match &t.next {
@@ -36,7 +31,7 @@ pub async fn hand_on(
             // The delay is the tier's own: it names the topic.
             let tier = tier_label(*delay_ms);
             let retry = task(*step, *attempt, *not_before_ms);
-            metrics::counter!(crate::metric_definitions::RETRIES, "tier" => tier.clone()).increment(1);
+            metrics::counter!(m::RETRIES, "tier" => tier.clone()).increment(1);
             (worker.producer.send_retry(&retry, &tier).await, "retried")
         }
         Next::Wait { .. } => (Ok(()), "waiting"),
@@ -57,24 +52,45 @@ pub async fn hand_on(
             if let Err(e) = worker.store.dead_letter_put(&letter).await {
                 tracing::warn!(error = %e, "dead letter not indexed in Redis");
             }
-            metrics::counter!(crate::metric_definitions::DEAD_LETTERS).increment(1);
+            metrics::counter!(m::DEAD_LETTERS).increment(1);
             (worker.producer.send_dead_letter(&letter).await, "dead_lettered")
         }
         Next::Nothing => (Ok(()), "finished"),
         // Never committed: the pipeline runs an accepted call before it commits.
         Next::Execute => (Ok(()), "executed"),
     };
-    crate::pipeline::phase("produce_task", producing);
+    phase("produce_task", producing);
     if let Err(e) = sent {
         tracing::warn!(error = %e, "hand-on not delivered; the reaper will re-dispatch");
         return "handoff_failed";
     }
     let cleared = match t.next {
-        Next::DeadLetter { .. } | Next::Nothing => worker.store.index_drop_all(run_id).await,
+        Next::DeadLetter { .. } | Next::Nothing if published => worker.store.index_drop_all(run_id).await,
+        // Not all events confirmed: the in-flight entry stays for the reaper to re-publish them.
+        _ if !published => Ok(()),
         _ => worker.store.index_clear(Index::Inflight, run_id, due).await.map(|_| ()),
     };
     if let Err(e) = cleared {
         tracing::warn!(error = %e, "cannot clear index entries");
     }
     label
+}
+
+/// Awaits the delivery of the slice's events and records the run's events up to its latest as
+/// published. False if a delivery failed or could not be recorded.
+pub async fn publish(worker: &Worker, state: &RunState, events: Pending) -> bool {
+    let waiting = std::time::Instant::now();
+    let delivered = events.delivered().await;
+    phase("produce_events", waiting);
+    if let Err(e) = delivered {
+        tracing::warn!(error = %e, "events not delivered to Kafka (the reaper re-publishes them from Redis)");
+        return false;
+    }
+    match worker.store.mark_published(&state.run_id, state.event_seq).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot record published events");
+            false
+        }
+    }
 }

@@ -6,6 +6,7 @@ mod hand_on;
 mod heartbeat;
 mod ledger;
 pub mod metric_definitions;
+mod offsets;
 mod owners;
 mod pipeline;
 
@@ -36,6 +37,8 @@ pub(crate) struct Worker {
     http: reqwest::Client,
     /// Adapters of the catalog in force, rebuilt when its version changes.
     adapters: Mutex<(String, Arc<ToolRegistry>)>,
+    /// Fired when the worker starts draining: slices end at their next step boundary.
+    pub draining: CancellationToken,
 }
 
 impl Worker {
@@ -81,6 +84,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         builtins,
         http,
         adapters: Mutex::new((String::new(), Arc::new(ToolRegistry::default()))),
+        draining: shutdown.clone(),
         config,
     });
     let result = consume::consume(worker.clone(), infra.readiness.clone(), shutdown).await;

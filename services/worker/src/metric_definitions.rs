@@ -5,11 +5,15 @@ use metrics::{describe_counter, describe_histogram, Unit};
 /// Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing.
 pub const CLAIMS: &str = "baton_worker_claims_total";
 
-/// How claimed steps ended, by outcome.
+/// How steps ended, by outcome: continued (committed, the run kept its worker), or how the slice
+/// ended (advanced, retried, waiting, finished, dead_lettered, fenced, abandoned, …).
 pub const STEPS: &str = "baton_worker_steps_total";
 
-/// Claim to hand-on of one step.
+/// Plan to result of one step (its commit not included).
 pub const STEP_DURATION: &str = "baton_worker_step_duration_seconds";
+
+/// Steps a run executed per claim before it was handed on (commit-and-continue).
+pub const SLICE_STEPS: &str = "baton_worker_slice_steps";
 
 /// Time per step phase: claim, execute, commit, hand_on, produce_events, produce_task.
 pub const PHASE: &str = "baton_worker_phase_seconds";
@@ -44,7 +48,8 @@ pub fn describe() {
         "Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing."
     );
     describe_counter!(STEPS, Unit::Count, "How claimed steps ended, by outcome.");
-    describe_histogram!(STEP_DURATION, Unit::Seconds, "Claim to hand-on of one step.");
+    describe_histogram!(STEP_DURATION, Unit::Seconds, "Plan to result of one step (its commit not included).");
+    describe_histogram!(SLICE_STEPS, Unit::Count, "Steps a run executed per claim before it was handed on.");
     describe_histogram!(
         PHASE,
         Unit::Seconds,

@@ -1,17 +1,24 @@
-//! One claimed step, start to finish (DESIGN §5 steps 3–5): plan and execute under a
-//! heartbeat — a planner's accepted proposal is committed first, so the tool only ever runs a
-//! durable proposal — commit the result under the fence, then [`crate::hand_on`]. A pending
-//! stop (cancel, deadline) is committed instead of the step; a drain hands the step back to
-//! another worker at once.
+//! One claimed run, claim to hand-on (DESIGN §5 steps 3–5), for one *slice*: the run keeps
+//! this worker while it has work. Each step is planned and executed under one heartbeat — a
+//! planner's accepted proposal is committed first, so a tool only ever runs a durable proposal —
+//! and its result is committed under the fence. A step whose run can go on now is committed
+//! with the lease kept (commit-and-continue, one Lua call) and the next step starts at once; the
+//! run goes back through its lane topic only to wait, retry, dead-letter, finish, or when the
+//! slice ends (`worker.slice_max_steps`, `worker.slice_max_ms`, or a drain). Events go to Kafka
+//! off the critical path and are awaited once, at the end of the slice ([`crate::hand_on`]).
+//! A pending stop (cancel, deadline) is committed instead of the step; a drain grace that runs
+//! out hands the run back to another worker at once.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use baton_bus::Pending;
 use baton_core::machine::{Next, StepContext, Transition};
 use baton_core::stop::StopRequest;
-use baton_proto::v1::{RunEvent, RunState, StepRecord};
-use baton_runtime::{execute, plan, Planned, StepEnv};
+use baton_proto::v1::{RunState, StepRecord};
+use baton_runtime::{execute, plan, Abandoned, Planned, StepEnv};
+use baton_store::layout::mark_committed;
 use baton_store::{CommitOutcome, Index, Lease};
 use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;
@@ -19,9 +26,10 @@ use tracing::Instrument as _;
 
 use crate::hand_on::hand_on;
 use crate::heartbeat::{heartbeat, Beat, Cause};
+use crate::metric_definitions as m;
 use crate::Worker;
 
-/// A step this worker claimed.
+/// A run this worker claimed.
 pub struct Claimed {
     /// The lease and fence.
     pub lease: Lease,
@@ -47,29 +55,40 @@ pub struct Origin {
     pub traceparent: Option<String>,
 }
 
-/// Executes, commits and hands on a claimed step. Whatever is not finished here (a crash, a
-/// Redis or Kafka error) is recovered by the reaper from the checkpoint.
-pub async fn run_step(worker: &Worker, claimed: Claimed, origin: Origin, abandon: CancellationToken) {
-    let span = tracing::info_span!("step", run_id = %claimed.lease.run_id, step = claimed.state.next_step,
+/// Executes a claimed run's steps for one slice, committing each, then hands it on. Whatever
+/// is not finished here (a crash, a Redis or Kafka error) is recovered by the reaper from the
+/// checkpoint.
+pub async fn run_slice(worker: &Worker, claimed: Claimed, origin: Origin, abandon: CancellationToken) {
+    let span = tracing::info_span!("slice", run_id = %claimed.lease.run_id, step = claimed.state.next_step,
         attempt = claimed.state.attempt, fence = claimed.lease.fence);
     if let Some(tp) = &origin.traceparent {
         baton_telemetry::trace::set_parent(&span, tp);
     }
     async move {
-        let started = Instant::now();
-        let outcome = step(worker, claimed, &origin, &abandon).await;
-        metrics::histogram!(crate::metric_definitions::STEP_DURATION).record(started.elapsed().as_secs_f64());
-        metrics::counter!(crate::metric_definitions::STEPS, "outcome" => outcome).increment(1);
+        let outcome = slice(worker, claimed, &origin, &abandon).await;
+        metrics::counter!(m::STEPS, "outcome" => outcome).increment(1);
     }
     .instrument(span)
     .await
 }
 
-async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &CancellationToken) -> &'static str {
-    let Claimed { lease, state, stop, history, due } = claimed;
+/// How a slice ends.
+enum End {
+    /// Commit this transition, dropping the lease, and hand the run on.
+    Finish(Transition),
+    /// The drain grace ran out mid-step: give the run as last committed to another worker.
+    HandBack(RunState),
+    /// Nothing to write (the lease is gone, or Redis failed): this label says why.
+    Quit(&'static str),
+}
+
+async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &CancellationToken) -> &'static str {
+    let Claimed { lease, mut state, stop, mut history, due } = claimed;
+    // Events handed to Kafka during the slice, awaited once when it ends.
+    let mut events = Pending::default();
     if let Some(stop) = stop {
         let t = stop.apply(state, now_ms());
-        return commit_and_hand_on(worker, &lease, t, &[], due, origin).await;
+        return finish(worker, &lease, t, events, due, origin).await;
     }
     let cfg = &worker.config.worker;
     let due = Arc::new(AtomicI64::new(due));
@@ -88,41 +107,75 @@ async fn step(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Canc
             done: beat_done.clone(),
         },
     ));
-    let started_at_ms = now_ms();
-    let ctx = StepContext {
-        worker: worker.id.clone(),
-        fence: lease.fence,
-        started_at_ms,
-        now_ms: started_at_ms,
-        retry_tiers_ms: worker.config.scheduler.retry_tiers_ms.clone(),
-    };
-    // The run as last committed (a stop or a hand-back applies to it), and the events of a
-    // proposal committed during this step (they reach Kafka with the step's own).
-    let mut committed = state;
-    let mut proposed = Vec::new();
-    let executing = Instant::now();
-    let result = advance(worker, &lease, &mut committed, &history, &mut proposed, ctx, &step_cancel).await;
-    phase("execute", executing);
-    beat_done.cancel();
-    let _ = beat.await;
-    let due = due.load(Ordering::SeqCst);
-    match result {
-        Ok(t) => commit_and_hand_on(worker, &lease, t, &proposed, due, origin).await,
-        Err(Halt::Fenced) => "fenced",
-        Err(Halt::CommitFailed) => "commit_failed",
-        Err(Halt::Abandoned) => {
-            match cause.get().cloned().unwrap_or(if abandon.is_cancelled() { Cause::Drain } else { Cause::LeaseLost }) {
-                Cause::Stop(stop) => {
-                    commit_and_hand_on(worker, &lease, stop.apply(committed, now_ms()), &proposed, due, origin).await
-                }
-                Cause::Drain => hand_back(worker, &lease, &committed).await,
-                Cause::LeaseLost => "abandoned",
+    let reads_history = !baton_core::plan::is_script(&state);
+    let slice_started = Instant::now();
+    let mut steps = 0u32;
+    let end = loop {
+        let started_at_ms = now_ms();
+        let ctx = StepContext {
+            worker: worker.id.clone(),
+            fence: lease.fence,
+            started_at_ms,
+            now_ms: started_at_ms,
+            retry_tiers_ms: worker.config.scheduler.retry_tiers_ms.clone(),
+        };
+        let stepping = Instant::now();
+        let t = match advance(worker, &lease, state, &history, &mut events, ctx, &step_cancel).await {
+            Ok(t) => t,
+            Err((Halt::Abandoned, committed)) => {
+                let fallback = if abandon.is_cancelled() { Cause::Drain } else { Cause::LeaseLost };
+                break match cause.get().cloned().unwrap_or(fallback) {
+                    Cause::Stop(stop) => End::Finish(stop.apply(committed, now_ms())),
+                    Cause::Drain => End::HandBack(committed),
+                    Cause::LeaseLost => End::Quit("abandoned"),
+                };
+            }
+            Err((Halt::Fenced, _)) => break End::Quit("fenced"),
+            Err((Halt::CommitFailed, _)) => break End::Quit("commit_failed"),
+        };
+        steps += 1;
+        metrics::histogram!(m::STEP_DURATION).record(stepping.elapsed().as_secs_f64());
+        let slice_over = steps >= cfg.slice_max_steps
+            || slice_started.elapsed() >= Duration::from_millis(cfg.slice_max_ms)
+            || worker.draining.is_cancelled()
+            || step_cancel.is_cancelled();
+        if !matches!(t.next, Next::Advance { .. }) || slice_over {
+            break End::Finish(t);
+        }
+        // Commit-and-continue: the step's checkpoint under the fence, the lease renewed, one Lua call.
+        let committing = Instant::now();
+        let committed = worker.store.checkpoint(&lease, &t.state, &t.events, cfg.lease_ttl_ms).await;
+        phase("commit", committing);
+        match committed {
+            Ok(CommitOutcome::Committed) => {}
+            Ok(CommitOutcome::Fenced) => break End::Quit("fenced"),
+            Err(e) => {
+                tracing::warn!(error = %e, "commit failed; the reaper will redo the step");
+                break End::Quit("commit_failed");
             }
         }
+        if let Err(e) = worker.producer.enqueue_events(&t.events, &mut events).await {
+            tracing::warn!(error = %e, "events not handed to Kafka (the reaper re-publishes them from Redis)");
+        }
+        metrics::counter!(m::STEPS, "outcome" => "continued").increment(1);
+        state = t.state;
+        if reads_history {
+            history.extend(state.steps.iter().cloned());
+        }
+        mark_committed(&mut state);
+    };
+    beat_done.cancel();
+    let _ = beat.await;
+    metrics::histogram!(m::SLICE_STEPS).record(f64::from(steps));
+    let due = due.load(Ordering::SeqCst);
+    match end {
+        End::Finish(t) => finish(worker, &lease, t, events, due, origin).await,
+        End::HandBack(committed) => hand_back(worker, &lease, &committed, events).await,
+        End::Quit(why) => why,
     }
 }
 
-/// Why a step ended without a transition to commit.
+/// Why a step ended without a transition to commit; the run as last committed comes along.
 enum Halt {
     /// Stopped by its token: lease lost, stop requested, or drain.
     Abandoned,
@@ -138,56 +191,59 @@ enum Halt {
 async fn advance(
     worker: &Worker,
     lease: &Lease,
-    committed: &mut RunState,
+    state: RunState,
     history: &[StepRecord],
-    proposed: &mut Vec<RunEvent>,
+    events: &mut Pending,
     ctx: StepContext,
     cancel: &CancellationToken,
-) -> Result<Transition, Halt> {
+) -> Result<Transition, (Halt, RunState)> {
     let (catalog, tools) = worker.tools();
     let env = StepEnv { catalog: &catalog, rules: &worker.rules, tools: &tools, limits: worker.limits };
-    let (state, call) = match committed.pending.as_ref().and_then(|p| p.call.clone()) {
-        Some(call) => (committed.clone(), call),
+    let abandoned = |Abandoned(state)| (Halt::Abandoned, *state);
+    let (state, call) = match state.pending.as_ref().and_then(|p| p.call.clone()) {
+        Some(call) => (state, call),
         None => {
-            let planner = worker.planners.for_run(committed);
+            let planner = worker.planners.for_run(&state);
             let planning = Instant::now();
-            let planned = plan(committed.clone(), history, planner.as_ref(), &env, &ctx, cancel, now_ms).await;
+            let planned = plan(state, history, planner.as_ref(), &env, &ctx, cancel, now_ms).await;
             phase("plan", planning);
-            match planned.map_err(|_| Halt::Abandoned)? {
+            match planned.map_err(abandoned)? {
                 Planned::Done(t) => return Ok(t),
+                Planned::Execute { proposal, call } if proposal.events.is_empty() => (proposal.state, call),
                 Planned::Execute { proposal, call } => {
-                    if proposal.events.is_empty() {
-                        (proposal.state, call)
-                    } else {
-                        // The proposal is durable before anything executes.
-                        let ttl = worker.config.worker.lease_ttl_ms;
-                        match worker.store.checkpoint(lease, &proposal.state, &proposal.events, ttl).await {
-                            Ok(CommitOutcome::Committed) => {}
-                            Ok(CommitOutcome::Fenced) => return Err(Halt::Fenced),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "proposal not committed; the step will be planned again");
-                                return Err(Halt::CommitFailed);
-                            }
+                    // The proposal is durable before anything executes.
+                    let ttl = worker.config.worker.lease_ttl_ms;
+                    let mut state = proposal.state;
+                    match worker.store.checkpoint(lease, &state, &proposal.events, ttl).await {
+                        Ok(CommitOutcome::Committed) => {}
+                        Ok(CommitOutcome::Fenced) => return Err((Halt::Fenced, state)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "proposal not committed; the step will be planned again");
+                            return Err((Halt::CommitFailed, state));
                         }
-                        let mut state = proposal.state;
-                        baton_store::layout::mark_committed(&mut state);
-                        *committed = state.clone();
-                        proposed.clone_from(&proposal.events);
-                        (state, call)
                     }
+                    mark_committed(&mut state);
+                    if let Err(e) = worker.producer.enqueue_events(&proposal.events, events).await {
+                        tracing::warn!(error = %e, "events not handed to Kafka (the reaper re-publishes them from Redis)");
+                    }
+                    (state, call)
                 }
             }
         }
     };
     let ctx = StepContext { now_ms: now_ms(), ..ctx };
-    execute(state, call, &env, ctx, cancel, now_ms).await.map_err(|_| Halt::Abandoned)
+    let executing = Instant::now();
+    let result = execute(state, call, &env, ctx, cancel, now_ms).await.map_err(abandoned);
+    phase("execute", executing);
+    result
 }
 
-async fn commit_and_hand_on(
+/// Step 4 and 5 at the end of a slice: commit `t` dropping the lease, then hand the run on.
+async fn finish(
     worker: &Worker,
     lease: &Lease,
     t: Transition,
-    proposed: &[RunEvent],
+    events: Pending,
     due: i64,
     origin: &Origin,
 ) -> &'static str {
@@ -205,7 +261,7 @@ async fn commit_and_hand_on(
     match committed {
         Ok(CommitOutcome::Committed) => {
             let handing_on = Instant::now();
-            let outcome = hand_on(worker, &t, proposed, due, origin).await;
+            let outcome = hand_on(worker, &t, events, due, origin).await;
             phase("hand_on", handing_on);
             outcome
         }
@@ -221,7 +277,7 @@ async fn commit_and_hand_on(
 }
 
 /// Drain: release the lease and re-dispatch the same step so another worker takes it now.
-async fn hand_back(worker: &Worker, lease: &Lease, state: &RunState) -> &'static str {
+async fn hand_back(worker: &Worker, lease: &Lease, state: &RunState, events: Pending) -> &'static str {
     let task = baton_core::current_task(state);
     let due = now_ms() + worker.config.runs.dispatch_grace_ms as i64;
     if let Err(e) = worker.store.index_set(Index::Inflight, &state.run_id, due).await {
@@ -236,15 +292,17 @@ async fn hand_back(worker: &Worker, lease: &Lease, state: &RunState) -> &'static
             return "abandoned";
         }
     }
+    // The run's events go first, so the next owner's follow them.
+    crate::hand_on::publish(worker, state, events).await;
     if let Err(e) = worker.producer.send_task(&task).await {
         tracing::warn!(error = %e, "hand-back task not delivered; the reaper will re-dispatch");
     }
-    metrics::counter!(crate::metric_definitions::LEASES_RELEASED).increment(1);
-    tracing::info!("step handed back on drain");
+    metrics::counter!(m::LEASES_RELEASED).increment(1);
+    tracing::info!("run handed back on drain");
     "handed_back"
 }
 
 /// Records how long one phase of the step pipeline took (`baton_worker_phase_seconds`).
 pub fn phase(name: &'static str, since: Instant) {
-    metrics::histogram!(crate::metric_definitions::PHASE, "phase" => name).record(since.elapsed().as_secs_f64());
+    metrics::histogram!(m::PHASE, "phase" => name).record(since.elapsed().as_secs_f64());
 }
