@@ -40,12 +40,18 @@ pub async fn run(cfg: ChaosConfig) -> Result<bool, Failure> {
         }
     };
     println!("{}", report.render());
-    let shown = report.history_problems.iter().take(SHOWN_PROBLEMS);
-    for problem in shown {
+    let problems: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| format!("driver: {f}"))
+        .chain(report.history_problems.iter().cloned())
+        .chain(report.events_missing.iter().map(|e| format!("event {e} committed but not on baton.events")))
+        .collect();
+    for problem in problems.iter().take(SHOWN_PROBLEMS) {
         println!("problem: {problem}");
     }
-    if report.history_problems.len() > SHOWN_PROBLEMS {
-        println!("problem: ... and {} more", report.history_problems.len() - SHOWN_PROBLEMS);
+    if problems.len() > SHOWN_PROBLEMS {
+        println!("problem: ... and {} more", problems.len() - SHOWN_PROBLEMS);
     }
     println!("{}", result_line(&report));
     Ok(passed(&report))
@@ -90,11 +96,13 @@ fn on_off(b: bool) -> &'static str {
 }
 
 /// `RESULT mode=chaos runs=.. steps=.. kills=.. recoveries=.. duplicates=.. lost=.. recovery_p50_ms=..
-/// recovery_p99_ms=..`, then `history_problems`, `ledger_repeats` and `elapsed_s`.
+/// recovery_p99_ms=..`, then `history_problems`, `ledger_repeats`, the event audit, driver failures
+/// and `elapsed_s`.
 pub fn result_line(r: &ChaosReport) -> String {
     format!(
         "RESULT mode=chaos runs={} steps={} kills={} recoveries={} duplicates={} lost={} recovery_p50_ms={} \
-         recovery_p99_ms={} history_problems={} ledger_repeats={} elapsed_s={:.1}",
+         recovery_p99_ms={} history_problems={} ledger_repeats={} events={} events_missing={} driver_failures={} \
+         elapsed_s={:.1}",
         r.runs,
         r.steps,
         r.kills,
@@ -105,14 +113,18 @@ pub fn result_line(r: &ChaosReport) -> String {
         r.recovery_percentile(99.0),
         r.history_problems.len(),
         r.ledger_repeats,
+        r.events,
+        r.events_missing.len(),
+        r.failures.len(),
         r.elapsed.as_secs_f64()
     )
 }
 
-/// True when no run was lost, no ledger call ran after its commit and every history checked out.
-/// Ledger repeats before a commit (a crash mid-step, same key) are allowed.
+/// True when no run was lost, no ledger call ran after its commit, every history checked out,
+/// every committed event reached `baton.events`, and the driver itself (submitter, auditor)
+/// worked. Ledger repeats before a commit (a crash mid-step, same key) are allowed.
 pub fn passed(r: &ChaosReport) -> bool {
-    r.lost == 0 && r.duplicates == 0 && r.history_problems.is_empty()
+    baton_testkit::chaos::passed(r)
 }
 
 /// The panic message of a failed driver task, or why it ended otherwise.
@@ -154,6 +166,9 @@ pub struct ChaosArgs {
     /// [chaos] Bound on waiting for every run to end after the chaos.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub settle_secs: u64,
+    /// [chaos] Long runs of 30 short steps instead of the mixed workload: kills land mid-slice.
+    #[arg(long)]
+    pub long_runs: bool,
 }
 
 impl ChaosArgs {
@@ -174,6 +189,7 @@ impl ChaosArgs {
             restart_infra: self.restart_infra,
             flaky_rate: self.flaky_rate,
             settle: Duration::from_secs(self.settle_secs),
+            long_runs: self.long_runs,
         })
     }
 }
@@ -200,7 +216,8 @@ mod tests {
         assert_eq!(
             result_line(&report()),
             "RESULT mode=chaos runs=10 steps=60 kills=4 recoveries=3 duplicates=0 lost=0 recovery_p50_ms=1500 \
-             recovery_p99_ms=4000 history_problems=0 ledger_repeats=1 elapsed_s=42.2"
+             recovery_p99_ms=4000 history_problems=0 ledger_repeats=1 events=0 events_missing=0 driver_failures=0 \
+             elapsed_s=42.2"
         );
     }
 
@@ -210,6 +227,8 @@ mod tests {
         assert!(!passed(&ChaosReport { lost: 1, ..report() }));
         assert!(!passed(&ChaosReport { duplicates: 1, ..report() }));
         assert!(!passed(&ChaosReport { history_problems: vec!["r1: step 2 twice".into()], ..report() }));
+        assert!(!passed(&ChaosReport { events_missing: vec!["r1:4".into()], ..report() }));
+        assert!(!passed(&ChaosReport { failures: vec!["submit chaos-3: unavailable".into()], ..report() }));
     }
 
     fn args() -> ChaosArgs {
@@ -221,6 +240,7 @@ mod tests {
             no_control_plane_kills: true,
             flaky_rate: 0.2,
             settle_secs: 60,
+            long_runs: false,
         }
     }
 

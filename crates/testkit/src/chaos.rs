@@ -1,8 +1,11 @@
 //! The chaos driver: a mixed workload (echo, sleep, ledger, a flaky tool) submitted over gRPC
 //! while workers are SIGKILLed and restarted, the scheduler and reaper are killed, and
 //! optionally Redis and the broker restart. Then it audits every run: terminal (or waiting),
-//! each step committed once and in order with its `<run>:<step>` key, and no ledger effect
-//! executed after its commit. Used by the `chaos` test (small) and `baton-loadtest --mode chaos`.
+//! each step committed once and in order with its `<run>:<step>` key, no ledger effect executed
+//! after its commit, and every committed event on `baton.events`. The submitter behaves like a
+//! good client (retries an unavailable gateway with the same idempotency key); if it or the
+//! auditor fails, the report says so and does not pass. Used by the `chaos` test (small) and
+//! `baton-loadtest --mode chaos`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,7 +13,7 @@ use std::time::{Duration, Instant};
 use baton_core::status::is_terminal;
 use baton_proto::v1::{EventKind, RetryPolicy, RunEvent, RunSpec, RunStatus};
 
-use crate::runs::{check_history, script, submit, watch_to_end};
+use crate::runs::{check_history, script, watch_to_end};
 use crate::{Stack, StackOptions};
 
 /// What to run and what to break.
@@ -32,6 +35,9 @@ pub struct ChaosConfig {
     pub flaky_rate: f64,
     /// Bound on waiting for every run to end after the chaos.
     pub settle: Duration,
+    /// Long runs of many short steps instead of the mixed workload: kills land mid-slice, while
+    /// a run keeps its worker across steps.
+    pub long_runs: bool,
 }
 
 /// What happened and what the audit found.
@@ -59,6 +65,15 @@ pub struct ChaosReport {
     pub recovery_ms: Vec<u64>,
     /// Wall time of the whole scenario.
     pub elapsed: Duration,
+    /// Events committed in Redis, over all runs.
+    pub events: usize,
+    /// Committed events missing from `baton.events`: `<run>:<seq>`.
+    pub events_missing: Vec<String>,
+    /// Records on `baton.events` repeating an event (at-least-once delivery; allowed).
+    pub event_duplicates: usize,
+    /// What went wrong with the driver itself (a submit that kept failing, an audit that could
+    /// not run): a report with failures does not pass.
+    pub failures: Vec<String>,
 }
 
 impl ChaosReport {
@@ -77,7 +92,8 @@ impl ChaosReport {
         statuses.sort();
         format!(
             "chaos: runs={} steps={} kills={} recoveries={} duplicates={} lost={} history_problems={} \
-             ledger_repeats_before_commit={} recovery_p50_ms={} recovery_p99_ms={} elapsed_s={:.1}\nstatuses: {:?}",
+             ledger_repeats_before_commit={} recovery_p50_ms={} recovery_p99_ms={} events={} events_missing={} \
+             event_duplicates={} driver_failures={} elapsed_s={:.1}\nstatuses: {:?}",
             self.runs,
             self.steps,
             self.kills,
@@ -88,10 +104,38 @@ impl ChaosReport {
             self.ledger_repeats,
             self.recovery_percentile(50.0),
             self.recovery_percentile(99.0),
+            self.events,
+            self.events_missing.len(),
+            self.event_duplicates,
+            self.failures.len(),
             self.elapsed.as_secs_f64(),
             statuses,
         )
     }
+}
+
+/// True when nothing was lost, repeated, out of order or missing, and the driver itself worked.
+pub fn passed(r: &ChaosReport) -> bool {
+    r.lost == 0
+        && r.duplicates == 0
+        && r.history_problems.is_empty()
+        && r.events_missing.is_empty()
+        && r.failures.is_empty()
+}
+
+/// Thirty short steps, two of them recorded effects: most of a run happens inside one slice.
+fn long_workload() -> RunSpec {
+    let mut steps = Vec::new();
+    for i in 0..30 {
+        steps.push(match i {
+            7 | 21 => ("ledger", "{}"),
+            _ if i % 5 == 0 => ("sleep", r#"{"ms":40}"#),
+            _ => ("echo", "{}"),
+        });
+    }
+    let mut spec = script(&steps);
+    spec.retry = Some(RetryPolicy { max_attempts: 8, initial_backoff_ms: 200, max_backoff_ms: 1_000 });
+    spec
 }
 
 fn workload(i: usize, flaky_rate: f64) -> RunSpec {
@@ -131,14 +175,19 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
     // Submit at a steady rate while the driver breaks things.
     let submitter = {
         let mut client = client.clone();
-        let (n, rate, flaky) = (cfg.runs, cfg.submit_per_sec.max(1), cfg.flaky_rate);
+        let (n, rate, flaky, long) = (cfg.runs, cfg.submit_per_sec.max(1), cfg.flaky_rate, cfg.long_runs);
         tokio::spawn(async move {
             let mut ids = Vec::with_capacity(n);
+            let mut failures = Vec::new();
             for i in 0..n {
-                ids.push(submit(&mut client, workload(i, flaky), &format!("chaos-{i}")).await);
+                let spec = if long { long_workload() } else { workload(i, flaky) };
+                match submit_retrying(&mut client, spec, &format!("chaos-{i}")).await {
+                    Ok(id) => ids.push(id),
+                    Err(e) => failures.push(format!("submit chaos-{i}: {e}")),
+                }
                 tokio::time::sleep(Duration::from_millis(1_000 / u64::from(rate))).await;
             }
-            ids
+            (ids, failures)
         })
     };
     let mut kills: Vec<Instant> = Vec::new();
@@ -171,8 +220,36 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
             kills.push(Instant::now());
         }
     }
-    let ids = submitter.await.unwrap_or_default();
-    audit(&stack, client, ids, &kills, started, cfg.settle).await
+    let (ids, failures) = match submitter.await {
+        Ok(done) => done,
+        Err(e) => (Vec::new(), vec![format!("the submitter failed: {e}")]),
+    };
+    let mut report = audit(&stack, client, ids, &kills, started, cfg.settle).await;
+    report.failures.extend(failures);
+    if report.runs < cfg.runs {
+        report.failures.push(format!("only {} of {} runs were admitted", report.runs, cfg.runs));
+    }
+    report
+}
+
+/// Submits like a good client: an unavailable gateway (Redis or the broker restarting) is
+/// retried with the same idempotency key for up to a minute; other errors are final.
+async fn submit_retrying(
+    client: &mut baton_proto::v1::run_service_client::RunServiceClient<tonic::transport::Channel>,
+    spec: RunSpec,
+    key: &str,
+) -> Result<String, tonic::Status> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let req = baton_proto::v1::SubmitRunRequest { spec: Some(spec.clone()), idempotency_key: key.to_string() };
+        match client.submit_run(req).await {
+            Ok(reply) => return Ok(reply.into_inner().run_id),
+            Err(s) if s.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(s) => return Err(s),
+        }
+    }
 }
 
 fn alive(stack: &mut Stack, i: usize) -> bool {
@@ -223,6 +300,10 @@ async fn audit(
         recoveries(&events, &kill_ms, &mut report);
     }
     report.recovery_ms.sort_unstable();
+    let events = crate::events_audit::audit(&store, &stack.broker.bootstrap(), &ids, Duration::from_secs(60)).await;
+    report.events = events.committed;
+    report.events_missing = events.missing;
+    report.event_duplicates = events.duplicates;
     report.elapsed = started.elapsed();
     report
 }

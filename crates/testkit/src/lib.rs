@@ -7,6 +7,7 @@
 
 pub mod agents;
 pub mod chaos;
+pub mod events_audit;
 pub mod grpc_server;
 pub mod model_server;
 mod process;

@@ -1,6 +1,7 @@
 //! The chaos suite at CI size: mixed runs while workers are SIGKILLed every few seconds and the
-//! scheduler and reaper are killed; then Redis (AOF) and the broker restart mid-load. Nothing
-//! may be lost, no step committed twice, no ledger effect re-executed after its commit.
+//! scheduler and reaper are killed; then Redis (AOF) and the broker restart mid-load; then long
+//! runs whose workers are killed mid-slice. Nothing may be lost, no step committed twice, no
+//! ledger effect re-executed after its commit, and every committed event reaches baton.events.
 //! `baton-loadtest --mode chaos` runs the same driver longer (docs/reliability.md).
 #![allow(clippy::unwrap_used)]
 
@@ -18,14 +19,23 @@ fn config(restart_infra: bool) -> ChaosConfig {
         restart_infra,
         flaky_rate: 0.2,
         settle: Duration::from_secs(120),
+        long_runs: false,
     }
 }
 
 fn assert_clean(report: &baton_testkit::chaos::ChaosReport) {
     println!("{}", report.render());
+    assert!(report.failures.is_empty(), "the driver failed: {:#?}", report.failures);
     assert_eq!(report.lost, 0, "lost runs: {:?}", report.history_problems);
     assert!(report.history_problems.is_empty(), "{:#?}", report.history_problems);
     assert_eq!(report.duplicates, 0, "ledger effects re-executed after their commit");
+    assert!(
+        report.events_missing.is_empty(),
+        "committed events missing from baton.events: {:?}",
+        report.events_missing
+    );
+    assert!(report.events > report.runs * 3, "the event audit saw too little: {}", report.events);
+    assert!(baton_testkit::chaos::passed(report));
     assert!(report.kills >= 3, "the driver killed too little: {}", report.kills);
     assert_eq!(report.statuses.values().sum::<usize>(), report.runs);
 }
@@ -38,4 +48,12 @@ async fn killing_workers_scheduler_and_reaper_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_redis_and_the_broker_mid_load_loses_nothing() {
     assert_clean(&run(config(true)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_workers_mid_slice_loses_nothing() {
+    let cfg = ChaosConfig { runs: 24, long_runs: true, kill_every: Duration::from_secs(2), ..config(false) };
+    let report = run(ChaosConfig { kill_control_plane: false, ..cfg }).await;
+    assert_clean(&report);
+    assert!(report.recoveries > 0, "no kill interrupted a slice");
 }

@@ -1,0 +1,40 @@
+//! A run keeps its worker between steps: with a slice of five steps, a twelve-step run is
+//! claimed three times (5 + 5 + 2 steps), every step still committed once, in order; and every
+//! event it committed reaches baton.events.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use baton_testkit::runs::{check_history, echoes, submit, watch_to_end};
+use baton_testkit::{Stack, StackOptions};
+
+/// The value of the first sample of `name` with exactly `labels` in Prometheus text.
+fn sample(metrics: &str, name: &str, labels: &str) -> f64 {
+    let prefix = format!("{name}{labels} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {prefix:?} in\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_keeps_its_worker_for_a_slice_then_goes_back_through_its_lane() {
+    let mut opts = StackOptions::default();
+    opts.env.push(("BATON_WORKER_SLICE_MAX_STEPS".into(), "5".into()));
+    let stack = Stack::full("slices", opts).await;
+    let mut client = stack.client().await;
+    let id = submit(&mut client, echoes(12), "").await;
+    let events = watch_to_end(&mut client, &id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(check_history(&events), Ok(12), "{events:?}");
+    let metrics = stack.metrics(stack.find("worker")).await;
+    assert_eq!(sample(&metrics, "baton_worker_claims_total", r#"{result="granted"}"#), 3.0, "5 + 5 + 2 steps");
+    assert_eq!(sample(&metrics, "baton_worker_steps_total", r#"{outcome="continued"}"#), 9.0);
+    assert_eq!(sample(&metrics, "baton_worker_steps_total", r#"{outcome="advanced"}"#), 2.0, "two slice ends");
+
+    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
+    let audit =
+        baton_testkit::events_audit::audit(&store, &stack.broker.bootstrap(), &[id], Duration::from_secs(10)).await;
+    assert_eq!(audit.committed, events.len());
+    assert!(audit.missing.is_empty(), "{:?}", audit.missing);
+}
