@@ -48,6 +48,13 @@ impl Producer {
         self.send(&topic, &task.run_id, task.encode_to_vec(), &[]).await
     }
 
+    /// Produces `task` to one partition of its lane's topic (one a live worker owns) rather than
+    /// the one its key hashes to, and waits for the acknowledgement.
+    pub async fn send_task_to(&self, task: &Task, partition: i32) -> Result<()> {
+        let topic = self.topics.tasks(&task.lane);
+        self.send_record(&topic, &task.run_id, task.encode_to_vec(), &[], Some(partition)).await
+    }
+
     /// Produces a retry `task` to the tier topic `tier_label`; headers carry its not-before
     /// time and lane.
     pub async fn send_retry(&self, task: &Task, tier_label: &str) -> Result<()> {
@@ -112,8 +119,22 @@ impl Producer {
     }
 
     async fn send(&self, topic: &str, key: &str, payload: Vec<u8>, extra: &[(&str, &str)]) -> Result<()> {
+        self.send_record(topic, key, payload, extra, None).await
+    }
+
+    async fn send_record(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+        extra: &[(&str, &str)],
+        partition: Option<i32>,
+    ) -> Result<()> {
         let headers = self.headers(extra);
-        let record = FutureRecord::to(topic).key(key).payload(&payload).headers(headers);
+        let mut record = FutureRecord::to(topic).key(key).payload(&payload).headers(headers);
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
         match self.inner.send(record, Timeout::After(DELIVERY_TIMEOUT)).await {
             Ok(_) => {
                 metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.to_string()).increment(1);

@@ -262,6 +262,9 @@ pub struct Worker {
     pub lease_ttl_ms: u64,
     /// How often a running step renews its lease.
     pub heartbeat_ms: u64,
+    /// A worker that has not beaten for this long is dead: the reaper breaks its leases and its
+    /// runs resume at once, without waiting for the lease TTL (it beats every third of this).
+    pub liveness_ttl_ms: u64,
     /// Longest one tool call may take.
     pub step_timeout_ms: u64,
     /// Largest tool output kept in the checkpoint, bytes.
@@ -283,6 +286,7 @@ impl Default for Worker {
             concurrency: 64,
             lease_ttl_ms: 30_000,
             heartbeat_ms: 10_000,
+            liveness_ttl_ms: 3_000,
             step_timeout_ms: 5 * 60 * 1000,
             max_output_bytes: 64 * 1024,
             slice_max_steps: 1000,

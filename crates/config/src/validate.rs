@@ -117,6 +117,12 @@ impl Config {
                 format!("{} must be at most half of worker.lease_ttl_ms ({})", w.heartbeat_ms, w.lease_ttl_ms),
             ));
         }
+        if w.liveness_ttl_ms < 300 || w.liveness_ttl_ms > w.lease_ttl_ms {
+            return Err(invalid(
+                "worker.liveness_ttl_ms",
+                format!("{} must be between 300 and worker.lease_ttl_ms ({})", w.liveness_ttl_ms, w.lease_ttl_ms),
+            ));
+        }
         positive("worker.step_timeout_ms", w.step_timeout_ms)?;
         positive("worker.max_output_bytes", w.max_output_bytes as u64)?;
         positive("worker.slice_max_steps", w.slice_max_steps.into())?;

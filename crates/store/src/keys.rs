@@ -66,3 +66,16 @@ pub const AUDIT: &str = "baton:audit";
 
 /// The tool manifest's reload generation.
 pub const TOOLS_RELOAD: &str = "baton:tools:reload";
+
+/// Live workers: id → last beat (ms since epoch).
+pub const WORKERS: &str = "baton:workers";
+
+/// The runs worker `id` holds.
+pub fn worker_runs(id: &str) -> String {
+    format!("baton:worker-runs:{id}")
+}
+
+/// Partition owners of a lane's task topic: partition → `<worker>|<fresh until ms>`.
+pub fn owners(lane: &str) -> String {
+    format!("baton:owners:{lane}")
+}

@@ -14,6 +14,7 @@ mod publish;
 mod runs;
 mod scripts;
 mod update;
+mod workers;
 
 use std::time::Duration;
 

@@ -29,4 +29,21 @@ impl Store {
             .filter_map(|(p, v)| v.rsplit_once('|').and_then(|(_, until)| until.parse().ok()).map(|u| (p, u)))
             .collect())
     }
+
+    /// Partitions of the lane whose owner is live and not one of `dead`: where a task is taken
+    /// at once, without waiting for the consumer group to rebalance.
+    pub async fn live_partitions(&self, lane: &str, dead: &[String], now_ms: i64) -> Result<Vec<i32>> {
+        let mut conn = self.conn().await?;
+        let all: HashMap<i32, String> = conn.hgetall(crate::keys::owners(lane)).await?;
+        let mut live: Vec<i32> = all
+            .into_iter()
+            .filter_map(|(p, v)| {
+                let (worker, until) = v.rsplit_once('|')?;
+                let fresh = until.parse::<i64>().ok()? > now_ms;
+                (fresh && !dead.iter().any(|d| d == worker)).then_some(p)
+            })
+            .collect();
+        live.sort_unstable();
+        Ok(live)
+    }
 }

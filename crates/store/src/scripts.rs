@@ -27,6 +27,8 @@ pub struct Scripts {
     pub release: Script,
     /// Move a run's publication marker forward (`lua/published.lua`).
     pub published: Script,
+    /// Break a dead worker's lease (`lua/break_lease.lua`).
+    pub break_lease: Script,
 }
 
 /// The process-wide scripts.
@@ -51,6 +53,7 @@ pub fn scripts() -> &'static Scripts {
             request_stop: Script::new(&format!("{prelude}{}", include_str!("lua/request_stop.lua"))),
             release: Script::new(include_str!("lua/release.lua")),
             published: Script::new(include_str!("lua/published.lua")),
+            break_lease: Script::new(include_str!("lua/break_lease.lua")),
         }
     })
 }

@@ -1,5 +1,6 @@
 //! A worker SIGKILLed mid-run loses nothing: once a new worker starts, every run completes and
-//! no step is committed twice (checked from each run's event history).
+//! no step is committed twice (checked from each run's event history); a dead worker is noticed
+//! by its liveness, not its leases, so its runs resume long before the leases expire.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -42,4 +43,59 @@ async fn killed_worker_runs_complete_on_a_new_worker_without_double_commits() {
 
     let metrics = stack.metrics(stack.find("reaper")).await;
     assert!(metrics.contains("baton_reaper_redispatched_total"), "reaper recovered nothing:\n{metrics}");
+}
+
+/// With a production lease (30 s), a SIGKILLed worker's runs do not wait for it: the worker
+/// stops beating, the reaper breaks its leases and re-dispatches to the surviving worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_runs_resume_long_before_its_leases_expire() {
+    let mut opts = StackOptions::default();
+    opts.env.retain(|(k, _)| !k.starts_with("BATON_WORKER_"));
+    opts.env.extend([
+        ("BATON_WORKER_LEASE_TTL_MS".to_string(), "30000".to_string()),
+        ("BATON_WORKER_HEARTBEAT_MS".to_string(), "10000".to_string()),
+        ("BATON_WORKER_LIVENESS_TTL_MS".to_string(), "3000".to_string()),
+    ]);
+    let mut stack = Stack::full("liveness", opts).await;
+    stack.start("worker").await;
+    let mut client = stack.client().await;
+    let id = submit(&mut client, script(&[("echo", "{}"), ("sleep", r#"{"ms":60000}"#), ("echo", "{}")]), "").await;
+    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
+    // Find the worker holding the run from its lease, and kill it mid-sleep.
+    let mut holder = None;
+    for _ in 0..200 {
+        holder = store.load_run(&id).await.unwrap().filter(|s| s.next_step == 1).and(lease_owner(&stack, &id).await);
+        if holder.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let holder = holder.expect("a worker holds the run in its sleep step");
+    let victim = (0..stack.services.len()).find(|i| stack.instance_id(*i).as_deref() == Some(holder.as_str())).unwrap();
+    let killed_at = std::time::Instant::now();
+    stack.services[victim].kill().await;
+    // The sleep step is re-run by the survivor from the start (same key); the run cannot finish
+    // before then, so wait for the survivor to hold it.
+    let mut taken_over = false;
+    for _ in 0..300 {
+        if lease_owner(&stack, &id).await.is_some_and(|o| o != holder) {
+            taken_over = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = killed_at.elapsed();
+    assert!(taken_over, "nobody took the run over\n{}", stack.logs());
+    assert!(took < Duration::from_secs(20), "took over after {took:?}: it waited for the 30 s lease");
+    let metrics = stack.metrics(stack.find("reaper")).await;
+    assert!(metrics.contains("baton_reaper_leases_broken_total 1"), "{metrics}");
+}
+
+/// The worker id in the run's lease (`<worker>/<fence>`), if one holds it.
+async fn lease_owner(stack: &Stack, run_id: &str) -> Option<String> {
+    let client = redis::Client::open(stack.redis.url()).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let lease: Option<String> =
+        redis::cmd("GET").arg(format!("baton:lease:{{{run_id}}}")).query_async(&mut conn).await.ok()?;
+    lease.and_then(|l| l.rsplit_once('/').map(|(w, _)| w.to_string()))
 }

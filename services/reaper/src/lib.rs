@@ -1,10 +1,13 @@
-//! The reaper service: a sweeper over two indexes. Recovery is one rule (DESIGN §5): an
-//! `inflight` entry past its due time whose lease is gone is re-dispatched from the run's
-//! checkpoint ([`recover`]). Deadlines: a run past its wall-clock deadline ends `timed_out`,
-//! at once if no step is in flight, else through the same stop flag as a cancel ([`deadline`]).
+//! The reaper service: a sweeper over two indexes and the worker registry. Recovery is one rule
+//! (DESIGN §5): an `inflight` entry past its due time whose lease is gone is re-dispatched from
+//! the run's checkpoint, after its unconfirmed events are re-published ([`recover`]); a dead
+//! worker's leases are broken first so its runs need not wait for their TTL ([`failover`]).
+//! Deadlines: a run past its wall-clock deadline ends `timed_out`, at once if no step is in
+//! flight, else through the same stop flag as a cancel ([`deadline`]).
 //! The loop sleeps until the next entry is due or a bounded interval passes.
 
 mod deadline;
+mod failover;
 pub mod metric_definitions;
 mod recover;
 
@@ -35,6 +38,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     loop {
         infra.readiness.tick();
         let mut next_due = now_ms() + max_interval;
+        if let Err(e) = failover::sweep(&reaper).await {
+            tracing::warn!(error = %e, "failover sweep failed");
+        }
         for (index, label) in [(Index::Inflight, "inflight"), (Index::Deadlines, "deadlines")] {
             match sweep(&reaper, index).await {
                 Ok(Some(due)) => next_due = next_due.min(due),
@@ -59,7 +65,7 @@ async fn sweep(reaper: &Reaper, index: Index) -> anyhow::Result<Option<i64>> {
     for (run_id, _) in &due {
         let result = match index {
             Index::Deadlines => deadline::enforce(reaper, run_id).await,
-            _ => recover::recover(reaper, run_id).await,
+            _ => recover::recover(reaper, run_id, &[]).await,
         };
         if let Err(e) = result {
             tracing::warn!(run_id = %run_id, error = %e, "cannot handle due run yet");

@@ -143,6 +143,7 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
         Claim::Granted(granted) => {
             let due = now_ms() + ttl as i64;
             worker.store.index_set(Index::Inflight, &task.run_id, due).await?;
+            worker.store.worker_holds(&worker.id, &task.run_id, true).await?;
             let baton_store::Granted { lease, state, stop, history } = *granted;
             Ok(Some(pipeline::Claimed { lease, state, stop, history, due }))
         }

@@ -54,6 +54,24 @@ impl Worker {
     }
 }
 
+/// Beats into the worker registry every third of `worker.liveness_ttl_ms` until `stop`: a worker
+/// that stops beating is dead, and the reaper recovers its runs at once.
+fn spawn_liveness(worker: &Arc<Worker>, stop: CancellationToken) {
+    let (store, id) = (worker.store.clone(), worker.id.clone());
+    let every = Duration::from_millis((worker.config.worker.liveness_ttl_ms / 3).max(100));
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = store.worker_beat(&id, baton_telemetry::now_ms()).await {
+                tracing::warn!(error = %e, "cannot record liveness");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
+}
+
 /// Runs a worker until `shutdown` fires, then drains within `worker.drain_grace_ms`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let catalog = LiveTools::open(&config.tools)?;
@@ -87,7 +105,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         draining: shutdown.clone(),
         config,
     });
+    spawn_liveness(&worker, infra.stopping());
     let result = consume::consume(worker.clone(), infra.readiness.clone(), shutdown).await;
+    if let Err(e) = worker.store.worker_gone(&worker.id).await {
+        tracing::warn!(error = %e, "cannot leave the worker registry; the reaper will");
+    }
     infra.stop(Duration::from_secs(5));
     result
 }

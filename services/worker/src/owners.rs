@@ -31,7 +31,7 @@ impl Owners {
     /// A watchdog for `topic`; a partition without a live owner for `orphan_after` triggers a rejoin.
     pub fn new(lane: &str, topic: &str, worker: &str, orphan_after: Duration) -> Self {
         Self {
-            key: format!("baton:owners:{lane}"),
+            key: baton_store::keys::owners(lane),
             topic: topic.to_string(),
             worker: worker.to_string(),
             every: Duration::from_secs(2),

@@ -64,9 +64,13 @@ pub async fn run_slice(worker: &Worker, claimed: Claimed, origin: Origin, abando
     if let Some(tp) = &origin.traceparent {
         baton_telemetry::trace::set_parent(&span, tp);
     }
+    let run_id = claimed.lease.run_id.clone();
     async move {
         let outcome = slice(worker, claimed, &origin, &abandon).await;
         metrics::counter!(m::STEPS, "outcome" => outcome).increment(1);
+        if let Err(e) = worker.store.worker_holds(&worker.id, &run_id, false).await {
+            tracing::debug!(error = %e, "cannot drop the run from this worker's set (the reaper ignores it)");
+        }
     }
     .instrument(span)
     .await

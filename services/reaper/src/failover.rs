@@ -1,0 +1,32 @@
+//! Failover in seconds: a worker that stopped beating (`baton:workers`) is dead. Its leases are
+//! broken and its runs recovered at once — events re-published, the step re-dispatched to a
+//! partition a live worker owns — instead of waiting for the lease TTL and a consumer-group
+//! rebalance. A worker that is alive but slow keeps its leases until they expire as before.
+
+use baton_telemetry::now_ms;
+
+use crate::recover::recover;
+use crate::Reaper;
+
+/// Recovers the runs of every worker whose beat is older than `worker.liveness_ttl_ms`.
+pub async fn sweep(reaper: &Reaper) -> anyhow::Result<()> {
+    let store = &reaper.store;
+    let dead = store.dead_workers(now_ms(), reaper.config.worker.liveness_ttl_ms).await?;
+    for worker in &dead {
+        let mut recovered = 0;
+        for run_id in store.worker_runs(worker).await? {
+            if store.break_lease(&run_id, worker).await? {
+                metrics::counter!(crate::metric_definitions::LEASES_BROKEN).increment(1);
+                if let Err(e) = recover(reaper, &run_id, &dead).await {
+                    // The in-flight entry stays: the regular sweep tries again.
+                    tracing::warn!(run_id, error = %e, "cannot recover a dead worker's run yet");
+                }
+                recovered += 1;
+            }
+        }
+        store.worker_gone(worker).await?;
+        metrics::counter!(crate::metric_definitions::DEAD_WORKERS).increment(1);
+        tracing::warn!(worker, runs = recovered, "worker stopped beating; its runs were recovered");
+    }
+    Ok(())
+}
