@@ -1,6 +1,7 @@
 //! Consumers: group members whose offsets are stored explicitly by the caller (the lease, not
 //! the offset, owns the work) and auto-committed in the background.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
@@ -13,6 +14,7 @@ use rdkafka::Message as _;
 pub struct RebalanceLog {
     group: String,
     assigned: Arc<Mutex<Vec<(String, i32)>>>,
+    generation: AtomicU64,
 }
 
 impl RebalanceLog {
@@ -20,12 +22,18 @@ impl RebalanceLog {
     pub fn assigned(&self) -> Vec<(String, i32)> {
         self.assigned.lock().map(|a| a.clone()).unwrap_or_default()
     }
+
+    /// Counts assignments and revocations: it changes whenever the assignment does.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
 }
 
 impl ClientContext for RebalanceLog {}
 
 impl ConsumerContext for RebalanceLog {
     fn post_rebalance(&self, _base: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         match rebalance {
             Rebalance::Assign(tpl) => {
                 let parts: Vec<(String, i32)> =
@@ -67,7 +75,11 @@ pub fn consumer(kafka: &baton_config::Kafka, group: &str, client_id: &str, topic
         .set("heartbeat.interval.ms", (kafka.session_timeout_ms / 4).max(250).to_string())
         .set("fetch.wait.max.ms", kafka.fetch_wait_max_ms.to_string());
     let consumer: BatonConsumer = c
-        .create_with_context(RebalanceLog { group: group.to_string(), assigned: Arc::default() })
+        .create_with_context(RebalanceLog {
+            group: group.to_string(),
+            assigned: Arc::default(),
+            generation: AtomicU64::new(0),
+        })
         .map_err(Error::Client)?;
     consumer
         .subscribe(topics)

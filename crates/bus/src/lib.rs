@@ -1,13 +1,17 @@
-//! Baton's Kafka layer (DESIGN §3): [`Topics`] names, the one [`Producer`] wrapper,
-//! [`consumer`] construction with the lease-owns-the-work offset policy, and [`admin`] topic setup.
+//! Baton's Kafka layer (DESIGN §3): [`Topics`] names, the one [`Producer`] wrapper (which wakes
+//! idle consumers of the topics it writes), [`consumer`] construction with the
+//! lease-owns-the-work offset policy, [`IdlePause`] for consumers with nothing to do, and
+//! [`admin`] topic setup.
 
 pub mod admin;
 mod consumer;
+mod idle;
 pub mod metric_definitions;
 mod producer;
 mod topics;
 
 pub use consumer::{consumer, traceparent_of, BatonConsumer};
+pub use idle::IdlePause;
 pub use producer::{Pending, Producer, LANE_HEADER, NOT_BEFORE_HEADER};
 pub use rdkafka;
 pub use topics::Topics;

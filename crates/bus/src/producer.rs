@@ -11,11 +11,15 @@ use rdkafka::util::Timeout;
 
 use crate::{base_config, Error, Result, Topics};
 
+/// Called with a topic's name after a task or retry was produced to it: wakes paused consumers.
+pub type Wake = std::sync::Arc<dyn Fn(String) + Send + Sync>;
+
 /// Produces tasks and events. Cheap to clone.
 #[derive(Clone)]
 pub struct Producer {
     inner: FutureProducer,
     topics: Topics,
+    wake: Option<Wake>,
 }
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,7 +38,19 @@ impl Producer {
             .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string())
             .set("compression.type", "none");
         let inner = c.create().map_err(Error::Client)?;
-        Ok(Self { inner, topics: Topics::new(&kafka.topic_prefix) })
+        Ok(Self { inner, topics: Topics::new(&kafka.topic_prefix), wake: None })
+    }
+
+    /// Wakes paused consumers through `wake` after each task or retry (set before cloning).
+    pub fn set_wake(&mut self, wake: Wake) {
+        self.wake = Some(wake);
+    }
+
+    fn woke(&self, topic: &str, sent: Result<()>) -> Result<()> {
+        if let (Ok(()), Some(wake)) = (&sent, &self.wake) {
+            wake(topic.to_string());
+        }
+        sent
     }
 
     /// The topic names this producer writes to.
@@ -45,14 +61,16 @@ impl Producer {
     /// Produces `task` to its lane's topic and waits for the broker's acknowledgement.
     pub async fn send_task(&self, task: &Task) -> Result<()> {
         let topic = self.topics.tasks(&task.lane);
-        self.send(&topic, &task.run_id, task.encode_to_vec(), &[]).await
+        let sent = self.send(&topic, &task.run_id, task.encode_to_vec(), &[]).await;
+        self.woke(&topic, sent)
     }
 
     /// Produces `task` to one partition of its lane's topic (one a live worker owns) rather than
     /// the one its key hashes to, and waits for the acknowledgement.
     pub async fn send_task_to(&self, task: &Task, partition: i32) -> Result<()> {
         let topic = self.topics.tasks(&task.lane);
-        self.send_record(&topic, &task.run_id, task.encode_to_vec(), &[], Some(partition)).await
+        let sent = self.send_record(&topic, &task.run_id, task.encode_to_vec(), &[], Some(partition)).await;
+        self.woke(&topic, sent)
     }
 
     /// Produces a retry `task` to the tier topic `tier_label`; headers carry its not-before
@@ -61,7 +79,8 @@ impl Producer {
         let topic = self.topics.retry(tier_label);
         let not_before = task.not_before_ms.to_string();
         let headers = [(NOT_BEFORE_HEADER, not_before.as_str()), (LANE_HEADER, task.lane.as_str())];
-        self.send(&topic, &task.run_id, task.encode_to_vec(), &headers).await
+        let sent = self.send(&topic, &task.run_id, task.encode_to_vec(), &headers).await;
+        self.woke(&topic, sent)
     }
 
     /// Produces a dead letter to the DLQ topic; headers name its origin, attempts and error.

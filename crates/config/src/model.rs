@@ -71,6 +71,9 @@ pub struct Kafka {
     /// Consumer `fetch.wait.max.ms`: the longest a fetch waits for data; with brokers that
     /// answer a fetch only when it expires, this is added to every hand-on.
     pub fetch_wait_max_ms: u32,
+    /// A consumer that received nothing for this long pauses its partitions (no fetches) until
+    /// a wake-up: what an idle fleet costs the broker.
+    pub idle_pause_ms: u64,
 }
 
 impl Default for Kafka {
@@ -86,6 +89,7 @@ impl Default for Kafka {
             idempotence: true,
             linger_ms: 2,
             fetch_wait_max_ms: 10,
+            idle_pause_ms: 2_000,
         }
     }
 }

@@ -68,6 +68,7 @@ impl Config {
         if k.max_poll_interval_ms < k.session_timeout_ms {
             return Err(invalid("kafka.max_poll_interval_ms", "must be at least kafka.session_timeout_ms"));
         }
+        positive("kafka.idle_pause_ms", k.idle_pause_ms)?;
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
             return Err(invalid("redis.url", format!("{:?} must start with redis:// or rediss://", self.redis.url)));
         }

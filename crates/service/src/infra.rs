@@ -44,7 +44,16 @@ impl Infra {
         baton_bus::metric_definitions::describe();
         crate::metric_definitions::describe();
         let store = baton_store::Store::new(&config.redis)?;
-        let producer = baton_bus::Producer::new(&config.kafka, &id)?;
+        let mut producer = baton_bus::Producer::new(&config.kafka, &id)?;
+        let waker = store.clone();
+        producer.set_wake(std::sync::Arc::new(move |topic: String| {
+            let store = waker.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.wake(&topic).await {
+                    tracing::debug!(error = %e, topic, "cannot publish a wake-up (idle consumers recheck by themselves)");
+                }
+            });
+        }));
         crate::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());
         crate::ensure_topics(config, shutdown).await?;
         Ok(Self { id, readiness, ops, store, producer, ops_stop })

@@ -79,3 +79,6 @@ pub fn worker_runs(id: &str) -> String {
 pub fn owners(lane: &str) -> String {
     format!("baton:owners:{lane}")
 }
+
+/// Pub/sub channel of wake-ups: the name of a topic that has new records.
+pub const WAKE: &str = "baton:wake";

@@ -14,6 +14,7 @@ mod publish;
 mod runs;
 mod scripts;
 mod update;
+mod wake;
 mod workers;
 
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub use lease::{Claim, CommitOutcome, Granted, Lease};
 pub use ledger::LedgerCall;
 pub use runs::{Reservation, RunPage, RunView, StoredEvent};
 pub use update::{Snapshot, UpdateOutcome};
+pub use wake::subscribe_wakes;
 
 /// Errors from the store, with the run or key they concern.
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,9 @@ pub struct RunView {
     pub latest: Vec<StepRecord>,
 }
 
+/// HMGET state/status, GET spec, LLEN steps, LRANGE latest steps.
+type ViewReply = ((Option<Vec<u8>>, Option<String>), Option<Vec<u8>>, u64, Vec<Vec<u8>>);
+
 /// A page of ListRuns.
 #[derive(Debug, Clone, Default)]
 pub struct RunPage {
@@ -133,12 +136,7 @@ impl Store {
         } else {
             pipe.cmd("LRANGE").arg(keys::steps(run_id)).arg(1).arg(0);
         }
-        let ((head, status_name), spec, listed, tail): (
-            (Option<Vec<u8>>, Option<String>),
-            Option<Vec<u8>>,
-            u64,
-            Vec<Vec<u8>>,
-        ) = pipe.query_async(&mut conn).await?;
+        let ((head, status_name), spec, listed, tail): ViewReply = pipe.query_async(&mut conn).await?;
         let Some(head) = head else { return Ok(None) };
         let state = decode_run(&k, &head, status_name.as_deref(), spec.as_deref())?;
         let mut latest_steps = decode_steps(&keys::steps(run_id), &tail)?;

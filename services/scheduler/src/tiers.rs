@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use baton_bus::rdkafka::consumer::{CommitMode, Consumer as _};
 use baton_bus::rdkafka::{Message as _, TopicPartitionList};
-use baton_bus::BatonConsumer;
+use baton_bus::{BatonConsumer, IdlePause};
 use baton_core::retry::tier_label;
 use baton_proto::v1::Task;
 use baton_telemetry::{now_ms, Readiness};
@@ -36,16 +36,27 @@ pub async fn run(
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let consumer = baton_bus::consumer(&config.kafka, &topics.scheduler_group(), id, &refs)?;
     let mut partitions: BTreeMap<(String, i32), Partition> = BTreeMap::new();
+    // With no retry queued, the tiers are paused until a worker produces one (a wake-up).
+    let mut idle = IdlePause::new(Duration::from_millis(config.kafka.idle_pause_ms), Duration::from_secs(10));
+    let mut wakes = baton_store::subscribe_wakes(&config.redis.url)?;
     loop {
         readiness.tick();
         release_due(&consumer, producer, &mut partitions).await;
+        idle.tick(&consumer, partitions.values().all(|p| p.queue.is_empty()));
         let next_due = partitions.values().filter_map(|p| p.queue.front()).map(|(_, t)| t.not_before_ms).min();
-        let wait = next_due.map_or(1_000, |due| (due - now_ms()).clamp(1, 1_000)) as u64;
+        let wait = next_due.map_or(250, |due| (due - now_ms()).clamp(1, 250)) as u64;
         let message = tokio::select! {
             m = consumer.recv() => m,
+            Some(woken) = wakes.recv() => {
+                if names.contains(&woken) {
+                    idle.active(&consumer);
+                }
+                continue;
+            }
             _ = tokio::time::sleep(Duration::from_millis(wait)) => continue,
             _ = shutdown.cancelled() => break,
         };
+        idle.active(&consumer);
         let message = match message {
             Ok(m) => m,
             Err(e) => {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use baton_bus::rdkafka::consumer::{CommitMode, Consumer as _};
 use baton_bus::rdkafka::Message as _;
+use baton_bus::IdlePause;
 use baton_proto::v1::Task;
 use baton_store::{Claim, Index};
 use baton_telemetry::shutdown::bounded_drain;
@@ -33,18 +34,29 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     let abandon = CancellationToken::new();
     let orphan_after = Duration::from_millis(u64::from(cfg.kafka.session_timeout_ms) * 3 / 2);
     let mut owners = crate::owners::Owners::new(&cfg.worker.lane, &topic, &worker.id, orphan_after);
+    // An idle worker pauses its partitions; a wake-up for its lane's topic resumes them.
+    let mut idle = IdlePause::new(Duration::from_millis(cfg.kafka.idle_pause_ms), Duration::from_secs(10));
+    let mut wakes = baton_store::subscribe_wakes(&cfg.redis.url)?;
     loop {
         readiness.tick();
         owners.check(&worker.store, &consumer).await;
+        idle.tick(&consumer, true);
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p?,
             _ = shutdown.cancelled() => break,
         };
         let message = tokio::select! {
             m = consumer.recv() => m,
+            Some(woken) = wakes.recv() => {
+                if woken == topic {
+                    idle.active(&consumer);
+                }
+                continue;
+            }
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
         };
+        idle.active(&consumer);
         let message = match message {
             Ok(m) => m,
             Err(e) => {

@@ -199,15 +199,14 @@ mod tests {
         }
         let policy = Policy { models: vec!["m".into()], ..Policy::default() };
         let s = admit("r", "t", "", spec, &policy, &Catalog::builtins(), 0).unwrap();
-        let mut history = Vec::new();
-        history.push(StepRecord {
+        let mut history = vec![StepRecord {
             step: 0,
             tool: "echo".into(),
             args_json: r#"{"a":1}"#.into(),
             output_json: r#"{"ok":true}"#.into(),
             outcome: StepOutcome::Completed as i32,
             ..Default::default()
-        });
+        }];
         history.push(StepRecord {
             step: 1,
             tool: "echo".into(),
