@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/stack.sh up
-BIN="${CARGO_TARGET_DIR:-target}/${BATON_PROFILE:-debug}"
+case "${BATON_PROFILE:-debug}" in debug|dev) PROFILE_DIR=debug ;; *) PROFILE_DIR="$BATON_PROFILE" ;; esac
+BIN="${CARGO_TARGET_DIR:-target}/$PROFILE_DIR"
 echo
 echo "Submitting a demo run: echo → sleep 1 s → echo, watched until it ends"
 "$BIN/batonctl" submit --goal "demo: greet, think, report" \

@@ -10,7 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 STATE="$ROOT/.baton"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/${BATON_PROFILE:-debug}"
+# BATON_PROFILE: debug (or dev, the default) or release; cargo calls the debug profile "dev".
+case "${BATON_PROFILE:-debug}" in
+  debug|dev) CARGO_PROFILE=dev; PROFILE_DIR=debug ;;
+  *) CARGO_PROFILE="$BATON_PROFILE"; PROFILE_DIR="$BATON_PROFILE" ;;
+esac
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE_DIR"
 REDIS_PORT="${BATON_DEV_REDIS_PORT:-16379}"
 BROKER_PORT="${BATON_DEV_BROKER_PORT:-19092}"
 export BATON_REDIS_URL="${BATON_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
@@ -53,7 +58,7 @@ start() { # name command...
 up() {
   mkdir -p "$STATE"
   bash scripts/install-deps.sh
-  cargo build --workspace --bins ${BATON_PROFILE:+--profile "$BATON_PROFILE"}
+  cargo build --workspace --bins --profile "$CARGO_PROFILE"
   if [ "$BATON_REDIS_URL" = "redis://127.0.0.1:$REDIS_PORT" ]; then
     start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes --dir "$STATE"
     wait_port redis "$REDIS_PORT"

@@ -1,11 +1,12 @@
 //! `baton-loadtest`: parse flags, then either connect one shared gRPC channel and run workload
-//! W1 (default), or run the chaos scenario on its own stack; print the report; the exit status
-//! says whether the mode's check passed.
+//! W1 (default: many short runs) or W2 (one long run), or run the chaos scenario on its own
+//! stack; print the report; the exit status says whether the mode's check passed.
 
 mod chaos;
 mod grpc;
 mod report;
 mod w1;
+mod w2;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,12 +17,18 @@ use clap::{Parser, ValueEnum};
 const W1_RUNS: u64 = 2000;
 /// `--runs` in chaos mode when not given (50 s of submissions at the default 4/s).
 const CHAOS_RUNS: u64 = 200;
+/// `--steps` in w1 mode when not given.
+const W1_STEPS: u32 = 10;
+/// `--steps` in w2 mode when not given.
+const W2_STEPS: u32 = 5000;
 
 /// What to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
     /// Steady throughput against a running gateway at --addr.
     W1,
+    /// One long run against --addr: the cost of a step must not grow with the run's length.
+    W2,
     /// Start a private stack (redis-server, tansu, the service binaries next to this executable),
     /// break it while runs go on, then audit every run.
     Chaos,
@@ -48,9 +55,18 @@ struct Args {
     /// Runs to submit (default: 2000 in w1, 200 in chaos).
     #[arg(long, value_name = "N")]
     runs: Option<u64>,
-    /// [w1] `echo` steps per run.
-    #[arg(long, value_name = "K", default_value_t = 10)]
-    steps: u32,
+    /// [w1, w2] `echo` steps per run (default: 10 in w1, 5000 in w2).
+    #[arg(long, value_name = "K")]
+    steps: Option<u32>,
+    /// [w2] Bytes of each step's output.
+    #[arg(long, value_name = "B", default_value_t = 1024)]
+    output_bytes: usize,
+    /// [w2] Steps compared at the start and at the end of the run.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    window: usize,
+    /// [w2] Redis of the stack, to report the run's memory (e.g. redis://127.0.0.1:16379).
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
     /// [w1] Runs in flight at once.
     #[arg(long, value_name = "C", default_value_t = 64)]
     concurrency: usize,
@@ -110,13 +126,22 @@ async fn run_chaos(args: Args) -> ExitCode {
 
 /// Runs the workload; `Ok(true)` when every run succeeded within the timeout.
 async fn run(args: Args) -> anyhow::Result<bool> {
+    let target = batonctl::client::Client::connect(&args.addr, &args.tenant).await?;
+    if args.mode == Mode::W2 {
+        let steps = args.steps.unwrap_or(W2_STEPS);
+        anyhow::ensure!(steps >= 4, "--steps must be at least 4 in w2");
+        let workload = w2::W2 { steps, output_bytes: args.output_bytes, window: args.window.max(1) };
+        let report = w2::run(&target, &workload, args.redis_url.as_deref()).await?;
+        println!("{}", report.render());
+        return Ok(report.passed());
+    }
     let runs = args.runs.unwrap_or(W1_RUNS);
+    let steps = args.steps.unwrap_or(W1_STEPS);
     anyhow::ensure!(runs > 0, "--runs must be at least 1");
-    anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
+    anyhow::ensure!(steps > 0, "--steps must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(args.timeout_secs > 0, "--timeout-secs must be at least 1");
-    let target = batonctl::client::Client::connect(&args.addr, &args.tenant).await?;
-    let workload = w1::W1 { runs, steps: args.steps, concurrency: args.concurrency };
+    let workload = w1::W1 { runs, steps, concurrency: args.concurrency };
     let report = w1::run(&target, &workload, Duration::from_secs(args.timeout_secs)).await?;
     println!("{}", report.render());
     Ok(report.passed())
@@ -138,7 +163,7 @@ mod tests {
         let args = Args::try_parse_from(["baton-loadtest"]).expect("parses");
         assert_eq!(args.mode, Mode::W1);
         assert_eq!(args.runs.unwrap_or(W1_RUNS), 2000);
-        assert_eq!((args.steps, args.concurrency, args.timeout_secs), (10, 64, 600));
+        assert_eq!((args.steps.unwrap_or(W1_STEPS), args.concurrency, args.timeout_secs), (10, 64, 600));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer as _;
+use rdkafka::Offset;
 
 use crate::BatonConsumer;
 
@@ -21,7 +22,7 @@ pub struct IdlePause {
 }
 
 /// How long a safety recheck keeps the partitions resumed.
-const RECHECK_FOR: Duration = Duration::from_millis(300);
+const RECHECK_FOR: Duration = Duration::from_millis(100);
 
 impl IdlePause {
     /// Pauses after `idle_after` without records; rechecks every `recheck_every` while paused.
@@ -77,5 +78,18 @@ fn set_paused(consumer: &BatonConsumer, paused: bool) {
     match result {
         Ok(()) => tracing::debug!(paused, partitions = assignment.count(), "consumer pause state changed"),
         Err(e) => tracing::warn!(paused, error = %e, "cannot change the consumer's pause state"),
+    }
+    if !paused {
+        // librdkafka notices a resumed partition only at its broker thread's next wakeup (up to
+        // a second); a seek to where it stands is served at once and starts the fetch now.
+        if let Ok(positions) = consumer.position() {
+            for e in positions.elements() {
+                // Only to a concrete position: a partition not consumed since its assignment has
+                // none, and is left to resume by itself (within a second).
+                if let Offset::Offset(_) = e.offset() {
+                    let _ = consumer.seek(e.topic(), e.partition(), e.offset(), Duration::from_millis(0));
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 mod consumer;
+mod delivery;
 mod idle;
 pub mod metric_definitions;
 mod producer;

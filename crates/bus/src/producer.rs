@@ -4,11 +4,10 @@ use std::time::Duration;
 
 use baton_proto::v1::{DeadLetter, RunEvent, Task};
 use prost::Message as _;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
-use rdkafka::util::Timeout;
+use rdkafka::producer::Producer as _;
 
+use crate::delivery::{delivered, enqueue, spawn_poller, Client, Delivery, Outgoing, Reports};
 use crate::{base_config, Error, Result, Topics};
 
 /// Called with a topic's name after a task or retry was produced to it: wakes paused consumers.
@@ -17,7 +16,7 @@ pub type Wake = std::sync::Arc<dyn Fn(String) + Send + Sync>;
 /// Produces tasks and events. Cheap to clone.
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    inner: Client,
     topics: Topics,
     wake: Option<Wake>,
 }
@@ -37,7 +36,8 @@ impl Producer {
             .set("linger.ms", kafka.linger_ms.to_string())
             .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string())
             .set("compression.type", "none");
-        let inner = c.create().map_err(Error::Client)?;
+        let inner: Client = std::sync::Arc::new(c.create_with_context(Reports).map_err(Error::Client)?);
+        spawn_poller(&inner);
         Ok(Self { inner, topics: Topics::new(&kafka.topic_prefix), wake: None })
     }
 
@@ -113,15 +113,17 @@ impl Producer {
         let topic = self.topics.events();
         for event in events {
             let payload = event.encode_to_vec();
-            let headers = self.headers(&[]);
-            let record = FutureRecord::to(&topic).key(&event.run_id).payload(&payload).headers(headers);
-            match self.inner.send_result(record) {
-                Ok(delivery) => pending.deliveries.push((topic.clone(), delivery)),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    self.send(&topic, &event.run_id, payload, &[]).await?;
-                }
-                Err((source, _)) => return Err(Error::Produce { topic, source }),
-            }
+            let out = Outgoing {
+                topic: &topic,
+                key: &event.run_id,
+                payload: &payload,
+                headers: self.headers(&[]),
+                partition: None,
+            };
+            let delivery = enqueue(&self.inner, out, DELIVERY_TIMEOUT)
+                .await
+                .map_err(|source| Error::Produce { topic: topic.clone(), source })?;
+            pending.deliveries.push((topic.clone(), delivery));
         }
         Ok(())
     }
@@ -149,24 +151,28 @@ impl Producer {
         extra: &[(&str, &str)],
         partition: Option<i32>,
     ) -> Result<()> {
-        let headers = self.headers(extra);
-        let mut record = FutureRecord::to(topic).key(key).payload(&payload).headers(headers);
-        if let Some(p) = partition {
-            record = record.partition(p);
-        }
-        match self.inner.send(record, Timeout::After(DELIVERY_TIMEOUT)).await {
-            Ok(_) => {
+        let out = Outgoing { topic, key, payload: &payload, headers: self.headers(extra), partition };
+        let sent = match enqueue(&self.inner, out, DELIVERY_TIMEOUT).await {
+            Ok(delivery) => delivered(delivery).await,
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => {
                 metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.to_string()).increment(1);
                 Ok(())
             }
-            Err((source, _)) => Err(Error::Produce { topic: topic.to_string(), source }),
+            Err(source) => Err(Error::Produce { topic: topic.to_string(), source }),
         }
     }
 
     /// True if the broker answers a metadata request within `timeout`.
     pub async fn probe(&self, timeout: Duration) -> bool {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.client().fetch_metadata(None, timeout).is_ok()).await.unwrap_or(false)
+        // One small topic's metadata: a round trip to the broker, not a description of every topic.
+        let topic = self.topics.events();
+        tokio::task::spawn_blocking(move || inner.client().fetch_metadata(Some(&topic), timeout).is_ok())
+            .await
+            .unwrap_or(false)
     }
 
     /// Waits up to `timeout` for queued records to be delivered.
@@ -180,7 +186,7 @@ impl Producer {
 /// Records handed to the producer whose delivery has not been awaited yet.
 #[derive(Default)]
 pub struct Pending {
-    deliveries: Vec<(String, DeliveryFuture)>,
+    deliveries: Vec<(String, Delivery)>,
 }
 
 impl Pending {
@@ -199,15 +205,12 @@ impl Pending {
     pub async fn delivered(self) -> Result<()> {
         let mut first_error = None;
         for (topic, delivery) in self.deliveries {
-            let outcome = match delivery.await {
-                Ok(Ok(_)) => {
-                    metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.clone()).increment(1);
-                    continue;
+            match delivered(delivery).await {
+                Ok(()) => metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.clone()).increment(1),
+                Err(source) => {
+                    first_error.get_or_insert(Error::Produce { topic, source });
                 }
-                Ok(Err((source, _))) => Error::Produce { topic, source },
-                Err(_) => Error::Produce { topic, source: KafkaError::Canceled },
-            };
-            first_error.get_or_insert(outcome);
+            }
         }
         first_error.map_or(Ok(()), Err)
     }

@@ -49,8 +49,8 @@ pub async fn stop_run(
 
 /// Commits `t` — a transition of the unleased run read as `snapshot` that makes it runnable
 /// again — and dispatches its next step. The in-flight entry (and any `extra` index entries) is
-/// written first, so the reaper re-dispatches if anything after the commit fails. Returns false,
-/// writing nothing, if the run changed since it was read.
+/// written first and stays until a worker claims the run, so the reaper re-dispatches if anything
+/// after the commit fails. Returns false, writing nothing, if the run changed since it was read.
 pub async fn resume_run(
     store: &Store,
     producer: &baton_bus::Producer,
@@ -68,14 +68,12 @@ pub async fn resume_run(
         UpdateOutcome::Updated => {}
         UpdateOutcome::Leased | UpdateOutcome::Conflict => return Ok(false),
     }
-    let published = publish(store, producer, t).await;
+    publish(store, producer, t).await;
     if let Next::Advance { step, attempt } = t.next {
-        match producer.send_task(&baton_core::advance_task(&t.state, step, attempt, 0)).await {
-            Ok(()) if published => {
-                store.index_clear(Index::Inflight, run_id, due).await?;
-            }
-            Ok(()) => {}
-            Err(e) => tracing::warn!(run_id = %run_id, error = %e, "task not dispatched; the reaper will retry"),
+        // The in-flight entry stays until a worker claims the run (the reaper re-dispatches it
+        // after the grace otherwise).
+        if let Err(e) = producer.send_task(&baton_core::advance_task(&t.state, step, attempt, 0)).await {
+            tracing::warn!(run_id = %run_id, error = %e, "task not dispatched; the reaper will retry");
         }
     }
     Ok(true)

@@ -87,7 +87,7 @@ where
     })
 }
 
-/// Probes Redis and the broker every two seconds and records the results in `readiness`,
+/// Probes Redis and the broker every five seconds and records the results in `readiness`,
 /// until `stop` fires.
 fn spawn_probes(
     readiness: Readiness,
@@ -100,7 +100,7 @@ fn spawn_probes(
             readiness.set_redis(store.ping().await.is_ok());
             readiness.set_kafka(producer.probe(Duration::from_secs(2)).await);
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                 _ = stop.cancelled() => return,
             }
         }

@@ -1,6 +1,7 @@
 //! SubmitRun: validate at the edge, honour the idempotency key, write the first checkpoint,
-//! then dispatch the first task. The in-flight entry written first makes a crash anywhere
-//! after the checkpoint recoverable by the reaper.
+//! then dispatch the first task. The in-flight entry written first, and kept until a worker
+//! claims the run, makes a crash or a lost task anywhere after the checkpoint recoverable by
+//! the reaper.
 
 use baton_core::admission::{admit, fingerprint, validate};
 use baton_core::events::push;
@@ -73,14 +74,13 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
             false
         }
     };
-    match gw.producer.send_task(&task).await {
-        Ok(()) if published => {
-            if let Err(e) = gw.store.index_clear(Index::Inflight, &run_id, due).await {
-                tracing::warn!(run_id = %run_id, error = %e, "cannot clear in-flight entry after dispatch");
-            }
-        }
-        Ok(()) => {}
-        Err(e) => tracing::warn!(run_id = %run_id, error = %e, "first task not dispatched; the reaper will retry"),
+    // The in-flight entry stays until a worker claims the run: a task that is never consumed
+    // is re-dispatched by the reaper after runs.dispatch_grace_ms.
+    if let Err(e) = gw.producer.send_task(&task).await {
+        tracing::warn!(run_id = %run_id, error = %e, "first task not dispatched; the reaper will retry");
+    }
+    if !published {
+        tracing::debug!(run_id = %run_id, "queued event unconfirmed; the reaper re-publishes it");
     }
     tracing::info!(run_id = %run_id, tenant, "run admitted");
     Ok(SubmitRunResponse { run_id, deduplicated: false, status: RunStatus::Queued as i32 })

@@ -37,7 +37,7 @@ pub async fn run(
     let consumer = baton_bus::consumer(&config.kafka, &topics.scheduler_group(), id, &refs)?;
     let mut partitions: BTreeMap<(String, i32), Partition> = BTreeMap::new();
     // With no retry queued, the tiers are paused until a worker produces one (a wake-up).
-    let mut idle = IdlePause::new(Duration::from_millis(config.kafka.idle_pause_ms), Duration::from_secs(10));
+    let mut idle = IdlePause::new(Duration::from_millis(config.kafka.idle_pause_ms), Duration::from_secs(60));
     let mut wakes = baton_store::subscribe_wakes(&config.redis.url)?;
     loop {
         readiness.tick();

@@ -35,7 +35,7 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     let orphan_after = Duration::from_millis(u64::from(cfg.kafka.session_timeout_ms) * 3 / 2);
     let mut owners = crate::owners::Owners::new(&cfg.worker.lane, &topic, &worker.id, orphan_after);
     // An idle worker pauses its partitions; a wake-up for its lane's topic resumes them.
-    let mut idle = IdlePause::new(Duration::from_millis(cfg.kafka.idle_pause_ms), Duration::from_secs(10));
+    let mut idle = IdlePause::new(Duration::from_millis(cfg.kafka.idle_pause_ms), Duration::from_secs(60));
     let mut wakes = baton_store::subscribe_wakes(&cfg.redis.url)?;
     loop {
         readiness.tick();

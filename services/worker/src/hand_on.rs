@@ -1,7 +1,8 @@
 //! Hand-on at the end of a slice (DESIGN §5 step 5): the slice's events reach Kafka (awaited
 //! here, once, and marked published), then what the transition asks for next is produced — a
-//! task, a retry on its tier topic, a dead letter, or nothing — and finally the in-flight entry
-//! is cleared if it is still ours. If the events could not be confirmed, the entry stays: the
+//! task, a retry on its tier topic, a dead letter, or nothing. A task or retry moves the run's
+//! in-flight entry to when the reaper should re-dispatch it if nobody claims it; a waiting or
+//! finished run's entry is cleared. If the events could not be confirmed, the entry stays: the
 //! reaper re-publishes them from the run's Redis stream.
 
 use baton_bus::Pending;
@@ -23,6 +24,19 @@ pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: 
         tracing::warn!(error = %e, "events not handed to Kafka (the reaper re-publishes them from Redis)");
     }
     let published = publish(worker, &t.state, events).await;
+    // A task or retry keeps the run in the in-flight index until a worker claims it, so one that
+    // is never consumed is re-dispatched by the reaper; the claim moves the entry to its lease.
+    let grace = worker.config.runs.dispatch_grace_ms as i64;
+    let redispatch_at = match &t.next {
+        Next::Advance { .. } => Some(now_ms() + grace),
+        Next::Retry { not_before_ms, .. } => Some(not_before_ms + grace),
+        _ => None,
+    };
+    if let Some(at) = redispatch_at {
+        if let Err(e) = worker.store.index_set(Index::Inflight, run_id, at).await {
+            tracing::warn!(error = %e, "cannot index the hand-on; the lease's entry covers it");
+        }
+    }
     let producing = std::time::Instant::now();
     let task = |step, attempt, not_before_ms| baton_core::advance_task(&t.state, step, attempt, not_before_ms);
     let (sent, label) = match &t.next {
@@ -68,7 +82,9 @@ pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: 
         Next::DeadLetter { .. } | Next::Nothing if published => worker.store.index_drop_all(run_id).await,
         // Not all events confirmed: the in-flight entry stays for the reaper to re-publish them.
         _ if !published => Ok(()),
-        _ => worker.store.index_clear(Index::Inflight, run_id, due).await.map(|_| ()),
+        Next::Wait { .. } => worker.store.index_clear(Index::Inflight, run_id, due).await.map(|_| ()),
+        // A task or retry: its entry was moved above and stays until the claim.
+        _ => Ok(()),
     };
     if let Err(e) = cleared {
         tracing::warn!(error = %e, "cannot clear index entries");
