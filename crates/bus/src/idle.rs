@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer as _;
-use rdkafka::Offset;
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::BatonConsumer;
 
@@ -19,6 +19,9 @@ pub struct IdlePause {
     last_activity: Instant,
     paused_since: Option<Instant>,
     generation: u64,
+    /// Where each paused partition resumes: its position, or its committed offset if nothing was
+    /// consumed from it since its assignment.
+    resume_at: TopicPartitionList,
 }
 
 /// How long a safety recheck keeps the partitions resumed.
@@ -27,14 +30,21 @@ const RECHECK_FOR: Duration = Duration::from_millis(100);
 impl IdlePause {
     /// Pauses after `idle_after` without records; rechecks every `recheck_every` while paused.
     pub fn new(idle_after: Duration, recheck_every: Duration) -> Self {
-        Self { idle_after, recheck_every, last_activity: Instant::now(), paused_since: None, generation: 0 }
+        Self {
+            idle_after,
+            recheck_every,
+            last_activity: Instant::now(),
+            paused_since: None,
+            generation: 0,
+            resume_at: TopicPartitionList::new(),
+        }
     }
 
     /// A record arrived, or a wake-up for one of the consumer's topics: resume if paused.
     pub fn active(&mut self, consumer: &BatonConsumer) {
         self.last_activity = Instant::now();
         if self.paused_since.take().is_some() {
-            set_paused(consumer, false);
+            resume(consumer, &self.resume_at);
         }
     }
 
@@ -55,12 +65,12 @@ impl IdlePause {
         }
         match self.paused_since {
             None if may_pause && self.last_activity.elapsed() >= self.idle_after => {
-                set_paused(consumer, true);
+                self.resume_at = pause(consumer);
                 self.paused_since = Some(Instant::now());
             }
             Some(since) if since.elapsed() >= self.recheck_every => {
                 // Resume for a moment; `active` or the next idle period pauses again.
-                set_paused(consumer, false);
+                resume(consumer, &self.resume_at);
                 self.paused_since = None;
                 self.last_activity = Instant::now() - self.idle_after + RECHECK_FOR;
             }
@@ -69,27 +79,49 @@ impl IdlePause {
     }
 }
 
-fn set_paused(consumer: &BatonConsumer, paused: bool) {
+/// Pauses every assigned partition; returns where each should resume.
+fn pause(consumer: &BatonConsumer) -> TopicPartitionList {
+    let Ok(assignment) = consumer.assignment() else { return TopicPartitionList::new() };
+    if assignment.count() == 0 {
+        return assignment;
+    }
+    if let Err(e) = consumer.pause(&assignment) {
+        tracing::warn!(error = %e, "cannot pause the consumer");
+    }
+    tracing::debug!(partitions = assignment.count(), "consumer paused");
+    let mut at = consumer.position().unwrap_or_else(|_| TopicPartitionList::new());
+    let unpositioned = at.elements().iter().any(|e| !matches!(e.offset(), Offset::Offset(_)));
+    if unpositioned {
+        // A partition nothing was consumed from has no position: its committed offset then
+        // (one broker round trip, once per idle period).
+        if let Ok(committed) = consumer.committed_offsets(assignment, Duration::from_millis(500)) {
+            for e in committed.elements() {
+                let known = at
+                    .find_partition(e.topic(), e.partition())
+                    .is_some_and(|p| matches!(p.offset(), Offset::Offset(_)));
+                if !known {
+                    let _ = at.set_partition_offset(e.topic(), e.partition(), e.offset());
+                }
+            }
+        }
+    }
+    at
+}
+
+/// Resumes every assigned partition. librdkafka notices a resumed partition only at its broker
+/// thread's next wakeup (up to a second); a seek to where it stands is served at once.
+fn resume(consumer: &BatonConsumer, at: &TopicPartitionList) {
     let Ok(assignment) = consumer.assignment() else { return };
     if assignment.count() == 0 {
         return;
     }
-    let result = if paused { consumer.pause(&assignment) } else { consumer.resume(&assignment) };
-    match result {
-        Ok(()) => tracing::debug!(paused, partitions = assignment.count(), "consumer pause state changed"),
-        Err(e) => tracing::warn!(paused, error = %e, "cannot change the consumer's pause state"),
+    if let Err(e) = consumer.resume(&assignment) {
+        tracing::warn!(error = %e, "cannot resume the consumer");
     }
-    if !paused {
-        // librdkafka notices a resumed partition only at its broker thread's next wakeup (up to
-        // a second); a seek to where it stands is served at once and starts the fetch now.
-        if let Ok(positions) = consumer.position() {
-            for e in positions.elements() {
-                // Only to a concrete position: a partition not consumed since its assignment has
-                // none, and is left to resume by itself (within a second).
-                if let Offset::Offset(_) = e.offset() {
-                    let _ = consumer.seek(e.topic(), e.partition(), e.offset(), Duration::from_millis(0));
-                }
-            }
+    tracing::debug!(partitions = assignment.count(), "consumer resumed");
+    for e in at.elements() {
+        if matches!(e.offset(), Offset::Offset(_)) && assignment.find_partition(e.topic(), e.partition()).is_some() {
+            let _ = consumer.seek(e.topic(), e.partition(), e.offset(), Duration::from_millis(0));
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use baton_proto::v1::{DeadLetter, RunEvent, Task};
+use baton_proto::v1::{DeadLetter, EventBatch, RunEvent, Task};
 use prost::Message as _;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::Producer as _;
@@ -22,6 +22,9 @@ pub struct Producer {
 }
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Largest batch of events put in one record before it is produced (well under Kafka's 1 MB).
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// Header of a retry record: earliest time (ms since epoch) it may run.
 pub const NOT_BEFORE_HEADER: &str = "baton-not-before";
@@ -99,32 +102,56 @@ impl Producer {
         self.send(&topic, &letter.run_id, letter.encode_to_vec(), &headers).await
     }
 
-    /// Produces `events` to the events topic and waits for all acknowledgements.
+    /// Produces one run's `events` to the events topic and waits for the acknowledgement.
     pub async fn send_events(&self, events: &[RunEvent]) -> Result<()> {
         let mut pending = Pending::default();
         self.enqueue_events(events, &mut pending).await?;
-        pending.delivered().await
+        self.delivered(pending).await
     }
 
-    /// Hands `events` to the producer without waiting for the broker; their deliveries join
-    /// `pending`. One idempotent producer keeps their order within the run's partition. Waits
-    /// only when the producer's queue is full (backpressure).
+    /// Adds one run's `events` to `pending`, its batch of events not yet produced; a batch that
+    /// reached [`MAX_BATCH_BYTES`] is handed to the producer now. Nothing waits for the broker.
     pub async fn enqueue_events(&self, events: &[RunEvent], pending: &mut Pending) -> Result<()> {
-        let topic = self.topics.events();
         for event in events {
-            let payload = event.encode_to_vec();
-            let out = Outgoing {
-                topic: &topic,
-                key: &event.run_id,
-                payload: &payload,
-                headers: self.headers(&[]),
-                partition: None,
-            };
-            let delivery = enqueue(&self.inner, out, DELIVERY_TIMEOUT)
-                .await
-                .map_err(|source| Error::Produce { topic: topic.clone(), source })?;
-            pending.deliveries.push((topic.clone(), delivery));
+            pending.batch_bytes += event.encoded_len();
+            pending.batch.push(event.clone());
         }
+        if pending.batch_bytes >= MAX_BATCH_BYTES {
+            self.flush_batch(pending).await?;
+        }
+        Ok(())
+    }
+
+    /// Produces what is left of `pending`'s batch and waits until every record of it was
+    /// acknowledged; the first failure is returned (the rest are still awaited, so nothing is
+    /// left in flight).
+    pub async fn delivered(&self, mut pending: Pending) -> Result<()> {
+        self.flush_batch(&mut pending).await?;
+        let mut first_error = None;
+        for (topic, delivery) in pending.deliveries {
+            match delivered(delivery).await {
+                Ok(()) => metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.clone()).increment(1),
+                Err(source) => {
+                    first_error.get_or_insert(Error::Produce { topic, source });
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Hands the batch to the producer as one record (one idempotent producer keeps a run's
+    /// records in order within its partition); waits only when the queue is full.
+    async fn flush_batch(&self, pending: &mut Pending) -> Result<()> {
+        let Some(run_id) = pending.batch.first().map(|e| e.run_id.clone()) else { return Ok(()) };
+        let topic = self.topics.events();
+        let payload = EventBatch { events: std::mem::take(&mut pending.batch) }.encode_to_vec();
+        pending.batch_bytes = 0;
+        let out =
+            Outgoing { topic: &topic, key: &run_id, payload: &payload, headers: self.headers(&[]), partition: None };
+        let delivery = enqueue(&self.inner, out, DELIVERY_TIMEOUT)
+            .await
+            .map_err(|source| Error::Produce { topic: topic.clone(), source })?;
+        pending.deliveries.push((topic, delivery));
         Ok(())
     }
 
@@ -183,35 +210,23 @@ impl Producer {
     }
 }
 
-/// Records handed to the producer whose delivery has not been awaited yet.
+/// One run's events on their way to `baton.events`: a batch not produced yet, and records
+/// produced whose delivery has not been awaited. Awaited with [`Producer::delivered`].
 #[derive(Default)]
 pub struct Pending {
+    batch: Vec<RunEvent>,
+    batch_bytes: usize,
     deliveries: Vec<(String, Delivery)>,
 }
 
 impl Pending {
-    /// How many records are awaiting delivery.
+    /// Events batched or in flight, roughly (records in flight count once).
     pub fn len(&self) -> usize {
-        self.deliveries.len()
+        self.batch.len() + self.deliveries.len()
     }
 
-    /// True when nothing awaits delivery.
+    /// True when nothing awaits production or delivery.
     pub fn is_empty(&self) -> bool {
-        self.deliveries.is_empty()
-    }
-
-    /// Waits until every record was acknowledged; the first failure is returned (the rest are
-    /// still awaited, so nothing is left in flight).
-    pub async fn delivered(self) -> Result<()> {
-        let mut first_error = None;
-        for (topic, delivery) in self.deliveries {
-            match delivered(delivery).await {
-                Ok(()) => metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.clone()).increment(1),
-                Err(source) => {
-                    first_error.get_or_insert(Error::Produce { topic, source });
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        self.batch.is_empty() && self.deliveries.is_empty()
     }
 }

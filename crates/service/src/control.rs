@@ -79,11 +79,19 @@ pub async fn resume_run(
     Ok(true)
 }
 
-/// Produces a committed transition's events and records them as published. False if that
-/// failed: the caller leaves the run's in-flight entry for the reaper to re-publish them.
+/// Produces every event of the run not yet confirmed on Kafka — the transition's, and any
+/// before it (a queued run's RUN_QUEUED) — and records them as published. False if that failed:
+/// the caller leaves the run's in-flight entry for the reaper to re-publish them.
 async fn publish(store: &Store, producer: &baton_bus::Producer, t: &Transition) -> bool {
     let run_id = &t.state.run_id;
-    if let Err(e) = producer.send_events(&t.events).await {
+    let events = match store.unpublished_events(run_id).await {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::warn!(run_id = %run_id, error = %e, "cannot read unpublished events; the reaper will publish them");
+            return false;
+        }
+    };
+    if let Err(e) = producer.send_events(&events).await {
         tracing::warn!(run_id = %run_id, error = %e, "events not delivered to Kafka; the reaper will re-publish");
         return false;
     }

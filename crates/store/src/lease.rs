@@ -32,6 +32,9 @@ pub struct Granted {
     pub stop: Option<StopRequest>,
     /// The run's recorded steps, for planners that read them (empty for a script run).
     pub history: Vec<StepRecord>,
+    /// Events committed but not yet confirmed on Kafka (e.g. RUN_QUEUED), oldest first: the
+    /// claimer publishes them before its own.
+    pub unpublished: Vec<RunEvent>,
 }
 
 /// What a claim attempt got.
@@ -101,6 +104,7 @@ impl Store {
             .key(keys::fence(run_id))
             .key(keys::spec(run_id))
             .key(keys::steps(run_id))
+            .key(keys::events(run_id))
             .arg(step)
             .arg(attempt)
             .arg(owner)
@@ -111,7 +115,7 @@ impl Store {
         if verdict != "ok" {
             return Ok(Claim::Refused(verdict));
         }
-        let [_, fence, head, stop, spec, steps] = reply.as_slice() else {
+        let [_, fence, head, stop, spec, steps, unpublished] = reply.as_slice() else {
             return Err(Error::Corrupt { key: keys::run(run_id), reason: "claim reply has the wrong shape".into() });
         };
         let fence: u64 = redis::from_redis_value_ref(fence)?;
@@ -123,9 +127,16 @@ impl Store {
         let mut history = decode_steps(&keys::steps(run_id), &steps)?;
         // An old-layout checkpoint's inline steps are history too (and are moved at the next commit).
         history.extend(state.steps.iter().cloned());
+        let entries: redis::streams::StreamRangeReply = redis::from_redis_value_ref(unpublished)?;
+        let mut unpublished = entries
+            .ids
+            .iter()
+            .map(|e| crate::runs::decode_event(&keys::events(run_id), e).map(|s| s.event))
+            .collect::<Result<Vec<_>>>()?;
+        unpublished.reverse();
         let lease = Lease { run_id: run_id.to_string(), fence, token: format!("{owner}/{fence}") };
         let stop = stop.as_deref().and_then(StopRequest::decode);
-        Ok(Claim::Granted(Box::new(Granted { lease, state, stop, history })))
+        Ok(Claim::Granted(Box::new(Granted { lease, state, stop, history, unpublished })))
     }
 
     /// Extends the lease by `ttl_ms` if it is still ours (false: it was lost), and reports a

@@ -277,7 +277,8 @@ fn parse_cursor(token: &str) -> Option<(i64, String)> {
     Some((score.parse().ok()?, id.to_string()))
 }
 
-fn decode_event(key: &str, entry: &StreamId) -> Result<StoredEvent> {
+/// Decodes one entry of a run's event stream.
+pub(crate) fn decode_event(key: &str, entry: &StreamId) -> Result<StoredEvent> {
     let bytes: Vec<u8> = entry
         .get("e")
         .ok_or_else(|| Error::Corrupt { key: key.to_string(), reason: format!("entry {} has no event", entry.id) })?;

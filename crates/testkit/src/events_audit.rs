@@ -9,7 +9,7 @@ use baton_bus::rdkafka::consumer::{BaseConsumer, Consumer as _};
 use baton_bus::rdkafka::error::KafkaError;
 use baton_bus::rdkafka::types::RDKafkaErrorCode;
 use baton_bus::rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
-use baton_proto::v1::RunEvent;
+use baton_proto::v1::EventBatch;
 use prost::Message as _;
 
 /// What the audit found.
@@ -101,9 +101,11 @@ fn read_topic(
             }
             Some(Err(_)) => {}
             Some(Ok(m)) => {
-                let Some(event) = m.payload().and_then(|p| RunEvent::decode(p).ok()) else { continue };
-                if wanted.contains(&event.run_id) && !seen.insert((event.run_id, event.seq)) {
-                    duplicates += 1;
+                let Some(batch) = m.payload().and_then(|p| EventBatch::decode(p).ok()) else { continue };
+                for event in batch.events {
+                    if wanted.contains(&event.run_id) && !seen.insert((event.run_id, event.seq)) {
+                        duplicates += 1;
+                    }
                 }
             }
         }

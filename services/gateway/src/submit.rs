@@ -64,23 +64,11 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     }
     metrics::counter!(crate::metric_definitions::SUBMITS, "result" => "admitted").increment(1);
     let task = baton_core::advance_task(&state, 0, 0, 0);
-    // The run is durable from here on: whatever fails below, the reaper finishes from the
-    // in-flight entry (re-publishing the event, re-dispatching the task). The queued event goes
-    // first, so it precedes everything the worker publishes.
-    let published = match gw.producer.send_events(&events).await {
-        Ok(()) => gw.store.mark_published(&run_id, state.event_seq).await.is_ok(),
-        Err(e) => {
-            tracing::warn!(run_id = %run_id, error = %e, "queued event not delivered to Kafka; the reaper will re-publish");
-            false
-        }
-    };
-    // The in-flight entry stays until a worker claims the run: a task that is never consumed
-    // is re-dispatched by the reaper after runs.dispatch_grace_ms.
+    // The run is durable from here on. Its in-flight entry stays until a worker claims it, so a
+    // task that is lost or never consumed is re-dispatched by the reaper. The RUN_QUEUED event
+    // reaches Kafka with the claiming worker's first batch (in order, in the same record).
     if let Err(e) = gw.producer.send_task(&task).await {
         tracing::warn!(run_id = %run_id, error = %e, "first task not dispatched; the reaper will retry");
-    }
-    if !published {
-        tracing::debug!(run_id = %run_id, "queued event unconfirmed; the reaper re-publishes it");
     }
     tracing::info!(run_id = %run_id, tenant, "run admitted");
     Ok(SubmitRunResponse { run_id, deduplicated: false, status: RunStatus::Queued as i32 })

@@ -156,8 +156,8 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
             let due = now_ms() + ttl as i64;
             worker.store.index_set(Index::Inflight, &task.run_id, due).await?;
             worker.store.worker_holds(&worker.id, &task.run_id, true).await?;
-            let baton_store::Granted { lease, state, stop, history } = *granted;
-            Ok(Some(pipeline::Claimed { lease, state, stop, history, due }))
+            let baton_store::Granted { lease, state, stop, history, unpublished } = *granted;
+            Ok(Some(pipeline::Claimed { lease, state, stop, history, unpublished, due }))
         }
         Claim::Refused(reason) => {
             tracing::info!(run_id = %task.run_id, step = task.step, attempt = task.attempt, %reason, "task dropped");

@@ -96,7 +96,7 @@ pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: 
 /// published. False if a delivery failed or could not be recorded.
 pub async fn publish(worker: &Worker, state: &RunState, events: Pending) -> bool {
     let waiting = std::time::Instant::now();
-    let delivered = events.delivered().await;
+    let delivered = worker.producer.delivered(events).await;
     phase("produce_events", waiting);
     if let Err(e) = delivered {
         tracing::warn!(error = %e, "events not delivered to Kafka (the reaper re-publishes them from Redis)");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use baton_bus::Pending;
 use baton_core::machine::{Next, StepContext, Transition};
 use baton_core::stop::StopRequest;
-use baton_proto::v1::{RunState, StepRecord};
+use baton_proto::v1::{RunEvent, RunState, StepRecord};
 use baton_runtime::{execute, plan, Abandoned, Planned, StepEnv};
 use baton_store::layout::mark_committed;
 use baton_store::{CommitOutcome, Index, Lease};
@@ -39,6 +39,8 @@ pub struct Claimed {
     pub stop: Option<StopRequest>,
     /// The run's recorded steps, for its planner (empty for a script).
     pub history: Vec<StepRecord>,
+    /// Events committed before the claim and not yet on Kafka: published first in the slice.
+    pub unpublished: Vec<RunEvent>,
     /// Score written to the in-flight index at claim time.
     pub due: i64,
 }
@@ -87,9 +89,13 @@ enum End {
 }
 
 async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &CancellationToken) -> &'static str {
-    let Claimed { lease, mut state, stop, mut history, due } = claimed;
-    // Events handed to Kafka during the slice, awaited once when it ends.
+    let Claimed { lease, mut state, stop, mut history, unpublished, due } = claimed;
+    // The slice's events for Kafka, batched and awaited once when it ends; events committed
+    // before the claim (the gateway's RUN_QUEUED, a crashed owner's) go first.
     let mut events = Pending::default();
+    if let Err(e) = worker.producer.enqueue_events(&unpublished, &mut events).await {
+        tracing::warn!(error = %e, "events not handed to Kafka (the reaper re-publishes them from Redis)");
+    }
     if let Some(stop) = stop {
         let t = stop.apply(state, now_ms());
         return finish(worker, &lease, t, events, due, origin).await;
