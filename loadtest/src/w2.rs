@@ -1,7 +1,8 @@
 //! Workload W2 (one long run): a single run of K `echo` steps whose outputs are about 1 KiB
 //! each, watched to its end. A step's cost must not grow with the run's length: the report
-//! compares the time per step (gap between consecutive STEP_COMPLETED events) of the first and
-//! the last `window` steps, and with `--redis-url` reports the run's Redis memory.
+//! compares the time per step of the first and the last `window` steps (the span of their
+//! STEP_COMPLETED times divided by the window, so millisecond timestamps still resolve steps
+//! well under a millisecond), and with `--redis-url` reports the run's Redis memory.
 
 use std::time::{Duration, Instant};
 
@@ -34,9 +35,9 @@ pub struct W2Report {
     pub steps: usize,
     /// Submit to finished.
     pub elapsed: Duration,
-    /// Median and p99 time per step over the first window, ms.
+    /// Mean time per step over the first window, and its longest gap between steps, ms.
     pub first: (f64, f64),
-    /// Median and p99 time per step over the last window, ms.
+    /// Mean time per step over the last window, and its longest gap between steps, ms.
     pub last: (f64, f64),
     /// Bytes of Redis memory held by the run's keys, if asked.
     pub redis_bytes: Option<u64>,
@@ -51,9 +52,10 @@ impl W2Report {
         let memory = self.redis_bytes.map_or("not measured (pass --redis-url)".into(), |b| format!("{} KiB", b / 1024));
         format!(
             "baton-loadtest w2: run {} {} with {} steps in {:.1} s ({:.0} steps/s)\n\
-             time per step, first {n}: p50 {:.3} ms p99 {:.3} ms; last {n}: p50 {:.3} ms p99 {:.3} ms; \
-             last/first p50 = {:.2}\nRedis memory of the run: {memory}\n\
-             RESULT mode=w2 steps={} elapsed_s={:.1} first_p50_ms={:.3} last_p50_ms={:.3} ratio={:.2} redis_kib={}",
+             time per step, first {n}: mean {:.3} ms (longest gap {:.0} ms); last {n}: mean {:.3} ms (longest gap \
+             {:.0} ms); last/first = {:.2}\nRedis memory of the run: {memory}\n\
+             RESULT mode=w2 steps={} elapsed_s={:.1} first_ms_per_step={:.3} last_ms_per_step={:.3} ratio={:.2} \
+             redis_kib={}",
             self.run_id,
             baton_core::status::name(self.status),
             self.steps,
@@ -114,10 +116,9 @@ pub async fn run(target: &Client, w: &W2, redis_url: Option<&str>) -> anyhow::Re
     let elapsed = started.elapsed();
     let status = events.last().map_or(RunStatus::Unspecified, RunEvent::status);
     let done: Vec<i64> = events.iter().filter(|e| e.kind() == EventKind::StepCompleted).map(|e| e.at_ms).collect();
-    let gaps: Vec<f64> = done.windows(2).map(|p| (p[1] - p[0]) as f64).collect();
-    let window = w.window.min(gaps.len() / 2).max(1);
-    let first = percentiles(&gaps[..window.min(gaps.len())]);
-    let last = percentiles(&gaps[gaps.len().saturating_sub(window)..]);
+    let window = w.window.min(done.len() / 2).max(1);
+    let first = per_step(&done[..(window + 1).min(done.len())]);
+    let last = per_step(&done[done.len().saturating_sub(window + 1)..]);
     let redis_bytes = match redis_url {
         Some(url) => Some(memory(url, &run_id).await?),
         None => None,
@@ -125,19 +126,12 @@ pub async fn run(target: &Client, w: &W2, redis_url: Option<&str>) -> anyhow::Re
     Ok(W2Report { run_id, status, steps: done.len(), elapsed, first, last, redis_bytes, window })
 }
 
-/// Median and p99 of millisecond samples (event times are whole ms, so a median of 0 means
-/// "under a millisecond").
-fn percentiles(samples: &[f64]) -> (f64, f64) {
-    if samples.is_empty() {
-        return (0.0, 0.0);
-    }
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let at = |p: f64| sorted[((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)];
-    // Whole-ms samples: the mean of the middle half says more than a median of 0 or 1.
-    let q1 = sorted.len() / 4;
-    let middle = &sorted[q1..(sorted.len() - q1).max(q1 + 1)];
-    (middle.iter().sum::<f64>() / middle.len() as f64, at(0.99))
+/// Mean time per step across `times` (completion times, ms) and the longest gap between two.
+fn per_step(times: &[i64]) -> (f64, f64) {
+    let (Some(first), Some(last)) = (times.first(), times.last()) else { return (0.0, 0.0) };
+    let steps = (times.len() - 1).max(1) as f64;
+    let longest = times.windows(2).map(|p| p[1] - p[0]).max().unwrap_or(0);
+    ((last - first) as f64 / steps, longest as f64)
 }
 
 /// Bytes of the run's keys in Redis (`MEMORY USAGE`, sampled fully).
@@ -174,11 +168,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_of_whole_milliseconds() {
-        let (mid, p99) = percentiles(&[0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 9.0]);
-        assert!((0.0..=1.0).contains(&mid), "{mid}");
-        assert_eq!(p99, 9.0);
-        assert_eq!(percentiles(&[]), (0.0, 0.0));
+    fn per_step_time_resolves_below_a_millisecond() {
+        let times = [100, 100, 101, 101, 101, 102, 102, 110, 110];
+        assert_eq!(per_step(&times), (10.0 / 8.0, 8.0));
+        assert_eq!(per_step(&[]), (0.0, 0.0));
     }
 
     #[test]

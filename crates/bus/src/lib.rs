@@ -13,7 +13,7 @@ mod topics;
 
 pub use consumer::{consumer, traceparent_of, BatonConsumer};
 pub use idle::IdlePause;
-pub use producer::{Pending, Producer, LANE_HEADER, NOT_BEFORE_HEADER};
+pub use producer::{Pending, Producer, Route, Wake, LANE_HEADER, NOT_BEFORE_HEADER};
 pub use rdkafka;
 pub use topics::Topics;
 

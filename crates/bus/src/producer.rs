@@ -13,12 +13,17 @@ use crate::{base_config, Error, Result, Topics};
 /// Called with a topic's name after a task or retry was produced to it: wakes paused consumers.
 pub type Wake = std::sync::Arc<dyn Fn(String) + Send + Sync>;
 
+/// Picks the partition of a lane's topic a task goes to (`None`: the one its key hashes to):
+/// one a live worker owns, so a dead worker's partitions do not swallow tasks.
+pub type Route = std::sync::Arc<dyn Fn(&str, &str) -> Option<i32> + Send + Sync>;
+
 /// Produces tasks and events. Cheap to clone.
 #[derive(Clone)]
 pub struct Producer {
     inner: Client,
     topics: Topics,
     wake: Option<Wake>,
+    route: Option<Route>,
 }
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,12 +46,17 @@ impl Producer {
             .set("compression.type", "none");
         let inner: Client = std::sync::Arc::new(c.create_with_context(Reports).map_err(Error::Client)?);
         spawn_poller(&inner);
-        Ok(Self { inner, topics: Topics::new(&kafka.topic_prefix), wake: None })
+        Ok(Self { inner, topics: Topics::new(&kafka.topic_prefix), wake: None, route: None })
     }
 
     /// Wakes paused consumers through `wake` after each task or retry (set before cloning).
     pub fn set_wake(&mut self, wake: Wake) {
         self.wake = Some(wake);
+    }
+
+    /// Routes tasks through `route` (set before cloning).
+    pub fn set_route(&mut self, route: Route) {
+        self.route = Some(route);
     }
 
     fn woke(&self, topic: &str, sent: Result<()>) -> Result<()> {
@@ -64,15 +74,8 @@ impl Producer {
     /// Produces `task` to its lane's topic and waits for the broker's acknowledgement.
     pub async fn send_task(&self, task: &Task) -> Result<()> {
         let topic = self.topics.tasks(&task.lane);
-        let sent = self.send(&topic, &task.run_id, task.encode_to_vec(), &[]).await;
-        self.woke(&topic, sent)
-    }
-
-    /// Produces `task` to one partition of its lane's topic (one a live worker owns) rather than
-    /// the one its key hashes to, and waits for the acknowledgement.
-    pub async fn send_task_to(&self, task: &Task, partition: i32) -> Result<()> {
-        let topic = self.topics.tasks(&task.lane);
-        let sent = self.send_record(&topic, &task.run_id, task.encode_to_vec(), &[], Some(partition)).await;
+        let partition = self.route.as_ref().and_then(|route| route(&topic, &task.run_id));
+        let sent = self.send_record(&topic, &task.run_id, task.encode_to_vec(), &[], partition).await;
         self.woke(&topic, sent)
     }
 

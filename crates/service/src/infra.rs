@@ -54,6 +54,7 @@ impl Infra {
                 }
             });
         }));
+        producer.set_route(crate::route::spawn(config, store.clone(), ops_stop.clone()));
         crate::spawn_probes(readiness.clone(), store.clone(), producer.clone(), ops_stop.clone());
         crate::ensure_topics(config, shutdown).await?;
         Ok(Self { id, readiness, ops, store, producer, ops_stop })

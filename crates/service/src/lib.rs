@@ -6,6 +6,7 @@
 pub mod control;
 mod infra;
 pub mod metric_definitions;
+mod route;
 pub mod tools;
 
 use std::future::Future;

@@ -30,17 +30,19 @@ impl Store {
             .collect())
     }
 
-    /// Partitions of the lane whose owner is live and not one of `dead`: where a task is taken
-    /// at once, without waiting for the consumer group to rebalance.
-    pub async fn live_partitions(&self, lane: &str, dead: &[String], now_ms: i64) -> Result<Vec<i32>> {
+    /// Partitions of `lane`'s task topic whose owner is a worker that beat within `ttl_ms`:
+    /// where a task is taken at once, without waiting for the consumer group to rebalance.
+    pub async fn live_partitions(&self, lane: &str, now_ms: i64, ttl_ms: u64) -> Result<Vec<i32>> {
         let mut conn = self.conn().await?;
-        let all: HashMap<i32, String> = conn.hgetall(crate::keys::owners(lane)).await?;
-        let mut live: Vec<i32> = all
+        let mut pipe = redis::pipe();
+        pipe.hgetall(crate::keys::owners(lane)).zrangebyscore(crate::keys::WORKERS, now_ms - ttl_ms as i64, "+inf");
+        let (owners, alive): (HashMap<i32, String>, Vec<String>) = pipe.query_async(&mut conn).await?;
+        let mut live: Vec<i32> = owners
             .into_iter()
             .filter_map(|(p, v)| {
                 let (worker, until) = v.rsplit_once('|')?;
                 let fresh = until.parse::<i64>().ok()? > now_ms;
-                (fresh && !dead.iter().any(|d| d == worker)).then_some(p)
+                (fresh && alive.iter().any(|a| a == worker)).then_some(p)
             })
             .collect();
         live.sort_unstable();

@@ -1,8 +1,12 @@
 //! Failover in seconds: a worker that stopped beating (`baton:workers`) is dead. Its leases are
 //! broken and its runs recovered at once — events re-published, the step re-dispatched to a
-//! partition a live worker owns — instead of waiting for the lease TTL and a consumer-group
-//! rebalance. A worker that is alive but slow keeps its leases until they expire as before.
+//! partition a live worker owns — instead of waiting for the lease TTL. Tasks queued in the
+//! partitions it owned would wait for the consumer group to expire it, so every run waiting to
+//! be claimed (an in-flight entry not in a retry back-off) is re-dispatched to a live partition
+//! too; a duplicate task is refused at its claim. A worker that is alive but slow keeps its
+//! leases until they expire as before.
 
+use baton_store::Index;
 use baton_telemetry::now_ms;
 
 use crate::recover::recover;
@@ -17,7 +21,7 @@ pub async fn sweep(reaper: &Reaper) -> anyhow::Result<()> {
         for run_id in store.worker_runs(worker).await? {
             if store.break_lease(&run_id, worker).await? {
                 metrics::counter!(crate::metric_definitions::LEASES_BROKEN).increment(1);
-                if let Err(e) = recover(reaper, &run_id, &dead).await {
+                if let Err(e) = recover(reaper, &run_id).await {
                     // The in-flight entry stays: the regular sweep tries again.
                     tracing::warn!(run_id, error = %e, "cannot recover a dead worker's run yet");
                 }
@@ -27,6 +31,17 @@ pub async fn sweep(reaper: &Reaper) -> anyhow::Result<()> {
         store.worker_gone(worker).await?;
         metrics::counter!(crate::metric_definitions::DEAD_WORKERS).increment(1);
         tracing::warn!(worker, runs = recovered, "worker stopped beating; its runs were recovered");
+    }
+    if !dead.is_empty() {
+        // Runs whose task may sit in a dead worker's partitions: dispatched (entry due within the
+        // dispatch grace) but not claimed. Retries still in their back-off are due later.
+        let grace = reaper.config.runs.dispatch_grace_ms as i64;
+        let waiting = store.index_due(Index::Inflight, now_ms() + grace, reaper.config.reaper.batch).await?;
+        for (run_id, _) in waiting {
+            if let Err(e) = recover(reaper, &run_id).await {
+                tracing::warn!(run_id, error = %e, "cannot re-dispatch a run waiting to be claimed");
+            }
+        }
     }
     Ok(())
 }

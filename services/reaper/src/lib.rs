@@ -65,7 +65,7 @@ async fn sweep(reaper: &Reaper, index: Index) -> anyhow::Result<Option<i64>> {
     for (run_id, _) in &due {
         let result = match index {
             Index::Deadlines => deadline::enforce(reaper, run_id).await,
-            _ => recover::recover(reaper, run_id, &[]).await,
+            _ => recover::recover(reaper, run_id).await,
         };
         if let Err(e) = result {
             tracing::warn!(run_id = %run_id, error = %e, "cannot handle due run yet");

@@ -10,9 +10,8 @@ use baton_telemetry::now_ms;
 
 use crate::Reaper;
 
-/// Re-checks one in-flight entry and recovers the run if it was abandoned. `dead` names workers
-/// known dead: the step is re-dispatched to a partition none of them owns.
-pub async fn recover(reaper: &Reaper, run_id: &str, dead: &[String]) -> anyhow::Result<()> {
+/// Re-checks one in-flight entry and recovers the run if it was abandoned.
+pub async fn recover(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
     let store = &reaper.store;
     let Some(state) = store.load_run(run_id).await? else {
         store.index_drop_all(run_id).await?;
@@ -37,24 +36,9 @@ pub async fn recover(reaper: &Reaper, run_id: &str, dead: &[String]) -> anyhow::
     let task = baton_core::current_task(&state);
     // Look again after the dispatch grace in case this task is lost too; the claim clears it.
     store.index_set(Index::Inflight, run_id, now_ms() + reaper.config.runs.dispatch_grace_ms as i64).await?;
-    // A partition a live worker owns takes the task at once; its key's partition may belong to
-    // the dead worker until the consumer group rebalances.
-    let live = store.live_partitions(&state.lane, dead, now_ms()).await?;
-    match live.get(partition_of(run_id, live.len())) {
-        Some(p) => reaper.producer.send_task_to(&task, *p).await?,
-        None => reaper.producer.send_task(&task).await?,
-    }
+    // The producer routes it to a partition a live worker owns.
+    reaper.producer.send_task(&task).await?;
     metrics::counter!(crate::metric_definitions::REDISPATCHED).increment(1);
     tracing::info!(run_id, step = task.step, attempt = task.attempt, "abandoned step re-dispatched");
     Ok(())
-}
-
-/// A stable choice among `n` partitions for a run (0 when there are none).
-fn partition_of(run_id: &str, n: usize) -> usize {
-    let hash = run_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    if n == 0 {
-        0
-    } else {
-        (hash % n as u64) as usize
-    }
 }
