@@ -1,8 +1,10 @@
 //! Where a task goes: a partition of its lane's topic that a live worker owns. A dead worker
 //! keeps its partitions until the consumer group expires it (the session timeout, then a
-//! rebalance); tasks produced there meanwhile would wait. Every second this refreshes, per lane,
-//! the partitions whose owner beat recently (`baton:owners:<lane>`, `baton:workers`); the
-//! producer routes each task among them by its run id. With none known, the key decides.
+//! rebalance); tasks produced there meanwhile would wait. Twice a second this refreshes, per
+//! lane, the partitions whose owner beat within two thirds of the liveness TTL
+//! (`baton:owners:<lane>`, `baton:workers`) — so a silent worker leaves the routes before the
+//! reaper declares it dead and re-dispatches its runs — and the producer routes each task among
+//! them by its run id. With none known, the key decides.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -19,7 +21,8 @@ pub fn spawn(config: &Config, store: Store, stop: CancellationToken) -> Route {
     let live: Arc<RwLock<HashMap<String, Vec<i32>>>> = Arc::default();
     let topics = Topics::new(&config.kafka.topic_prefix);
     let lanes: Vec<(String, String)> = config.runs.lanes.iter().map(|l| (l.clone(), topics.tasks(l))).collect();
-    let ttl = config.worker.liveness_ttl_ms;
+    // Stricter than the reaper's test of death; a slow live worker left out only shifts tasks.
+    let ttl = config.worker.liveness_ttl_ms * 2 / 3;
     let table = live.clone();
     tokio::spawn(async move {
         loop {
@@ -32,7 +35,7 @@ pub fn spawn(config: &Config, store: Store, stop: CancellationToken) -> Route {
                 }
             }
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = stop.cancelled() => return,
             }
         }
