@@ -86,9 +86,11 @@ stop_server() {
   rm -f "$SERVER_PID_FILE"
 }
 
+SLEEP_PID=""
 on_exit() {
   local rc=$?
   trap - EXIT INT TERM
+  [ -n "$SLEEP_PID" ] && kill "$SLEEP_PID" 2>/dev/null
   stop_server
   print_timings
   exit "$rc"
@@ -237,11 +239,14 @@ EOF
 wait_for_example() {
   [ -f "$EXAMPLE" ] && return 0
   phase_start "waiting for examples/support-agent/run.sh"
-  local deadline=$((SECONDS + EXAMPLE_WAIT_S))
+  local deadline=$((SECONDS + EXAMPLE_WAIT_S)) left
   until [ -f "$EXAMPLE" ]; do
-    [ $SECONDS -lt $deadline ] || die "$EXAMPLE did not appear within ${EXAMPLE_WAIT_S}s"
-    log "$EXAMPLE does not exist yet; checking again in 120 s (up to ${EXAMPLE_WAIT_S}s)"
-    sleep 120
+    left=$((deadline - SECONDS))
+    [ $left -gt 0 ] || die "$EXAMPLE did not appear within ${EXAMPLE_WAIT_S}s"
+    log "$EXAMPLE does not exist yet; checking again in $((left < 120 ? left : 120)) s (${left}s left)"
+    sleep $((left < 120 ? left : 120)) &
+    SLEEP_PID=$!
+    wait "$SLEEP_PID" # in the background, so that a signal is handled at once
   done
   phase_end
 }

@@ -1,10 +1,11 @@
 //! A run keeps its worker between steps: with a slice of five steps, a twelve-step run is
-//! claimed three times (5 + 5 + 2 steps), every step still committed once, in order; and every
-//! event it committed reaches baton.events.
+//! claimed three times (5 + 5 + 2 steps), every step still committed once, in order; every event
+//! it committed reaches baton.events; and its history pages through ListSteps and batonctl.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
+use baton_proto::v1::{GetRunRequest, ListStepsRequest};
 use baton_testkit::runs::{check_history, echoes, submit, watch_to_end};
 use baton_testkit::{Stack, StackOptions};
 
@@ -34,7 +35,35 @@ async fn a_run_keeps_its_worker_for_a_slice_then_goes_back_through_its_lane() {
 
     let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
     let audit =
-        baton_testkit::events_audit::audit(&store, &stack.broker.bootstrap(), &[id], Duration::from_secs(10)).await;
+        baton_testkit::events_audit::audit(&store, &stack.broker.bootstrap(), &[id.clone()], Duration::from_secs(10))
+            .await;
     assert_eq!(audit.committed, events.len());
     assert!(audit.missing.is_empty(), "{:?}", audit.missing);
+
+    // GetRun shows the latest steps; ListSteps pages through all of them, in order.
+    let run = client.get_run(GetRunRequest { run_id: id.clone(), latest_steps: 3 }).await.unwrap().into_inner();
+    assert_eq!(run.steps_completed, 12);
+    assert_eq!(run.steps.iter().map(|s| s.step).collect::<Vec<_>>(), vec![9, 10, 11]);
+    let (mut token, mut seen) = (String::new(), Vec::new());
+    loop {
+        let req = ListStepsRequest { run_id: id.clone(), page_size: 5, page_token: token };
+        let page = client.list_steps(req).await.unwrap().into_inner();
+        assert_eq!(page.total, 12);
+        seen.extend(page.steps.iter().map(|s| s.step));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, (0..12).collect::<Vec<u32>>());
+    let bad = ListStepsRequest { run_id: id.clone(), page_size: 5, page_token: "x".into() };
+    assert_eq!(client.list_steps(bad).await.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let out = std::process::Command::new(baton_testkit::bin_path("batonctl"))
+        .args(["steps", &id, "--page-size", "5", "--all"])
+        .env("BATON_ADDR", format!("http://127.0.0.1:{}", stack.grpc_port))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 12, "{text}");
+    assert!(text.lines().nth(11).unwrap().starts_with("step=11 completed tool=echo"), "{text}");
 }
