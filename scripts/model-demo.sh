@@ -16,8 +16,9 @@
 #   scripts/model-demo.sh --probe-only   setup, serve, one tool-calling completion, stop
 #
 # Knobs: BATON_MODEL_VENV, BATON_MODEL_THREADS (default 1: at 2 threads on a busy 2-core machine
-# generation collapses), BATON_MODEL_READY_TIMEOUT_S (default 180), BATON_MODEL_EXAMPLE_WAIT_S
-# (how long to wait for examples/support-agent/run.sh to appear, default 3600).
+# generation collapses), BATON_MODEL_TEMPERATURE (the server's default sampling temperature,
+# default 0: greedy), BATON_MODEL_READY_TIMEOUT_S (default 180), BATON_MODEL_EXAMPLE_WAIT_S (how
+# long to wait for examples/support-agent/run.sh to appear, default 3600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -36,6 +37,7 @@ GGUF="$MODELS/qwen2.5-coder-0.5b-q4_k_m.gguf"
 HOST=127.0.0.1
 PORT=18187
 THREADS="${BATON_MODEL_THREADS:-1}"
+TEMPERATURE="${BATON_MODEL_TEMPERATURE:-0}" # the server's default; a request's own temperature wins
 READY_TIMEOUT_S="${BATON_MODEL_READY_TIMEOUT_S:-180}"
 EXAMPLE_WAIT_S="${BATON_MODEL_EXAMPLE_WAIT_S:-3600}"
 SERVER_PID_FILE="$STATE/model-server.pid"
@@ -185,7 +187,7 @@ serve() {
   fi
   : >"$SERVER_LOG"
   "$VENV/bin/python" "$ROOT/examples/model/serve_model.py" "$GGUF" \
-    --host "$HOST" --port "$PORT" --threads "$THREADS" --ctx 4096 \
+    --host "$HOST" --port "$PORT" --threads "$THREADS" --ctx 4096 --temperature "$TEMPERATURE" \
     --chat-template "$ROOT/examples/model/qwen_tools.jinja" >>"$SERVER_LOG" 2>&1 &
   echo $! >"$SERVER_PID_FILE"
   local deadline=$((SECONDS + READY_TIMEOUT_S))
@@ -194,7 +196,7 @@ serve() {
     [ $SECONDS -lt $deadline ] || { tail -20 "$SERVER_LOG" >&2; die "the model server did not answer /health within ${READY_TIMEOUT_S}s; log: $SERVER_LOG"; }
     sleep 0.5
   done
-  log "model server up: http://$HOST:$PORT/v1 (pid $(cat "$SERVER_PID_FILE"), $THREADS thread(s), log $SERVER_LOG)"
+  log "model server up: http://$HOST:$PORT/v1 (pid $(cat "$SERVER_PID_FILE"), $THREADS thread(s), temperature $TEMPERATURE, log $SERVER_LOG)"
   phase_end
 }
 
@@ -251,9 +253,17 @@ wait_for_example() {
   phase_end
 }
 
+# Exit status 3 is batonctl's "the watched run ended without succeeding": with a 0.5B model
+# that is the usual end (a budget stops it, see examples/model/README.md), not a broken demo.
 run_example() {
   phase_start "examples/support-agent/run.sh --model local"
-  bash "$EXAMPLE" --model local "$@"
+  local rc=0
+  bash "$EXAMPLE" --model local "$@" || rc=$?
+  case $rc in
+    0) ;;
+    3) log "the run ended without succeeding: expected with a 0.5B model, which keeps calling tools until a budget stops it" ;;
+    *) die "examples/support-agent/run.sh failed (exit status $rc)" ;;
+  esac
   phase_end
 }
 

@@ -38,7 +38,7 @@ wait_port() { # name port
 
 wait_ready() { # service port
   for _ in $(seq 1 150); do
-    if exec 3<>"/dev/tcp/127.0.0.1/$2" 2>/dev/null; then
+    if { exec 3<>"/dev/tcp/127.0.0.1/$2"; } 2>/dev/null; then
       printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3
       if head -1 <&3 | grep -q ' 200 '; then exec 3>&-; return 0; fi
       exec 3>&-
