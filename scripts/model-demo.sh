@@ -9,9 +9,10 @@
 #   the model server on 127.0.0.1:18187       examples/model/serve_model.py + qwen_tools.jinja, started
 #                                             here and stopped on exit (log: .baton/model-server.log)
 # The Baton stack, the tool server and the run belong to examples/support-agent/run.sh, which is
-# called with `--model local` plus this script's arguments; stop the stack with `scripts/stack.sh down`.
+# called with `--model local` plus this script's arguments, and stops the stack when it ends
+# (unless given --keep: then `scripts/stack.sh down`).
 #
-#   scripts/model-demo.sh [ARGS…]        setup → serve → probe → examples/support-agent/run.sh --model local ARGS…
+#   scripts/model-demo.sh [--keep]       setup → serve → probe → examples/support-agent/run.sh --model local [--keep]
 #   scripts/model-demo.sh --setup-only   venv, wheels and weights only
 #   scripts/model-demo.sh --probe-only   setup, serve, one tool-calling completion, stop
 #
@@ -276,4 +277,4 @@ wait_for_example
 run_example "$@"
 echo
 echo "The model server stops now; the venv ($VENV) and the weights ($GGUF) stay cached."
-echo "The Baton stack keeps running: stop it with scripts/stack.sh down"
+case " $* " in *" --keep "*) echo "The Baton stack keeps running (--keep): stop it with scripts/stack.sh down" ;; esac

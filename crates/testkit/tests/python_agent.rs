@@ -33,7 +33,8 @@ async fn a_python_agent_drives_runs_over_grpc() {
     let port = free_port();
     let config = format!("\n[agents.python]\nendpoint = \"http://127.0.0.1:{port}\"\ntimeout_ms = 10000\n");
     let mut a = AgentStack::start("python-agent", |opts| opts.config_toml.push_str(&config)).await;
-    let env: Vec<(String, String)> = ["PATH", "HOME"].iter().filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?))).collect();
+    let env: Vec<(String, String)> =
+        ["PATH", "HOME"].iter().filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?))).collect();
     let agent = Proc::spawn(
         "python-agent",
         std::path::Path::new(&python),
@@ -45,8 +46,11 @@ async fn a_python_agent_drives_runs_over_grpc() {
     a.stack.services.push(agent);
     let mut client = a.stack.client().await;
 
-    let id = submit(&mut client, baton_core::plan::agent_spec("python", "status of order A1", &["lookup_order"]), "").await;
-    let events = watch_to_end(&mut client, &id, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\n{}", a.stack.logs()));
+    let id =
+        submit(&mut client, baton_core::plan::agent_spec("python", "status of order A1", &["lookup_order"]), "").await;
+    let events = watch_to_end(&mut client, &id, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", a.stack.logs()));
     check_history(&events).unwrap();
     let run = client.get_run(GetRunRequest { run_id: id.clone(), latest_steps: 0 }).await.unwrap().into_inner();
     assert_eq!(run.status(), RunStatus::Succeeded, "{run:#?}\n{}", a.stack.logs());
@@ -57,9 +61,14 @@ async fn a_python_agent_drives_runs_over_grpc() {
     assert!(run.result.starts_with("Order ? is unknown"), "{}", run.result);
 
     a.tools.set("lookup_order", Behavior::Always(404));
-    let id = submit(&mut client, baton_core::plan::agent_spec("python", "where is order Z9", &["lookup_order"]), "").await;
+    let id =
+        submit(&mut client, baton_core::plan::agent_spec("python", "where is order Z9", &["lookup_order"]), "").await;
     watch_to_end(&mut client, &id, Duration::from_secs(60)).await.unwrap();
     let run = client.get_run(GetRunRequest { run_id: id, latest_steps: 0 }).await.unwrap().into_inner();
     assert_eq!(run.status(), RunStatus::Succeeded);
-    assert!(run.result.starts_with("I could not look the order up:") && run.result.contains("HTTP 404"), "{}", run.result);
+    assert!(
+        run.result.starts_with("I could not look the order up:") && run.result.contains("HTTP 404"),
+        "{}",
+        run.result
+    );
 }

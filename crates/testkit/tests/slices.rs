@@ -34,9 +34,13 @@ async fn a_run_keeps_its_worker_for_a_slice_then_goes_back_through_its_lane() {
     assert_eq!(sample(&metrics, "baton_worker_steps_total", r#"{outcome="advanced"}"#), 2.0, "two slice ends");
 
     let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
-    let audit =
-        baton_testkit::events_audit::audit(&store, &stack.broker.bootstrap(), &[id.clone()], Duration::from_secs(10))
-            .await;
+    let audit = baton_testkit::events_audit::audit(
+        &store,
+        &stack.broker.bootstrap(),
+        std::slice::from_ref(&id),
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(audit.committed, events.len());
     assert!(audit.missing.is_empty(), "{:?}", audit.missing);
 
