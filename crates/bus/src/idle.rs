@@ -4,6 +4,8 @@
 //! assigned partition is paused; a wake-up for one of the consumer's topics (see
 //! `baton_store::subscribe_wakes`) resumes them at once, and so does a rebalance. As a safety
 //! net against a lost wake-up, paused partitions are resumed briefly every `recheck_every`.
+//! An operator's lane pause *holds* the consumer: paused, with no wake-up or recheck resuming
+//! it, until the hold is lifted; records stay on the topic.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,7 @@ pub struct IdlePause {
     recheck_every: Duration,
     last_activity: Instant,
     paused_since: Option<Instant>,
+    held: bool,
     generation: u64,
     /// Where each paused partition resumes: its position, or its committed offset if nothing was
     /// consumed from it since its assignment.
@@ -35,6 +38,7 @@ impl IdlePause {
             recheck_every,
             last_activity: Instant::now(),
             paused_since: None,
+            held: false,
             generation: 0,
             resume_at: TopicPartitionList::new(),
         }
@@ -43,6 +47,9 @@ impl IdlePause {
     /// A record arrived, or a wake-up for one of the consumer's topics: resume if paused.
     pub fn active(&mut self, consumer: &BatonConsumer) {
         self.last_activity = Instant::now();
+        if self.held {
+            return;
+        }
         if self.paused_since.take().is_some() {
             resume(consumer, &self.resume_at);
         }
@@ -53,9 +60,43 @@ impl IdlePause {
         self.paused_since.is_some()
     }
 
+    /// Holds the consumer paused (`held`) or lifts the hold, resuming where it stood.
+    pub fn hold(&mut self, consumer: &BatonConsumer, held: bool) {
+        if held == self.held {
+            return;
+        }
+        self.held = held;
+        if held {
+            if self.paused_since.is_none() {
+                self.resume_at = pause(consumer);
+                self.paused_since = Some(Instant::now());
+            }
+            tracing::info!("lane paused by an operator: consumer held");
+        } else {
+            self.paused_since = None;
+            self.last_activity = Instant::now();
+            resume(consumer, &self.resume_at);
+            tracing::info!("lane resumed by an operator: consumer released");
+        }
+    }
+
+    /// True while an operator's lane pause holds the consumer.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
     /// Pauses or rechecks as due. `may_pause` is false while the caller still has work queued.
     pub fn tick(&mut self, consumer: &BatonConsumer, may_pause: bool) {
         let generation = consumer.context().generation();
+        if generation != self.generation && self.held {
+            // A rebalance while held: the new assignment is fetching; pause it too.
+            self.generation = generation;
+            self.resume_at = pause(consumer);
+            return;
+        }
+        if self.held {
+            return;
+        }
         if generation != self.generation {
             // A rebalance: the new assignment is fetching; treat it as fresh activity.
             self.generation = generation;

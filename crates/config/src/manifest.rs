@@ -8,6 +8,7 @@
 //! kind = "http"                    # http | grpc
 //! side_effect = "read"             # none | read | write | external
 //! idempotent = true
+//! requires_approval = false        # true: every call waits for a person's approval
 //! url = "http://orders.internal/lookup"
 //! method = "POST"                  # POST | PUT | PATCH take a JSON body; GET | DELETE a query
 //! timeout_ms = 5000
@@ -43,6 +44,8 @@ struct Entry {
     side_effect: String,
     #[serde(default)]
     idempotent: bool,
+    #[serde(default)]
+    requires_approval: bool,
     args_schema: toml::Table,
     url: Option<String>,
     method: Option<String>,
@@ -155,6 +158,7 @@ fn entry_def(name: &str, e: Entry) -> Result<ToolDef, Error> {
         args_schema,
         side_effect,
         idempotent: e.idempotent,
+        requires_approval: e.requires_approval,
         adapter,
     })
 }

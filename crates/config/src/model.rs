@@ -32,6 +32,12 @@ pub struct Config {
     pub tools: Tools,
     /// Tenant policy rules applied to every proposal.
     pub policy: Policy,
+    /// Approval requests: expiry and what denial does.
+    pub approvals: Approvals,
+    /// Per-tool circuit breakers shared by the fleet.
+    pub breakers: Breakers,
+    /// Operator switches (tools, lanes, tenant caps).
+    pub switches: Switches,
 }
 
 impl Config {
@@ -156,6 +162,8 @@ pub struct Runs {
     pub default_max_tool_calls: u32,
     /// Rejected proposals fed back to a planner before the run is refused, when the spec sets none.
     pub default_max_rejections: u32,
+    /// Runs not yet ended a tenant may have (0: no cap); an operator switch overrides it per tenant.
+    pub max_active_per_tenant: u32,
 }
 
 impl Default for Runs {
@@ -183,6 +191,7 @@ impl Default for Runs {
             ceiling_max_cost_micros: p.ceiling_max_cost_micros,
             default_max_tool_calls: p.default_max_tool_calls,
             default_max_rejections: p.default_max_rejections,
+            max_active_per_tenant: 0,
         }
     }
 }
@@ -345,6 +354,104 @@ impl Default for Scheduler {
             timer_batch: 500,
             drain_grace_ms: 5_000,
         }
+    }
+}
+
+/// What expiry does to an approval request.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExpiry {
+    /// Deny it (actor `baton:expired`).
+    Deny,
+    /// Wait another `ttl_ms`, `max_escalations` times, then deny.
+    Escalate,
+}
+
+/// What denial does to a run.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeny {
+    /// Tell the planner, which proposes again (a script run ends `refused`).
+    FeedBack,
+    /// End the run `refused`.
+    EndRun,
+}
+
+/// `[approvals]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Approvals {
+    /// How long a request waits for a person (0: forever).
+    pub ttl_ms: u64,
+    /// `deny` or `escalate`.
+    pub on_expiry: OnExpiry,
+    /// Escalations before an unanswered request is denied.
+    pub max_escalations: u32,
+    /// `feed_back` or `end_run`.
+    pub on_deny: OnDeny,
+}
+
+impl Default for Approvals {
+    fn default() -> Self {
+        Self { ttl_ms: 86_400_000, on_expiry: OnExpiry::Deny, max_escalations: 0, on_deny: OnDeny::FeedBack }
+    }
+}
+
+impl Approvals {
+    /// The core's view.
+    pub fn policy(&self) -> baton_core::approval::ApprovalPolicy {
+        use baton_core::approval as a;
+        a::ApprovalPolicy {
+            ttl_ms: self.ttl_ms,
+            on_expiry: match self.on_expiry {
+                OnExpiry::Deny => a::OnExpiry::Deny,
+                OnExpiry::Escalate => a::OnExpiry::Escalate,
+            },
+            max_escalations: self.max_escalations,
+            on_deny: match self.on_deny {
+                OnDeny::FeedBack => a::OnDeny::FeedBack,
+                OnDeny::EndRun => a::OnDeny::EndRun,
+            },
+        }
+    }
+}
+
+/// `[breakers]`: a manifest tool's breaker opens after `failures` retryable failures (5xx,
+/// 408/429, timeouts, connection errors) within `window_ms`, seen by any worker; while open,
+/// calls are held without spending attempts; after `cooldown_ms` one probe call is let through,
+/// and its success closes the breaker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Breakers {
+    /// False turns breakers off.
+    pub enabled: bool,
+    /// Failures that open the breaker.
+    pub failures: u32,
+    /// Window the failures are counted in.
+    pub window_ms: u64,
+    /// How long it stays open before a probe.
+    pub cooldown_ms: u64,
+}
+
+impl Default for Breakers {
+    fn default() -> Self {
+        Self { enabled: true, failures: 5, window_ms: 30_000, cooldown_ms: 15_000 }
+    }
+}
+
+/// `[switches]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Switches {
+    /// How often each service re-reads the operator switches from Redis.
+    pub refresh_ms: u64,
+    /// How long a scripted or committed call of a disabled tool waits before it is tried again.
+    pub held_retry_ms: u64,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Self { refresh_ms: 1_000, held_retry_ms: 10_000 }
     }
 }
 

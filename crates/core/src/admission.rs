@@ -120,12 +120,6 @@ pub fn validate(spec: &RunSpec, policy: &Policy, catalog: &Catalog) -> Result<()
     if AutonomyLevel::try_from(spec.autonomy).is_err() {
         return Err(err("spec.autonomy", format!("{} is not an AutonomyLevel", spec.autonomy)));
     }
-    if spec.autonomy() == AutonomyLevel::ExecutesAfterApproval {
-        return Err(err(
-            "spec.autonomy",
-            "executes_after_approval needs approvals, which this build does not offer yet",
-        ));
-    }
     for (i, tool) in spec.allowed_tools.iter().enumerate() {
         if catalog.get(tool).is_none() {
             let e = ArgsError::UnknownTool { name: tool.clone(), known: catalog.known() };

@@ -135,6 +135,8 @@ pub struct ToolDef {
     pub side_effect: SideEffect,
     /// Whether a second call with the same idempotency key is safe.
     pub idempotent: bool,
+    /// Every call waits for a person's approval.
+    pub requires_approval: bool,
     /// Where calls go.
     pub adapter: Adapter,
 }
@@ -276,7 +278,17 @@ impl CatalogTool {
             side_effect: self.def.side_effect.name().to_string(),
             idempotent: self.def.idempotent,
             target: self.def.adapter.target(),
+            requires_approval: self.def.requires_approval,
+            ..Default::default()
         }
+    }
+}
+
+impl ToolDef {
+    /// A call whose outcome is uncertain must not be repeated blindly: an `external` side
+    /// effect without idempotency-key support.
+    pub fn uncertain_if_interrupted(&self) -> bool {
+        self.side_effect == SideEffect::External && !self.idempotent
     }
 }
 
@@ -316,6 +328,7 @@ fn builtin(name: &str, description: &str, schema: Value, side_effect: SideEffect
         args_schema: schema,
         side_effect,
         idempotent,
+        requires_approval: false,
         adapter: Adapter::Builtin,
     }
 }
@@ -397,6 +410,7 @@ mod tests {
             args_schema: schema,
             side_effect: SideEffect::Read,
             idempotent: true,
+            requires_approval: false,
             adapter: Adapter::Http(HttpAdapter {
                 url: "http://127.0.0.1:1/x".into(),
                 method: "POST".into(),

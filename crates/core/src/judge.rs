@@ -1,7 +1,11 @@
 //! The runtime decides: every proposal is judged before anything runs. In order: the tool is
-//! allowed for the run, it exists, its arguments are valid against its schema, the tenant's
-//! policy rules allow it, and the run's autonomy level lets its side effect run. The verdict
-//! carries a reason code that is recorded as an event.
+//! allowed for the run, it exists, no operator disabled it, its arguments are valid against its
+//! schema, the tenant's policy rules allow it, the run's autonomy level lets its side effect
+//! run, and it needs no person's approval (autonomy `executes_after_approval`, the manifest's
+//! `requires_approval`, an operator switch). The verdict carries a reason code that is recorded
+//! as an event.
+
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
@@ -25,6 +29,17 @@ pub mod code {
     pub const AUTONOMY_ADVISORY: &str = "autonomy_advisory";
     /// `drafts_for_review` runs end with the side effect as a draft for a human.
     pub const AUTONOMY_DRAFTS_FOR_REVIEW: &str = "autonomy_drafts_for_review";
+    /// An operator disabled the tool.
+    pub const TOOL_DISABLED: &str = "tool_disabled";
+}
+
+/// Operator switches that bear on proposals, as every worker sees them within seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gates {
+    /// Tools an operator disabled.
+    pub disabled: BTreeSet<String>,
+    /// Tools an operator made need approval.
+    pub approval: BTreeSet<String>,
 }
 
 /// A tenant policy rule from config: deny a tool, or cap a numeric argument of it.
@@ -73,10 +88,15 @@ pub enum Verdict {
         /// What happened, for the planner and the operator.
         message: String,
     },
+    /// Run it once a person approves exactly this call.
+    NeedsApproval {
+        /// One of [`crate::approval::required_by`].
+        required_by: &'static str,
+    },
 }
 
 /// Judges `call`, proposed for step `state.next_step` of `state`.
-pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule]) -> Verdict {
+pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule], gates: &Gates) -> Verdict {
     let no_spec = crate::v1::RunSpec::default();
     let spec = state.spec.as_ref().unwrap_or(&no_spec);
     if !spec.allowed_tools.contains(&call.tool) {
@@ -87,6 +107,10 @@ pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule
         }
         let message = format!("tool {:?} is not allowed for this run (allowed: {allowed})", call.tool);
         return Verdict::Reject { code: code::TOOL_NOT_ALLOWED, message };
+    }
+    if gates.disabled.contains(&call.tool) {
+        let message = format!("tool {:?} is disabled by an operator; try another way", call.tool);
+        return Verdict::Reject { code: code::TOOL_DISABLED, message };
     }
     let args = match catalog.check_args(&call.tool, &call.args_json) {
         Ok(args) => args,
@@ -136,8 +160,17 @@ pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule
                 );
                 return Verdict::Draft { code: code::AUTONOMY_DRAFTS_FOR_REVIEW, message };
             }
+            AutonomyLevel::ExecutesAfterApproval => {
+                return Verdict::NeedsApproval { required_by: crate::approval::required_by::AUTONOMY };
+            }
             _ => {}
         }
+    }
+    if catalog.get(&call.tool).is_some_and(|t| t.def.requires_approval) {
+        return Verdict::NeedsApproval { required_by: crate::approval::required_by::TOOL };
+    }
+    if gates.approval.contains(&call.tool) {
+        return Verdict::NeedsApproval { required_by: crate::approval::required_by::OPERATOR };
     }
     Verdict::Execute(args)
 }
@@ -162,6 +195,7 @@ mod tests {
         match v {
             Verdict::Execute(_) => "execute",
             Verdict::Reject { code, .. } | Verdict::Draft { code, .. } => code,
+            Verdict::NeedsApproval { required_by } => required_by,
         }
     }
 
@@ -169,14 +203,14 @@ mod tests {
     fn checks_run_in_order() {
         let c = Catalog::builtins();
         let s = run(&["echo", "sleep", "ledger"], AutonomyLevel::BoundedAutonomous);
-        assert_eq!(code_of(judge(&s, &call("flaky", "{}"), &c, &[])), code::TOOL_NOT_ALLOWED);
-        assert_eq!(code_of(judge(&s, &call("launch_missiles", "{}"), &c, &[])), code::UNKNOWN_TOOL);
-        assert_eq!(code_of(judge(&s, &call("sleep", r#"{"ms":"x"}"#), &c, &[])), code::INVALID_ARGS);
-        assert_eq!(code_of(judge(&s, &call("sleep", "[]"), &c, &[])), code::INVALID_ARGS);
-        assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[])), "execute");
+        assert_eq!(code_of(judge(&s, &call("flaky", "{}"), &c, &[], &Gates::default())), code::TOOL_NOT_ALLOWED);
+        assert_eq!(code_of(judge(&s, &call("launch_missiles", "{}"), &c, &[], &Gates::default())), code::UNKNOWN_TOOL);
+        assert_eq!(code_of(judge(&s, &call("sleep", r#"{"ms":"x"}"#), &c, &[], &Gates::default())), code::INVALID_ARGS);
+        assert_eq!(code_of(judge(&s, &call("sleep", "[]"), &c, &[], &Gates::default())), code::INVALID_ARGS);
+        assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[], &Gates::default())), "execute");
         let mut s2 = s.clone();
         s2.spec.as_mut().unwrap().allowed_tools.push("gone".into());
-        assert_eq!(code_of(judge(&s2, &call("gone", "{}"), &c, &[])), code::UNKNOWN_TOOL);
+        assert_eq!(code_of(judge(&s2, &call("gone", "{}"), &c, &[], &Gates::default())), code::UNKNOWN_TOOL);
     }
 
     #[test]
@@ -185,25 +219,38 @@ mod tests {
         let s = run(&["echo", "sleep"], AutonomyLevel::BoundedAutonomous);
         let deny = Rule { tenant: "acme".into(), tool: "echo".into(), effect: RuleEffect::Deny, reason: "no".into() };
         let other = Rule { tenant: "beta".into(), ..deny.clone() };
-        assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[deny])), code::POLICY_DENIED);
-        assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[other])), "execute");
+        assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[deny], &Gates::default())), code::POLICY_DENIED);
+        assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[other], &Gates::default())), "execute");
         let cap = Rule {
             tenant: "*".into(),
             tool: "sleep".into(),
             effect: RuleEffect::Cap { arg: "ms".into(), max: 100.0 },
             reason: "short naps only".into(),
         };
-        let v = judge(&s, &call("sleep", r#"{"ms":101}"#), &c, std::slice::from_ref(&cap));
+        let v = judge(&s, &call("sleep", r#"{"ms":101}"#), &c, std::slice::from_ref(&cap), &Gates::default());
         let Verdict::Reject { code, message } = v else { panic!("{v:?}") };
         assert_eq!(code, code::POLICY_CAP);
         assert!(message.contains("ms = 101") && message.contains("cap 100"), "{message}");
-        assert_eq!(code_of(judge(&s, &call("sleep", r#"{"ms":100}"#), &c, &[cap])), "execute");
+        assert_eq!(code_of(judge(&s, &call("sleep", r#"{"ms":100}"#), &c, &[cap], &Gates::default())), "execute");
         let nested = Rule {
             effect: RuleEffect::Cap { arg: "/order/amount".into(), max: 5.0 },
             tool: "echo".into(),
             ..any_deny()
         };
-        assert_eq!(code_of(judge(&s, &call("echo", r#"{"order":{"amount":6}}"#), &c, &[nested])), code::POLICY_CAP);
+        assert_eq!(
+            code_of(judge(&s, &call("echo", r#"{"order":{"amount":6}}"#), &c, &[nested], &Gates::default())),
+            code::POLICY_CAP
+        );
+    }
+
+    #[test]
+    fn operator_switches_disable_and_require_approval() {
+        let c = Catalog::builtins();
+        let s = run(&["echo", "ledger"], AutonomyLevel::BoundedAutonomous);
+        let gates = Gates { disabled: ["echo".to_string()].into(), approval: ["ledger".to_string()].into() };
+        assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[], &gates)), code::TOOL_DISABLED);
+        assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[], &gates)), "operator");
+        assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[], &Gates::default())), "execute");
     }
 
     fn any_deny() -> Rule {
@@ -218,10 +265,15 @@ mod tests {
             (AutonomyLevel::DraftsForReview, code::AUTONOMY_DRAFTS_FOR_REVIEW),
             (AutonomyLevel::BoundedAutonomous, "execute"),
             (AutonomyLevel::Unspecified, "execute"),
+            (AutonomyLevel::ExecutesAfterApproval, "autonomy"),
         ] {
             let s = run(&["echo", "ledger"], level);
-            assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[])), expected, "{level:?}");
-            assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[])), "execute", "reads run at {level:?}");
+            assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[], &Gates::default())), expected, "{level:?}");
+            assert_eq!(
+                code_of(judge(&s, &call("echo", "{}"), &c, &[], &Gates::default())),
+                "execute",
+                "reads run at {level:?}"
+            );
         }
     }
 }

@@ -5,6 +5,7 @@
 //! decide *when* to call these functions; this crate decides *what* a run may do next.
 
 pub mod admission;
+pub mod approval;
 pub mod budget;
 pub mod catalog;
 pub mod events;
@@ -12,6 +13,7 @@ pub mod judge;
 pub mod machine;
 pub mod plan;
 pub mod proposal;
+pub mod reconcile;
 pub mod retry;
 pub mod status;
 pub mod stop;

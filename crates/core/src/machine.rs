@@ -37,6 +37,14 @@ pub enum Outcome {
         /// When to wake (ms since epoch).
         wake_at_ms: i64,
     },
+    /// The call was not made: its tool's circuit breaker is open or an operator disabled it.
+    /// The step is tried again at `until_ms`, without spending an attempt.
+    Held {
+        /// Why, e.g. "circuit breaker of tool X is open".
+        error: String,
+        /// Earliest time to try again (ms since epoch).
+        until_ms: i64,
+    },
     /// The tool (or the planner) failed.
     Failed {
         /// What went wrong.
@@ -81,11 +89,13 @@ pub enum Next {
         /// Earliest time the retry may run (ms since epoch).
         not_before_ms: i64,
     },
-    /// The run waits for a timer: index it in the timers, no task.
+    /// The run waits for a timer (a sleep, an approval's expiry): index it in the timers, no task.
     Wait {
         /// When to wake (ms since epoch).
         wake_at_ms: i64,
     },
+    /// The run waits for a person (an approval without expiry, a reconciliation): no task, no timer.
+    Hold,
     /// The step exhausted its retries: write a dead letter, no task.
     DeadLetter {
         /// The failed step.
@@ -130,6 +140,11 @@ pub fn apply_outcome(
     let key = step_idempotency_key(&state.run_id, step);
     state.status = RunStatus::Running as i32;
     state.updated_at_ms = ctx.now_ms;
+    if let (Outcome::Held { .. } | Outcome::Failed { .. }, Some(p)) = (&outcome, state.pending.as_mut()) {
+        // The call's outcome is known (it failed, or was never made): a retry is a fresh start.
+        p.started_at_ms = 0;
+        p.started_by.clear();
+    }
     let mut events = Vec::new();
     match outcome {
         Outcome::Completed { output_json } => {
@@ -164,6 +179,18 @@ pub fn apply_outcome(
             });
             t.next = Next::Wait { wake_at_ms };
             t
+        }
+        Outcome::Held { error, until_ms } => {
+            state.last_error = error.clone();
+            let wait_ms = (until_ms - ctx.now_ms).max(1) as u64;
+            let delay_ms = crate::retry::tier_at_least_ms(wait_ms, &ctx.retry_tiers_ms);
+            let not_before_ms = ctx.now_ms + delay_ms as i64;
+            push(&mut state, &mut events, EventKind::StepFailed, ctx.now_ms, |e| {
+                fill_step(e, step, attempt, &call.tool, &key, error, ctx);
+                e.reason_code = "held".into();
+                e.not_before_ms = not_before_ms;
+            });
+            Transition { state, events, next: Next::Retry { step, attempt, delay_ms, not_before_ms } }
         }
         Outcome::Failed { error, retryable, retry_after_ms } => {
             state.last_error = error.clone();
@@ -239,6 +266,7 @@ fn record_step(
         outcome: outcome as i32,
         usage: Some(usage),
         model_text: pending.model_text,
+        approval: pending.approval,
         ..Default::default()
     };
     fill(&mut record);

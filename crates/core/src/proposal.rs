@@ -43,6 +43,7 @@ pub fn accept(mut state: RunState, call: &ToolCall, usage: Usage, text: String, 
         usage: Some(usage),
         model_text: text,
         proposed_at_ms: ctx.now_ms,
+        ..Default::default()
     });
     Transition { state, events, next: Next::Execute }
 }

@@ -12,7 +12,7 @@ pub use planner::{
     step_result_text, AgentPlanner, ModelPlanner, PlanRequest, Planner, PlannerError, Planners, ScriptPlanner,
 };
 pub use step::{execute, plan, Abandoned, Planned, StepEnv, StepLimits};
-pub use tools::{Invocation, Tool, ToolError, ToolRegistry};
+pub use tools::{Breakers, Gate, Invocation, NoBreakers, Tool, ToolError, ToolRegistry};
 
 /// A boxed future, the return type of planner and tool trait methods.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

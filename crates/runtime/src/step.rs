@@ -1,16 +1,20 @@
 //! One bounded step, in two halves; the worker commits between them.
 //!
-//! [`plan`]: bounds → ask the planner → the runtime judges the proposal (allowed, known, schema,
-//! policy, autonomy, budgets) → either nothing runs ([`Planned::Done`]: a finish, rejection,
-//! draft or planner failure to commit) or a call is accepted ([`Planned::Execute`]).
-//! [`execute`]: run the accepted call's tool under a timeout and cancellation → the transition
-//! to commit. "The model proposes, the runtime decides" happens here.
+//! [`plan`]: bounds → ask the planner → the runtime judges the proposal (allowed, known, not
+//! disabled, schema, policy, autonomy, approval, budgets) → either nothing runs
+//! ([`Planned::Done`]: a finish, rejection, draft, approval request or planner failure to
+//! commit) or a call is accepted ([`Planned::Execute`]).
+//! [`execute`]: check the call's approval binding, operator switches and circuit breaker, run
+//! its tool under a timeout and cancellation → the transition to commit. A non-idempotent
+//! external call that ends without an answer is not retried: the run waits for reconciliation.
+//! "The model proposes, the runtime decides" happens here.
 
 use std::time::Duration;
 
+use baton_core::approval::{self, ApprovalPolicy};
 use baton_core::budget;
 use baton_core::catalog::Catalog;
-use baton_core::judge::{judge, Rule, Verdict};
+use baton_core::judge::{judge, Gates, Rule, Verdict};
 use baton_core::machine::{apply_outcome, finish, Outcome, StepContext, Transition};
 use baton_core::plan::{Action, Proposal};
 use baton_core::proposal::{accept, conclude, draft, over_budget, reject};
@@ -19,7 +23,7 @@ use baton_proto::v1::{RunState, RunStatus, ToolCall, ToolInfo};
 use tokio_util::sync::CancellationToken;
 
 use crate::metric_definitions as m;
-use crate::{Invocation, PlanRequest, Planner, ToolError, ToolRegistry};
+use crate::{Breakers, Gate, Invocation, PlanRequest, Planner, ToolError, ToolRegistry};
 
 /// Per-step limits from the worker's config.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +34,8 @@ pub struct StepLimits {
     pub max_output_bytes: usize,
     /// Largest arguments a planner may propose, bytes.
     pub max_args_bytes: usize,
+    /// How long a scripted or committed call of a disabled tool waits before it is tried again.
+    pub held_retry: Duration,
 }
 
 /// What a step runs against: the tool catalog, the tenant policy rules, the tool adapters.
@@ -42,6 +48,12 @@ pub struct StepEnv<'a> {
     pub tools: &'a ToolRegistry,
     /// Limits.
     pub limits: StepLimits,
+    /// Operator switches on tools (disabled, approval required).
+    pub gates: &'a Gates,
+    /// Approval expiry and denial settings.
+    pub approvals: &'a ApprovalPolicy,
+    /// The fleet's circuit breakers (asked about manifest tools only).
+    pub breakers: &'a dyn Breakers,
 }
 
 /// The step stopped without an outcome to commit (its cancellation token fired): the lease was
@@ -126,16 +138,27 @@ pub async fn plan(
             format!("arguments are {} bytes, the limit is {}", call.args_json.len(), env.limits.max_args_bytes);
         return done(reject(state, &call, baton_core::judge::code::INVALID_ARGS, message, usage, &ctx));
     }
-    let verdict = judge(&state, &call, env.catalog, env.rules);
+    let verdict = judge(&state, &call, env.catalog, env.rules, env.gates);
     let (label, reason) = match &verdict {
         Verdict::Execute(_) => ("accepted", ""),
         Verdict::Reject { code, .. } => ("rejected", *code),
         Verdict::Draft { code, .. } => ("drafted", *code),
+        Verdict::NeedsApproval { required_by } => ("needs_approval", *required_by),
     };
     metrics::counter!(m::PROPOSALS, "verdict" => label, "reason" => reason).increment(1);
     match verdict {
+        Verdict::Reject { code, message } if scripted && code == baton_core::judge::code::TOOL_DISABLED => {
+            // A script cannot try another way: its step waits until the tool is enabled again.
+            done(held(state, &call, message, env, &ctx))
+        }
         Verdict::Reject { code, message } => done(reject(state, &call, code, message, usage, &ctx)),
         Verdict::Draft { code, message } => done(draft(state, &call, code, message, usage, &ctx)),
+        Verdict::NeedsApproval { required_by } => {
+            if let Some((status, why)) = budget::before_tool_call(&state) {
+                return done(over_budget(state, usage, status, why, &ctx));
+            }
+            done(approval::request(state, &call, usage, text, required_by, env.approvals, &ctx))
+        }
         Verdict::Execute(_) => {
             if let Some((status, why)) = budget::before_tool_call(&state) {
                 return done(over_budget(state, usage, status, why, &ctx));
@@ -159,6 +182,13 @@ pub async fn execute(
     let stop = budget::before_step(&state, ctx.now_ms).or_else(|| budget::before_tool_call(&state));
     if let Some((status, why)) = stop {
         return Ok(finish(state, status, why, ctx.now_ms));
+    }
+    if let Err(e) = approval::verify(&state, &call) {
+        return Ok(apply_outcome(state, &call, Outcome::fatal(e), &ctx, jitter()));
+    }
+    if env.gates.disabled.contains(&call.tool) {
+        let message = format!("tool {:?} is disabled by an operator", call.tool);
+        return Ok(held(state, &call, message, env, &ctx));
     }
     // Checked again: the manifest may have changed since the call was accepted.
     let args = match env.catalog.check_args(&call.tool, &call.args_json) {
@@ -185,6 +215,15 @@ pub async fn execute(
         args,
         cancel: cancel.child_token(),
     };
+    let def = env.catalog.get(&call.tool).map(|t| &t.def);
+    let guarded = def.is_some_and(|d| d.adapter.kind() != "builtin");
+    let uncertain_if_interrupted = def.is_some_and(|d| d.uncertain_if_interrupted());
+    let gate = if guarded { env.breakers.allow(&call.tool).await } else { Gate::Closed };
+    if let Gate::Open(until_ms) = gate {
+        metrics::counter!(m::TOOL_CALLS, "tool" => call.tool.clone(), "outcome" => "breaker_open").increment(1);
+        let error = format!("circuit breaker of tool {:?} is open: the tool is failing across the fleet", call.tool);
+        return Ok(apply_outcome(state, &call, Outcome::Held { error, until_ms }, &ctx, jitter()));
+    }
     // A step never outlives its run's deadline.
     let limits = env.limits;
     let until_deadline = Duration::from_millis((state.deadline_at_ms - ctx.now_ms).max(0) as u64);
@@ -199,9 +238,17 @@ pub async fn execute(
         Err(_) => "timeout",
         Ok(Ok(_)) => "completed",
         Ok(Err(ToolError::Retryable { .. })) => "retryable",
+        Ok(Err(ToolError::Uncertain(_))) => "uncertain",
         Ok(Err(ToolError::Fatal(_))) => "fatal",
         Ok(Err(ToolError::Cancelled)) => "cancelled",
     };
+    if guarded {
+        // The tool answered (even with a 4xx): healthy. No answer, or a 5xx/429: a failure.
+        let ok = matches!(result, Ok(Ok(_)) | Ok(Err(ToolError::Fatal(_))));
+        if !ok || gate == Gate::Probe {
+            env.breakers.record(&call.tool, ok, gate).await;
+        }
+    }
     metrics::counter!(m::TOOL_CALLS, "tool" => call.tool.clone(), "outcome" => outcome_label).increment(1);
     metrics::histogram!(m::TOOL_DURATION, "tool" => call.tool.clone()).record(calling.elapsed().as_secs_f64());
     if result.is_err() && deadline_first {
@@ -211,8 +258,25 @@ pub async fn execute(
         );
         return Ok(finish(state, RunStatus::TimedOut, why, now_ms()));
     }
+    let unanswered = match &result {
+        Err(_) => Some(format!("timed out after {} ms", limits.step_timeout.as_millis())),
+        Ok(Err(ToolError::Uncertain(message))) => Some(message.clone()),
+        _ => None,
+    };
+    if let (Some(message), true) = (&unanswered, uncertain_if_interrupted) {
+        // Not idempotent, external, and maybe done: never repeated blindly.
+        ctx.now_ms = now_ms();
+        let known = format!(
+            "the call of {:?} with idempotency key {} went out at attempt {} and got no answer ({message}); it may or may not have taken effect",
+            call.tool,
+            step_idempotency_key(&state.run_id, state.next_step),
+            state.attempt
+        );
+        return Ok(baton_core::reconcile::needs_reconciliation(state, &call, known, &ctx));
+    }
     let outcome = match result {
-        Err(_) => Outcome::retryable(format!("timed out after {} ms", limits.step_timeout.as_millis())),
+        Err(_) => Outcome::retryable(unanswered.unwrap_or_default()),
+        Ok(Err(ToolError::Uncertain(message))) => Outcome::retryable(message),
         Ok(Err(ToolError::Cancelled)) => return Err(Abandoned(Box::new(state))),
         Ok(Err(ToolError::Retryable { message, retry_after_ms })) => {
             Outcome::Failed { error: message, retryable: true, retry_after_ms }
@@ -233,6 +297,13 @@ pub async fn execute(
     };
     ctx.now_ms = now_ms();
     Ok(apply_outcome(state, &call, outcome, &ctx, jitter()))
+}
+
+/// The call is not made now (its tool is disabled): the step is tried again after
+/// `held_retry`, without spending an attempt.
+fn held(state: RunState, call: &ToolCall, error: String, env: &StepEnv<'_>, ctx: &StepContext) -> Transition {
+    let until_ms = ctx.now_ms + env.limits.held_retry.as_millis() as i64;
+    apply_outcome(state, call, Outcome::Held { error, until_ms }, ctx, jitter())
 }
 
 fn record_planner_call(state: &RunState, answer: &Result<Proposal, crate::PlannerError>, took: Duration) {
@@ -282,7 +353,32 @@ mod tests {
     }
 
     fn limits() -> StepLimits {
-        StepLimits { step_timeout: Duration::from_secs(5), max_output_bytes: 1024, max_args_bytes: 1024 }
+        StepLimits {
+            step_timeout: Duration::from_secs(5),
+            max_output_bytes: 1024,
+            max_args_bytes: 1024,
+            held_retry: Duration::from_secs(10),
+        }
+    }
+
+    static GATES: std::sync::LazyLock<Gates> = std::sync::LazyLock::new(Gates::default);
+    static APPROVALS: ApprovalPolicy = ApprovalPolicy {
+        ttl_ms: 1_000,
+        on_expiry: approval::OnExpiry::Deny,
+        max_escalations: 0,
+        on_deny: approval::OnDeny::FeedBack,
+    };
+
+    fn env<'a>(catalog: &'a Catalog, tools: &'a ToolRegistry, limits: StepLimits) -> StepEnv<'a> {
+        StepEnv {
+            catalog,
+            rules: &[],
+            tools,
+            limits,
+            gates: &GATES,
+            approvals: &APPROVALS,
+            breakers: &crate::NoBreakers,
+        }
     }
 
     /// Plans and executes the next step with the built-in tools, a token and a fixed clock.
@@ -293,7 +389,7 @@ mod tests {
         cancel: &CancellationToken,
     ) -> Result<Transition, Abandoned> {
         let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
-        let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits };
+        let env = env(&catalog, &tools, limits);
         match plan(s, &[], &ScriptPlanner, &env, &ctx(), cancel, move || now).await? {
             Planned::Done(t) => Ok(t),
             Planned::Execute { proposal, call } => {
@@ -400,7 +496,7 @@ mod tests {
 
     async fn plan_with(s: RunState, answer: Result<Proposal, crate::PlannerError>) -> Planned {
         let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
-        let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits: limits() };
+        let env = env(&catalog, &tools, limits());
         plan(s, &[], &Fixed(answer), &env, &ctx(), &CancellationToken::new(), || 5).await.unwrap()
     }
 
@@ -437,7 +533,7 @@ mod tests {
         let mut c = ctx();
         c.retry_tiers_ms = vec![1_000, 10_000];
         let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
-        let env = StepEnv { catalog: &catalog, rules: &[], tools: &tools, limits: limits() };
+        let env = env(&catalog, &tools, limits());
         let p = plan(model_run(Default::default()), &[], &Fixed(Err(busy)), &env, &c, &CancellationToken::new(), || 5)
             .await;
         let t = done(p.unwrap());

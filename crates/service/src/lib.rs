@@ -1,12 +1,14 @@
 //! Service scaffolding shared by gateway, worker, scheduler and reaper: [`main`] turns a
 //! `run(config, shutdown)` function into a binary, [`Infra`] starts and stops what every
 //! service shares, [`spawn_probes`] keeps readiness current, [`control`] stops and resumes runs
-//! from outside the worker pipeline, and [`tools`] holds the live tool catalog.
+//! from outside the worker pipeline, [`tools`] holds the live tool catalog and [`switches`] the
+//! operator switches.
 
 pub mod control;
 mod infra;
 pub mod metric_definitions;
 mod route;
+pub mod switches;
 pub mod tools;
 
 use std::future::Future;

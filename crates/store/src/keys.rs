@@ -82,3 +82,26 @@ pub fn owners(lane: &str) -> String {
 
 /// Pub/sub channel of wake-ups: the name of a topic that has new records.
 pub const WAKE: &str = "baton:wake";
+
+/// The circuit breaker of tool `t`: state and until when.
+pub fn breaker(t: &str) -> String {
+    format!("baton:breaker:{{{t}}}")
+}
+
+/// Recent failures of tool `t`, by time.
+pub fn breaker_failures(t: &str) -> String {
+    format!("baton:breaker-failures:{{{t}}}")
+}
+
+/// Operator switches in force: `<switch>:<target>` → `<value>|<actor>|<at ms>|<reason>`.
+pub const SWITCHES: &str = "baton:switches";
+
+/// Runs waiting for an approval, of one tenant, by request time.
+pub fn approvals(tenant: &str) -> String {
+    format!("baton:approvals:{tenant}")
+}
+
+/// Runs of one tenant not known to have ended, by admission time (pruned when read at the cap).
+pub fn active_runs(tenant: &str) -> String {
+    format!("baton:active:{tenant}")
+}

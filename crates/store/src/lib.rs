@@ -3,6 +3,7 @@
 //! index re-checks the per-run keys before acting.
 
 mod audit;
+mod breakers;
 mod dead_letters;
 mod index;
 pub mod keys;
@@ -13,7 +14,9 @@ mod owners;
 mod publish;
 mod runs;
 mod scripts;
+mod switches;
 mod update;
+mod waiting;
 mod wake;
 mod workers;
 
@@ -22,11 +25,13 @@ use std::time::Duration;
 use deadpool_redis::{Manager, Pool, Runtime};
 use redis::AsyncConnectionConfig;
 
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AUDIT_MAX_LEN};
+pub use breakers::{BreakerGate, BreakerLimits, BreakerView};
 pub use index::Index;
 pub use lease::{Claim, CommitOutcome, Granted, Lease};
 pub use ledger::LedgerCall;
 pub use runs::{Reservation, RunPage, RunView, StoredEvent};
+pub use switches::SwitchSetting;
 pub use update::{Snapshot, UpdateOutcome};
 pub use wake::subscribe_wakes;
 

@@ -29,6 +29,10 @@ pub struct Scripts {
     pub published: Script,
     /// Break a dead worker's lease (`lua/break_lease.lua`).
     pub break_lease: Script,
+    /// May a tool call go out (`lua/breaker_allow.lua`).
+    pub breaker_allow: Script,
+    /// Record a tool call's success or failure (`lua/breaker_record.lua`).
+    pub breaker_record: Script,
 }
 
 /// The process-wide scripts.
@@ -54,6 +58,8 @@ pub fn scripts() -> &'static Scripts {
             release: Script::new(include_str!("lua/release.lua")),
             published: Script::new(include_str!("lua/published.lua")),
             break_lease: Script::new(include_str!("lua/break_lease.lua")),
+            breaker_allow: Script::new(include_str!("lua/breaker_allow.lua")),
+            breaker_record: Script::new(include_str!("lua/breaker_record.lua")),
         }
     })
 }

@@ -1,4 +1,5 @@
-//! `baton.v1.AdminService`: list, requeue and discard dead letters; list and reload tools.
+//! `baton.v1.AdminService`: list, requeue and discard dead letters; list and reload tools;
+//! operator switches (in [`crate::switches`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,8 +8,9 @@ use baton_core::machine::requeue;
 use baton_proto::v1::admin_service_server::AdminService;
 use baton_proto::v1::{
     DiscardDeadLetterRequest, DiscardDeadLetterResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-    ListToolsRequest, ListToolsResponse, ReloadToolsRequest, ReloadToolsResponse, RequeueDeadLetterRequest,
-    RequeueDeadLetterResponse, RunStatus,
+    ListSwitchesRequest, ListSwitchesResponse, ListToolsRequest, ListToolsResponse, ReloadToolsRequest,
+    ReloadToolsResponse, RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus, SetLaneSwitchRequest,
+    SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
 };
 use baton_service::control::resume_run;
 use baton_store::Index;
@@ -16,7 +18,7 @@ use baton_telemetry::now_ms;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{run_id_arg, store_error};
-use crate::Gateway;
+use crate::{switches, Gateway};
 
 /// The AdminService implementation.
 pub struct Admin(pub Arc<Gateway>);
@@ -90,7 +92,7 @@ impl AdminService for Admin {
         let tools = &self.0.tools;
         let loaded = tools.snapshot();
         Ok(Response::new(ListToolsResponse {
-            tools: loaded.catalog.tools().map(|t| t.info()).collect(),
+            tools: switches::tools_with_state(&self.0).await?,
             manifest_path: tools.path(),
             manifest_version: loaded.catalog.version().to_string(),
             loaded_at_ms: loaded.loaded_at_ms,
@@ -119,5 +121,28 @@ impl AdminService for Admin {
             tools: catalog.tools().count() as u32,
             changed,
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_tool_switch(&self, request: Request<SetToolSwitchRequest>) -> Result<Response<SwitchChange>, Status> {
+        switches::set_tool(&self.0, request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_lane_switch(&self, request: Request<SetLaneSwitchRequest>) -> Result<Response<SwitchChange>, Status> {
+        switches::set_lane(&self.0, request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_tenant_cap(&self, request: Request<SetTenantCapRequest>) -> Result<Response<SwitchChange>, Status> {
+        switches::set_tenant_cap(&self.0, request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_switches(
+        &self,
+        request: Request<ListSwitchesRequest>,
+    ) -> Result<Response<ListSwitchesResponse>, Status> {
+        switches::list(&self.0, request.into_inner()).await.map(Response::new)
     }
 }

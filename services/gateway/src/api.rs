@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use baton_proto::v1::run_service_server::RunService;
 use baton_proto::v1::{
-    CancelRunRequest, CancelRunResponse, GetRunRequest, ListRunsRequest, ListRunsResponse, ListStepsRequest,
-    ListStepsResponse, Run, RunStatus, SubmitRunRequest, SubmitRunResponse, WatchRunRequest,
+    CancelRunRequest, CancelRunResponse, GetRunRequest, ListApprovalsRequest, ListApprovalsResponse, ListRunsRequest,
+    ListRunsResponse, ListStepsRequest, ListStepsResponse, ReconcileRunRequest, ReconcileRunResponse,
+    ResolveApprovalRequest, ResolveApprovalResponse, Run, RunStatus, SubmitRunRequest, SubmitRunResponse,
+    WatchRunRequest,
 };
 use tonic::{Request, Response, Status};
 
 use crate::convert::{run_id_arg, run_of, store_error};
-use crate::{cancel, submit, tenant, watch, Gateway};
+use crate::{approvals, cancel, reconcile, submit, tenant, watch, Gateway};
 
 /// The RunService implementation.
 pub struct Api(pub Arc<Gateway>);
@@ -122,5 +124,32 @@ impl RunService for Api {
             return Err(Status::invalid_argument("reason: at most 1024 bytes"));
         }
         cancel::cancel(&self.0, &tenant, &req.run_id, &req.reason).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn resolve_approval(
+        &self,
+        request: Request<ResolveApprovalRequest>,
+    ) -> Result<Response<ResolveApprovalResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        approvals::resolve(&self.0, &tenant, request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_approvals(
+        &self,
+        request: Request<ListApprovalsRequest>,
+    ) -> Result<Response<ListApprovalsResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        approvals::list(&self.0, &tenant, request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn reconcile_run(
+        &self,
+        request: Request<ReconcileRunRequest>,
+    ) -> Result<Response<ReconcileRunResponse>, Status> {
+        let tenant = tenant::of(&request)?;
+        reconcile::reconcile(&self.0, &tenant, request.into_inner()).await.map(Response::new)
     }
 }

@@ -26,6 +26,7 @@ pub fn run_of(view: RunView) -> Run {
         usage: state.usage,
         result: state.result,
         pending: state.pending,
+        wait_reason: state.wait_reason,
     }
 }
 

@@ -3,10 +3,13 @@
 
 mod admin;
 mod api;
+mod approvals;
 mod cancel;
 mod convert;
 pub mod metric_definitions;
+mod reconcile;
 mod submit;
+mod switches;
 mod tenant;
 mod watch;
 
@@ -32,6 +35,8 @@ pub(crate) struct Gateway {
     pub watchers: Arc<Semaphore>,
     /// The tool catalog submits are checked against (reloaded without a restart).
     pub tools: Arc<LiveTools>,
+    /// Operator switches in force (tenant caps are enforced here).
+    pub switches: Arc<baton_service::switches::LiveSwitches>,
 }
 
 /// Runs the gateway until `shutdown` fires, then stops accepting calls and drains within
@@ -56,9 +61,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let grace = Duration::from_millis(config.gateway.drain_grace_ms);
     let every = Duration::from_millis(config.tools.reload_interval_ms);
     tools.spawn_watch(infra.store.clone(), every, infra.id.clone(), infra.stopping());
+    let switches = baton_service::switches::LiveSwitches::start(
+        infra.store.clone(),
+        Duration::from_millis(config.switches.refresh_ms),
+        infra.stopping(),
+    )
+    .await;
     let gateway = Arc::new(Gateway {
         id: infra.id.clone(),
         tools,
+        switches,
         watchers: Arc::new(Semaphore::new(config.gateway.max_watchers)),
         config,
         store: infra.store.clone(),

@@ -12,11 +12,17 @@ pub fn of<T>(request: &Request<T>) -> Result<String, Status> {
         return Ok("default".to_string());
     };
     let tenant = value.to_str().map_err(|_| Status::invalid_argument(format!("{TENANT_HEADER}: not ASCII")))?;
+    check_name(tenant).map_err(|m| Status::invalid_argument(format!("{TENANT_HEADER}: {m}")))?;
+    Ok(tenant.to_string())
+}
+
+/// Checks a tenant name: 1–64 of `[A-Za-z0-9_-]`.
+pub fn check_name(tenant: &str) -> Result<(), String> {
     if tenant.is_empty()
         || tenant.len() > 64
         || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(Status::invalid_argument(format!("{TENANT_HEADER}: {tenant:?} must be 1-64 of [A-Za-z0-9_-]")));
+        return Err(format!("{tenant:?} must be 1-64 of [A-Za-z0-9_-]"));
     }
-    Ok(tenant.to_string())
+    Ok(())
 }

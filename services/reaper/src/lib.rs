@@ -24,6 +24,8 @@ pub(crate) struct Reaper {
     pub config: Config,
     pub store: Store,
     pub producer: baton_bus::Producer,
+    /// Operator switches: a paused lane's runs are not re-dispatched.
+    pub switches: std::sync::Arc<baton_service::switches::LiveSwitches>,
 }
 
 /// Runs the reaper until `shutdown` fires.
@@ -33,7 +35,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Infra::start("reaper", &config, &config.reaper.ops_listen, stale_ms, metric_definitions::describe, &shutdown)
             .await?;
     tracing::info!(ops = %infra.ops, "reaper ready");
-    let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone() };
+    let every = Duration::from_millis(config.switches.refresh_ms);
+    let switches = baton_service::switches::LiveSwitches::start(infra.store.clone(), every, infra.stopping()).await;
+    let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone(), switches };
     let max_interval = reaper.config.reaper.max_interval_ms as i64;
     loop {
         infra.readiness.tick();

@@ -1,7 +1,8 @@
 //! Recovery of abandoned work: a due `inflight` entry is re-checked against the run's own
 //! keys. If nobody holds the run, its events not yet confirmed on Kafka are re-published from
 //! its Redis stream first (at least once, in order); then a live run that is not waiting has
-//! its current step re-dispatched, and any other entry is dropped.
+//! its current step re-dispatched (unless an operator paused its lane), and any other entry is
+//! dropped.
 
 use baton_core::status::is_terminal;
 use baton_proto::v1::RunStatus;
@@ -31,6 +32,11 @@ pub async fn recover(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
     }
     if is_terminal(state.status()) || state.status() == RunStatus::Waiting {
         store.index_drop(Index::Inflight, run_id).await?;
+        return Ok(());
+    }
+    if reaper.switches.lane_paused(&state.lane) {
+        // Its task waits on the paused lane's topic; look again after the grace.
+        store.index_set(Index::Inflight, run_id, now_ms() + reaper.config.runs.dispatch_grace_ms as i64).await?;
         return Ok(());
     }
     let task = baton_core::current_task(&state);

@@ -15,5 +15,9 @@ pub const TIMERS_FIRED: &str = "baton_scheduler_timers_fired_total";
 pub fn describe() {
     describe_counter!(RETRIES_RELEASED, Unit::Count, "Retries re-published to their lane, by tier topic.");
     describe_histogram!(RETRY_LATENESS, Unit::Seconds, "Release time minus not-before time of a retry.");
-    describe_counter!(TIMERS_FIRED, Unit::Count, "Waiting runs woken by their timer.");
+    describe_counter!(
+        TIMERS_FIRED,
+        Unit::Count,
+        "Timers fired, by kind: timer (a sleep ended) or approval (a request expired and was denied or escalated)."
+    );
 }

@@ -1,10 +1,11 @@
-//! The timer sweeper: wakes waiting runs whose time has come. Shaped like mini-redis's
+//! The timer sweeper: wakes waiting runs whose time has come — a sleep ends, or an approval
+//! request expires (denied or escalated, per `[approvals]`). Shaped like mini-redis's
 //! `purge_expired_tasks`: sleep until the next timer or a bounded interval, then handle what
 //! is due. Every entry is re-checked against the run before acting.
 
 use std::time::Duration;
 
-use baton_core::machine::wake;
+use baton_core::machine::{wake, Next};
 use baton_proto::v1::RunStatus;
 use baton_service::control::resume_run;
 use baton_store::{Index, Store};
@@ -70,14 +71,37 @@ async fn wake_one(
         store.index_set(Index::Timers, run_id, snapshot.state.wake_at_ms).await?;
         return Ok(());
     }
-    let t = wake(snapshot.state.clone(), now_ms());
-    if !resume_run(store, producer, &snapshot, &t, config.runs.dispatch_grace_ms, &[]).await? {
+    let state = snapshot.state.clone();
+    let (t, kind) = match state.wait_reason.as_str() {
+        baton_core::approval::WAIT_REASON => {
+            (baton_core::approval::expire(state, &config.approvals.policy(), now_ms()), "approval")
+        }
+        baton_core::reconcile::WAIT_REASON => {
+            // Waits for an operator, never for a clock.
+            store.index_drop(Index::Timers, run_id).await?;
+            return Ok(());
+        }
+        _ => (wake(state, now_ms()), "timer"),
+    };
+    let extra: Vec<(Index, i64)> = match t.next {
+        Next::Wait { wake_at_ms } => vec![(Index::Timers, wake_at_ms)],
+        _ => Vec::new(),
+    };
+    if !resume_run(store, producer, &snapshot, &t, config.runs.dispatch_grace_ms, &extra).await? {
         // Claimed, cancelled or changed meanwhile: look again shortly.
         store.index_set(Index::Timers, run_id, now_ms() + 50).await?;
         return Ok(());
     }
-    store.index_drop(Index::Timers, run_id).await?;
-    metrics::counter!(crate::metric_definitions::TIMERS_FIRED).increment(1);
-    tracing::info!(run_id, step = t.state.next_step, "waiting run woken");
+    if extra.is_empty() {
+        store.index_drop(Index::Timers, run_id).await?;
+    }
+    if kind == "approval" && baton_core::approval::waiting_on(&t.state).is_none() {
+        store.approvals_drop(&t.state.tenant, run_id).await?;
+    }
+    if baton_core::status::is_terminal(t.state.status()) {
+        store.index_drop_all(run_id).await?;
+    }
+    metrics::counter!(crate::metric_definitions::TIMERS_FIRED, "kind" => kind).increment(1);
+    tracing::info!(run_id, step = t.state.next_step, kind, "timer fired");
     Ok(())
 }

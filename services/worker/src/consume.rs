@@ -40,6 +40,8 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     loop {
         readiness.tick();
         owners.check(&worker.store, &consumer).await;
+        // An operator's lane pause holds the partitions; tasks wait on the topic.
+        idle.hold(&consumer, worker.switches.lane_paused(&cfg.worker.lane));
         idle.tick(&consumer, true);
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p?,
@@ -64,6 +66,10 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
                 continue;
             }
         };
+        if idle.is_held() {
+            // Fetched before the hold: left unclaimed and unstored; the resume seeks back to it.
+            continue;
+        }
         let task = match message.payload().map(Task::decode) {
             Some(Ok(task)) => task,
             other => {

@@ -49,6 +49,7 @@ pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: 
             (worker.producer.send_retry(&retry, &tier).await, "retried")
         }
         Next::Wait { .. } => (Ok(()), "waiting"),
+        Next::Hold => (Ok(()), "held"),
         Next::DeadLetter { step, tool, attempts, error } => {
             let letter = DeadLetter {
                 run_id: run_id.clone(),
@@ -82,7 +83,7 @@ pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: 
         Next::DeadLetter { .. } | Next::Nothing if published => worker.store.index_drop_all(run_id).await,
         // Not all events confirmed: the in-flight entry stays for the reaper to re-publish them.
         _ if !published => Ok(()),
-        Next::Wait { .. } => worker.store.index_clear(Index::Inflight, run_id, due).await.map(|_| ()),
+        Next::Wait { .. } | Next::Hold => worker.store.index_clear(Index::Inflight, run_id, due).await.map(|_| ()),
         // A task or retry: its entry was moved above and stays until the claim.
         _ => Ok(()),
     };

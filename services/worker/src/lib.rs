@@ -1,6 +1,7 @@
 //! The worker service: consumes `baton.tasks.<lane>` in the lane's consumer group, claims each
 //! task's step in Redis, and runs claimed steps concurrently (bounded) through [`pipeline`].
 
+mod breakers;
 mod consume;
 mod hand_on;
 mod heartbeat;
@@ -17,6 +18,7 @@ use baton_config::Config;
 use baton_core::catalog::Catalog;
 use baton_core::judge::Rule;
 use baton_runtime::{Planners, StepLimits, ToolRegistry};
+use baton_service::switches::LiveSwitches;
 use baton_service::tools::LiveTools;
 use baton_service::Infra;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +34,12 @@ pub(crate) struct Worker {
     pub limits: StepLimits,
     /// The tool catalog in force (reloaded without a restart).
     pub catalog: Arc<LiveTools>,
+    /// Operator switches in force (re-read every `switches.refresh_ms`).
+    pub switches: Arc<LiveSwitches>,
+    /// Approval settings.
+    pub approvals: baton_core::approval::ApprovalPolicy,
+    /// The fleet's circuit breakers.
+    pub breakers: breakers::FleetBreakers,
     /// Built-in tool adapters (`ledger` included).
     builtins: ToolRegistry,
     http: reqwest::Client,
@@ -87,7 +95,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         step_timeout: Duration::from_millis(config.worker.step_timeout_ms),
         max_output_bytes: config.worker.max_output_bytes,
         max_args_bytes: config.runs.max_args_bytes,
+        held_retry: Duration::from_millis(config.switches.held_retry_ms),
     };
+    let switches =
+        LiveSwitches::start(infra.store.clone(), Duration::from_millis(config.switches.refresh_ms), infra.stopping())
+            .await;
     let http = baton_runtime::http::client();
     let mut builtins = ToolRegistry::builtins();
     builtins.register("ledger", Arc::new(ledger::Ledger { store: infra.store.clone(), worker: id.clone() }));
@@ -99,6 +111,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         producer: infra.producer.clone(),
         limits,
         catalog,
+        switches,
+        approvals: config.approvals.policy(),
+        breakers: breakers::FleetBreakers::new(infra.store.clone(), &config, &infra.id),
         builtins,
         http,
         adapters: Mutex::new((String::new(), Arc::new(ToolRegistry::default()))),

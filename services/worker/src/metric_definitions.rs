@@ -1,6 +1,6 @@
 //! Metric names of this crate, declared once, and their descriptions for `/metrics`.
 
-use metrics::{describe_counter, describe_histogram, Unit};
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 
 /// Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing.
 pub const CLAIMS: &str = "baton_worker_claims_total";
@@ -39,6 +39,12 @@ pub const TASKS_UNDECODABLE: &str = "baton_worker_tasks_undecodable_total";
 /// Consumer-group rejoins forced by an orphaned partition.
 pub const REJOINS: &str = "baton_worker_rejoins_total";
 
+/// A manifest tool's circuit breaker as this worker last saw it: 0 closed, 1 half open, 2 open.
+pub const BREAKER_STATE: &str = "baton_tool_breaker_state";
+
+/// Calls held because their tool's circuit breaker was open.
+pub const BREAKER_REJECTIONS: &str = "baton_tool_breaker_rejections_total";
+
 /// Registers the descriptions with the installed recorder (the runtime's too: it runs here).
 pub fn describe() {
     baton_runtime::metric_definitions::describe();
@@ -62,4 +68,6 @@ pub fn describe() {
     describe_counter!(LEASES_RELEASED, Unit::Count, "Steps handed back on drain.");
     describe_counter!(TASKS_UNDECODABLE, Unit::Count, "Task records that were not a Task (skipped).");
     describe_counter!(REJOINS, Unit::Count, "Consumer-group rejoins forced by an orphaned partition.");
+    describe_gauge!(BREAKER_STATE, "A manifest tool's circuit breaker as last seen: 0 closed, 1 half open, 2 open.");
+    describe_counter!(BREAKER_REJECTIONS, Unit::Count, "Calls held because their tool's circuit breaker was open.");
 }

@@ -148,6 +148,7 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
         let slice_over = steps >= cfg.slice_max_steps
             || slice_started.elapsed() >= Duration::from_millis(cfg.slice_max_ms)
             || worker.draining.is_cancelled()
+            || worker.switches.lane_paused(&cfg.lane)
             || step_cancel.is_cancelled();
         if !matches!(t.next, Next::Advance { .. }) || slice_over {
             break End::Finish(t);
@@ -208,7 +209,16 @@ async fn advance(
     cancel: &CancellationToken,
 ) -> Result<Transition, (Halt, RunState)> {
     let (catalog, tools) = worker.tools();
-    let env = StepEnv { catalog: &catalog, rules: &worker.rules, tools: &tools, limits: worker.limits };
+    let switches = worker.switches.now();
+    let env = StepEnv {
+        catalog: &catalog,
+        rules: &worker.rules,
+        tools: &tools,
+        limits: worker.limits,
+        gates: &switches.gates,
+        approvals: &worker.approvals,
+        breakers: &worker.breakers,
+    };
     let abandoned = |Abandoned(state)| (Halt::Abandoned, *state);
     let (state, call) = match state.pending.as_ref().and_then(|p| p.call.clone()) {
         Some(call) => (state, call),
@@ -242,6 +252,31 @@ async fn advance(
         }
     };
     let ctx = StepContext { now_ms: now_ms(), ..ctx };
+    let mut state = state;
+    if catalog.get(&call.tool).is_some_and(|t| t.def.uncertain_if_interrupted()) {
+        // A call that must not happen twice: a recovered run whose call may have gone out waits
+        // for an operator; otherwise a started marker is committed before the call goes out.
+        if let Some(p) = state.pending.as_ref().filter(|p| p.started_at_ms > 0) {
+            let known = format!(
+                "the call of {:?} with idempotency key {} was started at {} ms by {} and no result was recorded: that worker stopped mid-call",
+                call.tool,
+                baton_core::step_idempotency_key(&state.run_id, state.next_step),
+                p.started_at_ms,
+                p.started_by
+            );
+            return Ok(baton_core::reconcile::needs_reconciliation(state, &call, known, &ctx));
+        }
+        baton_core::reconcile::mark_started(&mut state, &call, &worker.id, ctx.now_ms);
+        let ttl = worker.config.worker.lease_ttl_ms;
+        match worker.store.checkpoint(lease, &state, &[], ttl).await {
+            Ok(CommitOutcome::Committed) => mark_committed(&mut state),
+            Ok(CommitOutcome::Fenced) => return Err((Halt::Fenced, state)),
+            Err(e) => {
+                tracing::warn!(error = %e, "started marker not committed; the call does not go out");
+                return Err((Halt::CommitFailed, state));
+            }
+        }
+    }
     let executing = Instant::now();
     let result = execute(state, call, &env, ctx, cancel, now_ms).await.map_err(abandoned);
     phase("execute", executing);
@@ -261,6 +296,14 @@ async fn finish(
         // Index the timer first: a crash after the commit must not leave a waiting run unindexed.
         if let Err(e) = worker.store.index_set(Index::Timers, &t.state.run_id, wake_at_ms).await {
             tracing::warn!(error = %e, "cannot index timer; the step will be redone");
+            return "commit_failed";
+        }
+    }
+    if let Some(approval) = baton_core::approval::waiting_on(&t.state) {
+        // Listed first for the same reason: ListApprovals must find every waiting request.
+        let (tenant, run_id) = (&t.state.tenant, &t.state.run_id);
+        if let Err(e) = worker.store.approvals_add(tenant, run_id, approval.requested_at_ms).await {
+            tracing::warn!(error = %e, "cannot list the approval request; the step will be redone");
             return "commit_failed";
         }
     }

@@ -24,6 +24,9 @@ pub struct Cli {
     /// Print each message as one JSON object per line.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Who acts, recorded with approvals, reconciliations and switch changes (required by them).
+    #[arg(long, global = true, env = "BATON_ACTOR", default_value = "", hide_default_value = true)]
+    pub actor: String,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -81,11 +84,131 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
-    /// The fleet's tools: built-ins and the tool manifest (AdminService).
+    /// The fleet's tools: built-ins and the tool manifest, with switches and breakers (AdminService).
     Tools {
         /// What to do.
         #[command(subcommand)]
         command: ToolsCommand,
+    },
+    /// Runs waiting for a person to approve one exact action.
+    Approvals {
+        /// What to do.
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
+    /// Say what happened to a call whose outcome is uncertain (a run waiting with reason
+    /// needs_reconciliation): --done --output JSON, --not-done (run it again, same key) or --fail.
+    Reconcile(ReconcileArgs),
+    /// Pause or resume a lane's dispatch (AdminService; audited; every worker within seconds).
+    Lanes {
+        /// What to do.
+        #[command(subcommand)]
+        command: LanesCommand,
+    },
+    /// Tenants' caps on runs not yet ended (AdminService; audited).
+    Tenants {
+        /// What to do.
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+    /// Operator switches in force and the latest changes, who made them and why (AdminService).
+    Switches {
+        /// How many of the latest changes to show (0: 50).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        audit_limit: u32,
+    },
+}
+
+/// `approvals` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// The tenant's runs waiting for an approval, oldest first, with the action and its hash.
+    List {
+        /// Most to list (0: 100).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        limit: u32,
+    },
+    /// Show the run's pending action and its hash, then approve exactly that action.
+    Approve(ResolveArgs),
+    /// Show the run's pending action, then deny it (the planner is told, or the run ends).
+    Deny(ResolveArgs),
+}
+
+/// Arguments of `approvals approve|deny`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The run id.
+    pub run_id: String,
+    /// Why, recorded with the decision.
+    #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+    pub comment: String,
+    /// The approval id to resolve (default: the one the run shows now).
+    #[arg(long, value_name = "ID")]
+    pub approval: Option<String>,
+    /// The action hash you reviewed (default: the one the run shows now); a different pending
+    /// action is refused.
+    #[arg(long, value_name = "HASH")]
+    pub hash: Option<String>,
+}
+
+/// Arguments of `reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The run id.
+    pub run_id: String,
+    /// The call happened; its output is --output.
+    #[arg(long)]
+    pub done: bool,
+    /// What the call returned, a JSON value (with --done).
+    #[arg(long, value_name = "JSON")]
+    pub output: Option<String>,
+    /// The call did not happen: run it again, with the same idempotency key.
+    #[arg(long)]
+    pub not_done: bool,
+    /// The call failed.
+    #[arg(long)]
+    pub fail: bool,
+    /// The step the run waits on (default: read from the run).
+    #[arg(long, value_name = "N")]
+    pub step: Option<u32>,
+    /// Why, recorded with the reconciliation.
+    #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+    pub comment: String,
+}
+
+/// `lanes` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LanesCommand {
+    /// Hold the lane's dispatch: tasks wait on its topic, nothing is lost.
+    Pause {
+        /// The lane.
+        lane: String,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+        reason: String,
+    },
+    /// Release the lane's dispatch.
+    Resume {
+        /// The lane.
+        lane: String,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+        reason: String,
+    },
+}
+
+/// `tenants` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Set a tenant's cap on runs not yet ended (0: back to the configured default).
+    Cap {
+        /// The tenant.
+        tenant: String,
+        /// Most runs not yet ended.
+        max_active_runs: u32,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+        reason: String,
     },
 }
 
@@ -96,6 +219,24 @@ pub enum ToolsCommand {
     List,
     /// Re-read the tool manifest now on every service (an invalid one is rejected, with the reason).
     Reload,
+    /// Disable a tool fleet-wide: proposals of it are rejected, scripted calls wait (audited).
+    Disable(SwitchArgs),
+    /// Enable a disabled tool again (audited).
+    Enable(SwitchArgs),
+    /// Make every call of a tool wait for a person's approval (audited).
+    RequireApproval(SwitchArgs),
+    /// Lift `require-approval` (the manifest's own requires_approval still applies; audited).
+    NoApproval(SwitchArgs),
+}
+
+/// Arguments of a tool switch.
+#[derive(Debug, Args)]
+pub struct SwitchArgs {
+    /// The tool.
+    pub tool: String,
+    /// Why (audited).
+    #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+    pub reason: String,
 }
 
 /// The `dlq` subcommands.

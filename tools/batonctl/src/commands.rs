@@ -4,13 +4,13 @@ use std::process::ExitCode;
 
 use baton_proto::v1::{
     planner, AgentPlanner, Budget, CancelRunRequest, EventKind, GetRunRequest, ListRunsRequest, ListStepsRequest,
-    ListToolsRequest, ModelPlanner, Planner, ReloadToolsRequest, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest,
-    WatchRunRequest,
+    ListToolsRequest, ModelPlanner, Planner, ReloadToolsRequest, RunSpec, RunStatus, ScriptPlan, SetToolSwitchRequest,
+    SubmitRunRequest, WatchRunRequest,
 };
 
 use crate::cli::{Cli, Command, ListArgs, SubmitArgs, ToolsCommand};
-use crate::dlq;
 use crate::output::Printer;
+use crate::{dlq, gates};
 use batonctl::client::Client;
 
 /// Exit status when a watched run ended in any status but `succeeded`.
@@ -56,6 +56,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             printer.tools_reloaded(&reloaded)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tools { command } => {
+            let (args, disabled, requires_approval) = match command {
+                ToolsCommand::Disable(a) => (a, Some(true), None),
+                ToolsCommand::Enable(a) => (a, Some(false), None),
+                ToolsCommand::RequireApproval(a) => (a, None, Some(true)),
+                ToolsCommand::NoApproval(a) => (a, None, Some(false)),
+                ToolsCommand::List | ToolsCommand::Reload => unreachable!("handled above"),
+            };
+            let req = SetToolSwitchRequest {
+                tool: args.tool,
+                disabled,
+                requires_approval,
+                actor: cli.actor,
+                reason: args.reason,
+            };
+            gates::tool_switch(&mut client, printer, req).await
+        }
+        Command::Approvals { command } => gates::approvals(&mut client, printer, &cli.actor, command).await,
+        Command::Reconcile(args) => gates::reconcile(&mut client, printer, &cli.actor, args).await,
+        Command::Lanes { command } => gates::lanes(&mut client, printer, &cli.actor, command).await,
+        Command::Tenants { command } => gates::tenants(&mut client, printer, &cli.actor, command).await,
+        Command::Switches { audit_limit } => gates::switches(&mut client, printer, audit_limit).await,
     }
 }
 

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use baton_proto::v1::{
-    planner, CancelRunResponse, EventKind, ListRunsResponse, ListStepsResponse, Run, RunEvent, StepOutcome, StepRecord,
-    StopReason, SubmitRunResponse, Usage,
+    planner, Approval, ApprovalDecision, CancelRunResponse, EventKind, ListRunsResponse, ListStepsResponse, Run,
+    RunEvent, StepOutcome, StepRecord, StopReason, SubmitRunResponse, Usage,
 };
 
 use crate::json::outcome_name;
@@ -29,8 +29,24 @@ pub fn event(e: &RunEvent) -> String {
             let _ = write!(line, " attempt={}", e.attempt);
         }
     }
-    if matches!(kind, Ok(EventKind::StepProposed | EventKind::ProposalRejected | EventKind::StepDrafted)) {
+    if matches!(
+        kind,
+        Ok(EventKind::StepProposed
+            | EventKind::ProposalRejected
+            | EventKind::StepDrafted
+            | EventKind::ApprovalRequested
+            | EventKind::NeedsReconciliation)
+    ) {
         let _ = write!(line, " step={} tool={} args={}", e.step, e.tool, one_line(&e.args_json));
+    }
+    if !e.approval_id.is_empty() {
+        let _ = write!(line, " approval={} action_hash={}", e.approval_id, e.action_hash);
+    }
+    if !e.actor.is_empty() {
+        let _ = write!(line, " actor={}", e.actor);
+    }
+    if kind == Ok(EventKind::NeedsReconciliation) {
+        let _ = write!(line, " key={}", e.idempotency_key);
     }
     if !e.reason_code.is_empty() {
         let _ = write!(line, " reason={}", e.reason_code);
@@ -87,11 +103,22 @@ pub fn run(r: &Run) -> String {
     if let Some(u) = &r.usage {
         field("spend", &usage_text(u));
     }
-    if let Some(call) = r.pending.as_ref().and_then(|p| p.call.as_ref()) {
-        field(
-            "pending",
-            &format!("tool={} args={} (committed, not yet executed)", call.tool, one_line(&call.args_json)),
-        );
+    if !r.wait_reason.is_empty() {
+        field("waiting", &r.wait_reason);
+    }
+    if let Some(p) = r.pending.as_ref() {
+        if let Some(call) = p.call.as_ref() {
+            field(
+                "pending",
+                &format!("tool={} args={} (committed, not yet executed)", call.tool, one_line(&call.args_json)),
+            );
+        }
+        if let Some(a) = &p.approval {
+            field("approval", &approval_text(a));
+        }
+        if p.started_at_ms > 0 {
+            field("started", &format!("{} by {} (outcome unknown)", timestamp(p.started_at_ms), p.started_by));
+        }
     }
     if r.wake_at_ms > 0 {
         field("wakes", &timestamp(r.wake_at_ms));
@@ -167,6 +194,12 @@ fn step_line(s: &StepRecord) -> String {
     if !s.worker.is_empty() {
         let _ = write!(line, " worker={}", s.worker);
     }
+    if let Some(a) = s.approval.as_ref().filter(|a| !a.actor.is_empty()) {
+        let _ = write!(line, " approved_by={}", a.actor);
+    }
+    if !s.reconciled_by.is_empty() {
+        let _ = write!(line, " reconciled_by={}", s.reconciled_by);
+    }
     if s.finished_at_ms > 0 && s.started_at_ms > 0 {
         let _ = write!(line, " took_ms={}", s.finished_at_ms - s.started_at_ms);
     }
@@ -176,6 +209,30 @@ fn step_line(s: &StepRecord) -> String {
         let _ = write!(line, " output={}", one_line(&s.output_json));
     }
     line
+}
+
+/// `id=<id> action_hash=<hash> required_by=<why> pending|approved|denied [by <actor>] expires=<t>`
+pub fn approval_text(a: &Approval) -> String {
+    let mut text = format!("id={} action_hash={} required_by={}", a.approval_id, a.action_hash, a.required_by);
+    match a.decision() {
+        ApprovalDecision::Unspecified => {
+            text.push_str(" pending");
+            if a.expires_at_ms > 0 {
+                let _ = write!(text, " expires={}", timestamp(a.expires_at_ms));
+            }
+            if a.escalations > 0 {
+                let _ = write!(text, " escalations={}", a.escalations);
+            }
+        }
+        d => {
+            let word = if d == ApprovalDecision::Approve { "approved" } else { "denied" };
+            let _ = write!(text, " {word} by {} at {}", a.actor, timestamp(a.decided_at_ms));
+            if !a.comment.is_empty() {
+                let _ = write!(text, " comment={}", one_line(&a.comment));
+            }
+        }
+    }
+    text
 }
 
 /// `tokens=<in>+<out> cost_micros=<c>` plus tool calls and rejections when there are any.

@@ -4,8 +4,9 @@
 //! (`succeeded`, `step_completed`); `*_json` fields stay strings exactly as the API returned them.
 
 use baton_proto::v1::{
-    planner, AutonomyLevel, Budget, CancelRunResponse, ListRunsResponse, ListStepsResponse, PendingCall, RetryPolicy,
-    Run, RunEvent, RunSpec, StepOutcome, StepRecord, StopReason, SubmitRunResponse, ToolCall, Usage,
+    planner, Approval, ApprovalDecision, AutonomyLevel, Budget, CancelRunResponse, ListRunsResponse, ListStepsResponse,
+    PendingCall, RetryPolicy, Run, RunEvent, RunSpec, StepOutcome, StepRecord, StopReason, SubmitRunResponse, ToolCall,
+    Usage,
 };
 use serde_json::{json, Value};
 
@@ -37,6 +38,9 @@ pub fn event(e: &RunEvent) -> Value {
         "reason_code": e.reason_code,
         "args_json": e.args_json,
         "usage": e.usage.as_ref().map(usage),
+        "actor": e.actor,
+        "approval_id": e.approval_id,
+        "action_hash": e.action_hash,
     })
 }
 
@@ -61,6 +65,7 @@ pub fn run(r: &Run) -> Value {
         "usage": r.usage.as_ref().map(usage),
         "result": r.result,
         "pending": r.pending.as_ref().map(pending),
+        "wait_reason": r.wait_reason,
     })
 }
 
@@ -116,7 +121,7 @@ fn autonomy_name(raw: i32) -> String {
     }
 }
 
-fn tool_call(c: &ToolCall) -> Value {
+pub fn tool_call(c: &ToolCall) -> Value {
     json!({ "tool": c.tool, "args_json": c.args_json })
 }
 
@@ -136,6 +141,29 @@ fn step(s: &StepRecord) -> Value {
         "error": s.error,
         "usage": s.usage.as_ref().map(usage),
         "model_text": s.model_text,
+        "approval": s.approval.as_ref().map(approval),
+        "reconciled_by": s.reconciled_by,
+    })
+}
+
+/// One Approval: the action hash it is bound to, and the decision once made.
+pub fn approval(a: &Approval) -> Value {
+    let decision = match a.decision() {
+        ApprovalDecision::Approve => "approved",
+        ApprovalDecision::Deny => "denied",
+        ApprovalDecision::Unspecified => "pending",
+    };
+    json!({
+        "approval_id": a.approval_id,
+        "action_hash": a.action_hash,
+        "required_by": a.required_by,
+        "requested_at_ms": a.requested_at_ms,
+        "expires_at_ms": a.expires_at_ms,
+        "escalations": a.escalations,
+        "decision": decision,
+        "actor": a.actor,
+        "comment": a.comment,
+        "decided_at_ms": a.decided_at_ms,
     })
 }
 
@@ -165,6 +193,9 @@ fn pending(p: &PendingCall) -> Value {
         "usage": p.usage.as_ref().map(usage),
         "model_text": p.model_text,
         "proposed_at_ms": p.proposed_at_ms,
+        "approval": p.approval.as_ref().map(approval),
+        "started_at_ms": p.started_at_ms,
+        "started_by": p.started_by,
     })
 }
 

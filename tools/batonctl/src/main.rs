@@ -5,6 +5,7 @@ mod args;
 mod cli;
 mod commands;
 mod dlq;
+mod gates;
 mod human;
 mod json;
 mod output;

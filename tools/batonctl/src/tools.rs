@@ -28,6 +28,21 @@ pub fn text_line(t: &ToolInfo) -> String {
     if !t.target.is_empty() {
         let _ = write!(line, " target={}", t.target.replace(' ', "_"));
     }
+    if t.disabled {
+        line.push_str(" DISABLED");
+    }
+    if t.requires_approval {
+        line.push_str(" requires_approval");
+    }
+    if let Some(b) = &t.breaker {
+        let _ = write!(line, " breaker={}", b.state);
+        if b.failures > 0 {
+            let _ = write!(line, " failures={}", b.failures);
+        }
+        if b.state != "closed" && b.open_until_ms > 0 {
+            let _ = write!(line, " until={}", crate::output::timestamp(b.open_until_ms));
+        }
+    }
     let _ = write!(line, " schema={}  # {}", t.args_schema_json, one_line(&t.description));
     line
 }
@@ -46,6 +61,11 @@ pub fn json_list(resp: &ListToolsResponse) -> Value {
             "side_effect": t.side_effect,
             "idempotent": t.idempotent,
             "target": t.target,
+            "disabled": t.disabled,
+            "requires_approval": t.requires_approval,
+            "breaker": t.breaker.as_ref().map(|b| json!({
+                "state": b.state, "failures": b.failures, "open_until_ms": b.open_until_ms,
+            })),
             "args_schema": serde_json::from_str::<Value>(&t.args_schema_json).unwrap_or(Value::Null),
         })).collect::<Vec<_>>(),
     })
@@ -76,6 +96,7 @@ mod tests {
             side_effect: "read".into(),
             idempotent: true,
             target: "POST http://x/y".into(),
+            ..Default::default()
         };
         assert_eq!(
             text_line(&t),

@@ -57,10 +57,10 @@ impl Tool for GrpcTool {
                 .map_err(|status| {
                     let message = format!("tool {name}: {}: {}", status.code(), status.message());
                     match status.code() {
-                        tonic::Code::Unavailable
-                        | tonic::Code::DeadlineExceeded
-                        | tonic::Code::ResourceExhausted
-                        | tonic::Code::Aborted => ToolError::retryable(message),
+                        tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => ToolError::Uncertain(message),
+                        tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted => {
+                            ToolError::retryable(message)
+                        }
                         _ => ToolError::Fatal(message),
                     }
                 })?

@@ -73,8 +73,12 @@ impl Tool for HttpTool {
                 _ = call.cancel.cancelled() => return Err(ToolError::Cancelled),
             };
             let response = response.map_err(|e| {
-                let kind = if e.is_timeout() { "timed out" } else { "unreachable" };
-                ToolError::retryable(format!("{what} {kind}: {e}"))
+                if e.is_connect() {
+                    // Never reached the tool: safe to try again.
+                    return ToolError::retryable(format!("{what} unreachable: {e}"));
+                }
+                let kind = if e.is_timeout() { "timed out" } else { "lost the connection" };
+                ToolError::Uncertain(format!("{what} {kind}: {e}"))
             })?;
             let status = response.status();
             let wait = retry_after_ms(response.headers());
@@ -83,7 +87,7 @@ impl Tool for HttpTool {
                     "{what}: response of {n}+ bytes is larger than max_response_bytes ({})",
                     a.max_response_bytes
                 )),
-                BodyError::Read(e) => ToolError::retryable(format!("{what}: reading the response failed: {e}")),
+                BodyError::Read(e) => ToolError::Uncertain(format!("{what}: reading the response failed: {e}")),
             })?;
             if !status.is_success() {
                 let message = format!("{what} answered HTTP {}: {}", status.as_u16(), excerpt(&body, 300));

@@ -45,6 +45,10 @@ pub enum ToolError {
         /// The least wait the tool asked for (`Retry-After`).
         retry_after_ms: Option<u64>,
     },
+    /// The request may have reached the tool but no answer came (a timeout, a connection lost
+    /// mid-call): whether it took effect is unknown. Retried like `Retryable` when the tool is
+    /// idempotent; a non-idempotent external tool's run waits for reconciliation instead.
+    Uncertain(String),
     /// Trying again will not work (bad request, refused).
     Fatal(String),
     /// The call stopped because its cancellation token fired.
@@ -55,6 +59,38 @@ impl ToolError {
     /// A failure worth retrying, without a requested wait.
     pub fn retryable(message: impl Into<String>) -> Self {
         ToolError::Retryable { message: message.into(), retry_after_ms: None }
+    }
+}
+
+/// The fleet's circuit breakers, as a step asks them about a manifest tool.
+pub trait Breakers: Send + Sync {
+    /// May a call of `tool` go out now?
+    fn allow<'a>(&'a self, tool: &'a str) -> BoxFuture<'a, Gate>;
+    /// Reports how a call that went out ended (`ok`: the tool answered, even with a 4xx).
+    fn record<'a>(&'a self, tool: &'a str, ok: bool, gate: Gate) -> BoxFuture<'a, ()>;
+}
+
+/// A breaker's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Call.
+    Closed,
+    /// Call: this is the probe of a recovering tool.
+    Probe,
+    /// Do not call before this time (ms since epoch).
+    Open(i64),
+}
+
+/// No breakers: every call goes out (tests, built-in tools).
+pub struct NoBreakers;
+
+impl Breakers for NoBreakers {
+    fn allow<'a>(&'a self, _tool: &'a str) -> BoxFuture<'a, Gate> {
+        Box::pin(async { Gate::Closed })
+    }
+
+    fn record<'a>(&'a self, _tool: &'a str, _ok: bool, _gate: Gate) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
     }
 }
 

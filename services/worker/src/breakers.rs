@@ -1,0 +1,92 @@
+//! The worker's side of the fleet's circuit breakers: asks Redis before each manifest-tool call
+//! and reports failures and probe results (`[breakers]`). A breaker that cannot be read lets the
+//! call through: Redis trouble must not stop tools that work.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use baton_runtime::{BoxFuture, Breakers, Gate};
+use baton_store::{BreakerGate, BreakerLimits, Store};
+use baton_telemetry::now_ms;
+
+use crate::metric_definitions as m;
+
+/// Breakers backed by Redis, shared by every worker.
+pub struct FleetBreakers {
+    store: Store,
+    enabled: bool,
+    limits: BreakerLimits,
+    /// How long a probe may take before another is let through: the longest tool call.
+    probe_ms: u64,
+    failures: AtomicU64,
+    id: String,
+}
+
+impl FleetBreakers {
+    /// Breakers as `[breakers]` configures them.
+    pub fn new(store: Store, config: &baton_config::Config, worker: &str) -> Self {
+        let b = &config.breakers;
+        Self {
+            store,
+            enabled: b.enabled,
+            limits: BreakerLimits { failures: b.failures, window_ms: b.window_ms, cooldown_ms: b.cooldown_ms },
+            probe_ms: config.worker.step_timeout_ms,
+            failures: AtomicU64::new(0),
+            id: worker.to_string(),
+        }
+    }
+}
+
+/// 0 closed, 1 half open, 2 open (`baton_tool_breaker_state`).
+fn level(state: &str) -> f64 {
+    match state {
+        "open" => 2.0,
+        "half_open" => 1.0,
+        _ => 0.0,
+    }
+}
+
+impl Breakers for FleetBreakers {
+    fn allow<'a>(&'a self, tool: &'a str) -> BoxFuture<'a, Gate> {
+        Box::pin(async move {
+            if !self.enabled {
+                return Gate::Closed;
+            }
+            match self.store.breaker_allow(tool, now_ms(), self.probe_ms).await {
+                Ok(BreakerGate::Closed) => Gate::Closed,
+                Ok(BreakerGate::Probe) => {
+                    metrics::gauge!(m::BREAKER_STATE, "tool" => tool.to_string()).set(1.0);
+                    tracing::info!(tool, "circuit breaker half open: probing");
+                    Gate::Probe
+                }
+                Ok(BreakerGate::Open(until)) => {
+                    metrics::gauge!(m::BREAKER_STATE, "tool" => tool.to_string()).set(2.0);
+                    metrics::counter!(m::BREAKER_REJECTIONS, "tool" => tool.to_string()).increment(1);
+                    Gate::Open(until)
+                }
+                Err(e) => {
+                    tracing::warn!(tool, error = %e, "cannot read the circuit breaker; calling");
+                    Gate::Closed
+                }
+            }
+        })
+    }
+
+    fn record<'a>(&'a self, tool: &'a str, ok: bool, _gate: Gate) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if !self.enabled {
+                return;
+            }
+            let n = self.failures.fetch_add(1, Ordering::Relaxed);
+            let failure_id = format!("{}:{n}", self.id);
+            match self.store.breaker_record(tool, ok, now_ms(), self.limits, &failure_id).await {
+                Ok(state) => {
+                    metrics::gauge!(m::BREAKER_STATE, "tool" => tool.to_string()).set(level(&state));
+                    if state == "open" && !ok {
+                        tracing::warn!(tool, "circuit breaker open");
+                    }
+                }
+                Err(e) => tracing::warn!(tool, error = %e, "cannot record the call in the circuit breaker"),
+            }
+        })
+    }
+}
