@@ -1,8 +1,10 @@
-//! The chaos driver: a mixed workload (echo, sleep, ledger, a flaky tool) submitted over gRPC
-//! while workers are SIGKILLed and restarted, the scheduler and reaper are killed, and
-//! optionally Redis and the broker restart. Then it audits every run: terminal (or waiting),
-//! each step committed once and in order with its `<run>:<step>` key, no ledger effect executed
-//! after its commit, and every committed event on `baton.events`. The submitter behaves like a
+//! The chaos driver: a mixed workload (echo, sleep, ledger, a flaky tool, an HTTP tool whose
+//! upstream fails in bursts and trips its circuit breaker, and runs whose ledger effect waits
+//! for an approval that the driver grants like a person would) submitted over gRPC while
+//! workers are SIGKILLed and restarted, the scheduler and reaper are killed, and optionally
+//! Redis and the broker restart. Then it audits every run: terminal (or waiting), each step
+//! committed once and in order with its `<run>:<step>` key, no ledger effect executed after its
+//! commit, every approval request answered once, and every committed event on `baton.events`. The submitter behaves like a
 //! good client (retries an unavailable gateway with the same idempotency key); if it or the
 //! auditor fails, the report says so and does not pass. Used by the `chaos` test (small) and
 //! `baton-loadtest --mode chaos`.
@@ -11,9 +13,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use baton_core::status::is_terminal;
-use baton_proto::v1::{EventKind, RetryPolicy, RunEvent, RunSpec, RunStatus};
+use baton_proto::v1::{
+    ApprovalDecision, AutonomyLevel, EventKind, ListApprovalsRequest, ResolveApprovalRequest, RetryPolicy, RunEvent,
+    RunSpec, RunStatus,
+};
 
 use crate::runs::{check_history, script, watch_to_end};
+use crate::tool_server::{Behavior, ToolServer};
 use crate::{Stack, StackOptions};
 
 /// What to run and what to break.
@@ -74,6 +80,10 @@ pub struct ChaosReport {
     /// What went wrong with the driver itself (a submit that kept failing, an audit that could
     /// not run): a report with failures does not pass.
     pub failures: Vec<String>,
+    /// Approval requests the driver granted (each run's requests must all be answered once).
+    pub approvals: usize,
+    /// Steps held because the upstream tool's circuit breaker was open.
+    pub breaker_holds: usize,
 }
 
 impl ChaosReport {
@@ -93,7 +103,7 @@ impl ChaosReport {
         format!(
             "chaos: runs={} steps={} kills={} recoveries={} duplicates={} lost={} history_problems={} \
              ledger_repeats_before_commit={} recovery_p50_ms={} recovery_p99_ms={} events={} events_missing={} \
-             event_duplicates={} driver_failures={} elapsed_s={:.1}\nstatuses: {:?}",
+             event_duplicates={} approvals={} breaker_holds={} driver_failures={} elapsed_s={:.1}\nstatuses: {:?}",
             self.runs,
             self.steps,
             self.kills,
@@ -107,6 +117,8 @@ impl ChaosReport {
             self.events,
             self.events_missing.len(),
             self.event_duplicates,
+            self.approvals,
+            self.breaker_holds,
             self.failures.len(),
             self.elapsed.as_secs_f64(),
             statuses,
@@ -138,32 +150,91 @@ fn long_workload() -> RunSpec {
     spec
 }
 
+/// Every second run calls the `upstream` HTTP tool; every third needs approval for its ledger
+/// effects (autonomy `executes_after_approval`).
 fn workload(i: usize, flaky_rate: f64) -> RunSpec {
     let sleep = format!(r#"{{"ms":{}}}"#, 100 + (i % 3) * 100);
     let flaky = format!(r#"{{"fail_rate":{flaky_rate}}}"#);
-    let mut spec = script(&[
-        ("echo", "{}"),
-        ("ledger", "{}"),
-        ("sleep", &sleep),
-        ("flaky", &flaky),
-        ("ledger", "{}"),
-        ("echo", "{}"),
-    ]);
+    let mut steps = vec![("echo", "{}"), ("ledger", "{}"), ("sleep", &sleep), ("flaky", &flaky), ("ledger", "{}")];
+    if i.is_multiple_of(2) {
+        steps.push(("upstream", "{}"));
+    }
+    steps.push(("echo", "{}"));
+    let mut spec = script(&steps);
     spec.retry = Some(RetryPolicy { max_attempts: 8, initial_backoff_ms: 200, max_backoff_ms: 1_000 });
+    if i.is_multiple_of(3) {
+        spec.autonomy = AutonomyLevel::ExecutesAfterApproval as i32;
+    }
     spec
 }
 
-/// Stack settings for chaos: short leases, fast tiers, AOF Redis when infra restarts.
+/// Stack settings for chaos: short leases, fast tiers, AOF Redis when infra restarts, the
+/// `upstream` tool in the manifest (`{dir}/tools.toml`) with a quick breaker.
 pub fn options(restart_infra: bool) -> StackOptions {
     let mut opts = StackOptions { redis_aof: restart_infra, ..StackOptions::default() };
     opts.env.push(("BATON_SCHEDULER_RETRY_TIERS_MS".into(), "[200, 1000]".into()));
+    opts.config_toml = "[tools]\nmanifest = \"{dir}/tools.toml\"\n\n[breakers]\nfailures = 3\nwindow_ms = 10000\ncooldown_ms = 1000\n\n[approvals]\nttl_ms = 600000\n".into();
     opts
+}
+
+fn manifest(upstream: &ToolServer) -> String {
+    format!(
+        "[tools.upstream]\ndescription = \"A service that fails in bursts\"\nkind = \"http\"\nside_effect = \"read\"\n\
+         idempotent = true\nurl = \"{}\"\ntimeout_ms = 2000\nargs_schema = {{ type = \"object\" }}\n",
+        upstream.url("upstream")
+    )
+}
+
+/// The upstream fails (503) for 1.5 s of every 6 s, until `stop`.
+fn spawn_bursts(upstream: std::sync::Arc<ToolServer>, stop: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            upstream.set("upstream", Behavior::Ok);
+            tokio::select! { _ = tokio::time::sleep(Duration::from_millis(4_500)) => {}, _ = stop.cancelled() => break }
+            upstream.set("upstream", Behavior::Always(503));
+            tokio::select! { _ = tokio::time::sleep(Duration::from_millis(1_500)) => {}, _ = stop.cancelled() => break }
+        }
+        upstream.set("upstream", Behavior::Ok);
+    });
+}
+
+/// Grants every pending approval like a person would, quoting the id and hash it was shown,
+/// until `stop`; returns how many it granted.
+fn spawn_approver(
+    mut client: baton_proto::v1::run_service_client::RunServiceClient<tonic::transport::Channel>,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut granted = 0;
+        while !stop.is_cancelled() {
+            if let Ok(page) = client.list_approvals(ListApprovalsRequest { limit: 100 }).await {
+                for p in page.into_inner().approvals {
+                    let Some(a) = p.approval else { continue };
+                    let req = ResolveApprovalRequest {
+                        run_id: p.run_id,
+                        approval_id: a.approval_id,
+                        action_hash: a.action_hash,
+                        decision: ApprovalDecision::Approve as i32,
+                        actor: "chaos-approver".into(),
+                        comment: String::new(),
+                    };
+                    if client.resolve_approval(req).await.is_ok() {
+                        granted += 1;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        granted
+    })
 }
 
 /// Runs the scenario on a fresh stack and audits the result.
 pub async fn run(cfg: ChaosConfig) -> ChaosReport {
     let started = Instant::now();
+    let upstream = std::sync::Arc::new(ToolServer::start(0).await.expect("upstream tool server"));
     let mut stack = Stack::infra("chaos", options(cfg.restart_infra)).await;
+    stack.write_file("tools.toml", &manifest(&upstream));
     stack.start_gateway().await;
     for _ in 0..cfg.workers {
         stack.start("worker").await;
@@ -171,6 +242,9 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
     stack.start("scheduler").await;
     stack.start("reaper").await;
     let client = stack.client().await;
+    let stop_gates = tokio_util::sync::CancellationToken::new();
+    spawn_bursts(upstream.clone(), stop_gates.clone());
+    let approver = spawn_approver(client.clone(), stop_gates.clone());
 
     // Submit at a steady rate while the driver breaks things.
     let submitter = {
@@ -225,6 +299,8 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
         Err(e) => (Vec::new(), vec![format!("the submitter failed: {e}")]),
     };
     let mut report = audit(&stack, client, ids, &kills, started, cfg.settle).await;
+    stop_gates.cancel();
+    report.approvals = approver.await.unwrap_or(0);
     report.failures.extend(failures);
     if report.runs < cfg.runs {
         report.failures.push(format!("only {} of {} runs were admitted", report.runs, cfg.runs));
@@ -297,6 +373,12 @@ async fn audit(
             }
         }
         audit_ledger(&store, &events, &mut report).await;
+        let count = |kind| events.iter().filter(|e| e.kind() == kind).count();
+        if count(EventKind::ApprovalRequested) != count(EventKind::ApprovalResolved) {
+            report.history_problems.push(format!("{id}: an approval request was not answered exactly once"));
+        }
+        report.breaker_holds +=
+            events.iter().filter(|e| e.kind() == EventKind::StepFailed && e.reason_code == "held").count();
         recoveries(&events, &kill_ms, &mut report);
     }
     report.recovery_ms.sort_unstable();

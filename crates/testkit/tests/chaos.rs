@@ -1,7 +1,9 @@
 //! The chaos suite at CI size: mixed runs while workers are SIGKILLed every few seconds and the
 //! scheduler and reaper are killed; then Redis (AOF) and the broker restart mid-load; then long
-//! runs whose workers are killed mid-slice. Nothing may be lost, no step committed twice, no
-//! ledger effect re-executed after its commit, and every committed event reaches baton.events.
+//! runs whose workers are killed mid-slice. The mixed runs include approval waits (granted by
+//! the driver) and an upstream tool whose circuit breaker trips. Nothing may be lost, no step
+//! committed twice, no ledger effect re-executed after its commit, every approval request
+//! answered once, and every committed event reaches baton.events.
 //! `baton-loadtest --mode chaos` runs the same driver longer (docs/reliability.md).
 #![allow(clippy::unwrap_used)]
 
@@ -40,9 +42,17 @@ fn assert_clean(report: &baton_testkit::chaos::ChaosReport) {
     assert_eq!(report.statuses.values().sum::<usize>(), report.runs);
 }
 
+/// The mixed workload's human gates and breaker trips happened, under the kills.
+fn assert_gates_exercised(report: &baton_testkit::chaos::ChaosReport) {
+    assert!(report.approvals > 0, "no approval was waited for and granted");
+    assert!(report.breaker_holds > 0, "the upstream's breaker never held a step");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_workers_scheduler_and_reaper_loses_nothing() {
-    assert_clean(&run(config(false)).await);
+    let report = run(config(false)).await;
+    assert_clean(&report);
+    assert_gates_exercised(&report);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
