@@ -96,13 +96,13 @@ fn on_off(b: bool) -> &'static str {
 }
 
 /// `RESULT mode=chaos runs=.. steps=.. kills=.. recoveries=.. duplicates=.. lost=.. recovery_p50_ms=..
-/// recovery_p99_ms=..`, then `history_problems`, `ledger_repeats`, the event audit, driver failures
-/// and `elapsed_s`.
+/// recovery_p99_ms=..`, then `history_problems`, `ledger_repeats`, the event audit, approvals granted,
+/// steps held by the upstream's breaker, driver failures and `elapsed_s`.
 pub fn result_line(r: &ChaosReport) -> String {
     format!(
         "RESULT mode=chaos runs={} steps={} kills={} recoveries={} duplicates={} lost={} recovery_p50_ms={} \
-         recovery_p99_ms={} history_problems={} ledger_repeats={} events={} events_missing={} driver_failures={} \
-         elapsed_s={:.1}",
+         recovery_p99_ms={} history_problems={} ledger_repeats={} events={} events_missing={} approvals={} \
+         breaker_holds={} driver_failures={} elapsed_s={:.1}",
         r.runs,
         r.steps,
         r.kills,
@@ -115,6 +115,8 @@ pub fn result_line(r: &ChaosReport) -> String {
         r.ledger_repeats,
         r.events,
         r.events_missing.len(),
+        r.approvals,
+        r.breaker_holds,
         r.failures.len(),
         r.elapsed.as_secs_f64()
     )
@@ -216,8 +218,8 @@ mod tests {
         assert_eq!(
             result_line(&report()),
             "RESULT mode=chaos runs=10 steps=60 kills=4 recoveries=3 duplicates=0 lost=0 recovery_p50_ms=1500 \
-             recovery_p99_ms=4000 history_problems=0 ledger_repeats=1 events=0 events_missing=0 driver_failures=0 \
-             elapsed_s=42.2"
+             recovery_p99_ms=4000 history_problems=0 ledger_repeats=1 events=0 events_missing=0 approvals=0 \
+             breaker_holds=0 driver_failures=0 elapsed_s=42.2"
         );
     }
 
