@@ -15,6 +15,8 @@ pub enum BreakerGate {
     Probe,
     /// Open: do not call before this time (ms since epoch).
     Open(i64),
+    /// Half open, and another call is the probe: do not call now; its result decides soon.
+    Probing,
 }
 
 /// Thresholds of a breaker (`[breakers]`).
@@ -50,6 +52,7 @@ impl Store {
         let until: i64 = reply.get(1).map(redis::from_redis_value_ref).transpose()?.unwrap_or(0);
         Ok(match state.as_str() {
             "open" => BreakerGate::Open(until),
+            "probing" => BreakerGate::Probing,
             "probe" => BreakerGate::Probe,
             _ => BreakerGate::Closed,
         })

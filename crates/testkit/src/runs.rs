@@ -48,7 +48,8 @@ pub async fn watch_to_end(
 }
 
 /// Checks a finished run's history: sequence numbers 1..n without gaps; every step recorded
-/// exactly once (completed, rejected, drafted, or failed for good and shown to the planner), in
+/// exactly once (completed, rejected, drafted, denied by a person, or failed for good and shown
+/// to the planner), in
 /// order from 0, a completed one under the key `<run>:<step>`; a RUN_FINISHED last (an earlier
 /// one only if a requeue follows it). Returns the number of completed steps.
 pub fn check_history(events: &[RunEvent]) -> Result<u32, String> {
@@ -61,6 +62,7 @@ pub fn check_history(events: &[RunEvent]) -> Result<u32, String> {
         let next = events.get(i + 1).map(RunEvent::kind);
         let recorded = match e.kind() {
             EventKind::StepCompleted | EventKind::ProposalRejected | EventKind::StepDrafted => true,
+            EventKind::ApprovalResolved => e.reason_code == "approval_denied",
             EventKind::StepFailed => e.not_before_ms == 0 && next.is_some_and(|k| k != EventKind::RunFinished),
             _ => false,
         };

@@ -63,6 +63,11 @@ impl Breakers for FleetBreakers {
                     metrics::counter!(m::BREAKER_REJECTIONS, "tool" => tool.to_string()).increment(1);
                     Gate::Open(until)
                 }
+                Ok(BreakerGate::Probing) => {
+                    // Another worker's probe decides soon: held for the shortest retry tier.
+                    metrics::counter!(m::BREAKER_REJECTIONS, "tool" => tool.to_string()).increment(1);
+                    Gate::Open(now_ms())
+                }
                 Err(e) => {
                     tracing::warn!(tool, error = %e, "cannot read the circuit breaker; calling");
                     Gate::Closed
