@@ -435,7 +435,7 @@ pub struct Breakers {
 
 impl Default for Breakers {
     fn default() -> Self {
-        Self { enabled: true, failures: 5, window_ms: 30_000, cooldown_ms: 15_000 }
+        Self { enabled: true, failures: 5, window_ms: 30_000, cooldown_ms: 10_000 }
     }
 }
 
