@@ -111,3 +111,20 @@ max = 100
     let bad = load(&with_file("bad-key", &text.replace("model = \"qwen\"", "modle = \"qwen\""))).unwrap_err();
     assert!(bad.to_string().contains("modle"), "{bad}");
 }
+
+#[test]
+fn gate_settings_are_checked() {
+    let with = |overrides: &[&str]| {
+        load(&Sources { overrides: overrides.iter().map(|s| s.to_string()).collect(), ..Default::default() })
+    };
+    let e = with(&["breakers.failures=0"]).unwrap_err().to_string();
+    assert!(e.contains("breakers.failures"), "{e}");
+    let e = with(&["switches.refresh_ms=10"]).unwrap_err().to_string();
+    assert!(e.contains("switches.refresh_ms"), "{e}");
+    let e = with(&["approvals.on_expiry=\"escalate\"", "approvals.ttl_ms=0"]).unwrap_err().to_string();
+    assert!(e.contains("approvals.on_expiry"), "{e}");
+    assert!(with(&["approvals.on_deny=\"sometimes\""]).is_err());
+    let c = with(&["approvals.on_deny=\"end_run\"", "approvals.ttl_ms=5000"]).unwrap();
+    let policy = c.approvals.policy();
+    assert_eq!((policy.on_deny, policy.ttl_ms), (baton_core::approval::OnDeny::EndRun, 5000));
+}

@@ -187,6 +187,17 @@ impl Config {
                 }
             }
         }
+        let b = &self.breakers;
+        positive("breakers.failures", b.failures.into())?;
+        positive("breakers.window_ms", b.window_ms)?;
+        positive("breakers.cooldown_ms", b.cooldown_ms)?;
+        if self.switches.refresh_ms < 100 {
+            return Err(invalid("switches.refresh_ms", "must be at least 100 (every service reads Redis that often)"));
+        }
+        positive("switches.held_retry_ms", self.switches.held_retry_ms)?;
+        if self.approvals.on_expiry == crate::model::OnExpiry::Escalate && self.approvals.ttl_ms == 0 {
+            return Err(invalid("approvals.on_expiry", "escalate needs approvals.ttl_ms > 0 (requests never expire)"));
+        }
         if !["json", "text"].contains(&self.telemetry.log_format.as_str()) {
             return Err(invalid(
                 "telemetry.log_format",
