@@ -290,7 +290,8 @@ pub struct SubmitArgs {
     /// Sampling temperature of a model run (0..=2).
     #[arg(long, value_name = "T")]
     pub temperature: Option<f32>,
-    /// advisory, drafts_for_review or bounded_autonomous (the default).
+    /// advisory, drafts_for_review, executes_after_approval (side effects wait for a person) or
+    /// bounded_autonomous (the default).
     #[arg(long, value_name = "LEVEL", value_parser = parse_autonomy)]
     pub autonomy: Option<AutonomyLevel>,
     /// What the run is for (a model or agent works on it).
