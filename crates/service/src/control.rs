@@ -1,6 +1,7 @@
 //! Changing a run from outside the worker pipeline, by compare-and-set on its fence:
 //! [`stop_run`] (a cancel from the gateway, an overdue deadline from the reaper) and
-//! [`resume_run`] (a timer waking a run in the scheduler, an operator requeueing a dead letter).
+//! [`resume_run`] (a timer waking a run in the scheduler, an operator requeueing a dead letter,
+//! a person answering an approval or reconciling an uncertain call — which may also end it).
 
 use baton_core::machine::{Next, Transition};
 use baton_core::stop::StopRequest;
@@ -48,15 +49,18 @@ pub async fn stop_run(
 }
 
 /// Commits `t` — a transition of the unleased run read as `snapshot` that makes it runnable
-/// again — and dispatches its next step. The in-flight entry (and any `extra` index entries) is
-/// written first and stays until a worker claims the run, so the reaper re-dispatches if anything
-/// after the commit fails. Returns false, writing nothing, if the run changed since it was read.
+/// again, keeps it waiting, or ends it — and dispatches its next step. The in-flight entry (and
+/// any `extra` index entries) is written first and stays until a worker claims the run, so the
+/// reaper re-dispatches if anything after the commit fails. An ended run is kept for
+/// `retention_ms` and dropped from every index once its events are on Kafka. Returns false,
+/// writing nothing, if the run changed since it was read.
 pub async fn resume_run(
     store: &Store,
     producer: &baton_bus::Producer,
     snapshot: &Snapshot,
     t: &Transition,
     dispatch_grace_ms: u64,
+    retention_ms: u64,
     extra: &[(Index, i64)],
 ) -> baton_store::Result<bool> {
     let run_id = &snapshot.state.run_id;
@@ -64,11 +68,16 @@ pub async fn resume_run(
     let mut entries = vec![(Index::Inflight, due)];
     entries.extend_from_slice(extra);
     store.index_set_all(run_id, &entries).await?;
-    match store.update(snapshot, &t.state, &t.events, 0).await? {
+    match store.update(snapshot, &t.state, &t.events, retention_ms).await? {
         UpdateOutcome::Updated => {}
         UpdateOutcome::Leased | UpdateOutcome::Conflict => return Ok(false),
     }
-    publish(store, producer, t).await;
+    let published = publish(store, producer, t).await;
+    if published && baton_core::status::is_terminal(t.state.status()) {
+        if let Err(e) = store.index_drop_all(run_id).await {
+            tracing::warn!(run_id = %run_id, error = %e, "cannot clear indexes of an ended run");
+        }
+    }
     if let Next::Advance { step, attempt } = t.next {
         // The in-flight entry stays until a worker claims the run (the reaper re-dispatches it
         // after the grace otherwise).

@@ -62,7 +62,10 @@ impl AdminService for Admin {
             let t = requeue(snapshot.state.clone(), "admin", now_ms());
             let grace = gw.config.runs.dispatch_grace_ms;
             let deadline = [(Index::Deadlines, t.state.deadline_at_ms)];
-            if !resume_run(&gw.store, &gw.producer, &snapshot, &t, grace, &deadline).await.map_err(store_error)? {
+            if !resume_run(&gw.store, &gw.producer, &snapshot, &t, grace, gw.config.runs.retention_ms(), &deadline)
+                .await
+                .map_err(store_error)?
+            {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             }

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use baton_core::approval::{self, ResolveError};
-use baton_core::status::is_terminal;
 use baton_proto::v1::{
     ApprovalDecision, ListApprovalsRequest, ListApprovalsResponse, PendingApproval, ResolveApprovalRequest,
     ResolveApprovalResponse,
@@ -85,7 +84,10 @@ pub async fn resolve(
             _ => approval::deny(snapshot.state.clone(), &actor, &req.comment, &policy, now),
         };
         let grace = gw.config.runs.dispatch_grace_ms;
-        if !resume_run(&gw.store, &gw.producer, &snapshot, &t, grace, &[]).await.map_err(store_error)? {
+        if !resume_run(&gw.store, &gw.producer, &snapshot, &t, grace, gw.config.runs.retention_ms(), &[])
+            .await
+            .map_err(store_error)?
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         }
@@ -93,9 +95,6 @@ pub async fn resolve(
         let cleanup = async {
             gw.store.index_drop(Index::Timers, run_id).await?;
             gw.store.approvals_drop(tenant, run_id).await?;
-            if is_terminal(t.state.status()) {
-                gw.store.index_drop_all(run_id).await?;
-            }
             Ok::<_, baton_store::Error>(())
         };
         if let Err(e) = cleanup.await {

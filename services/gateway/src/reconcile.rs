@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use baton_core::reconcile::{self, Choice};
-use baton_core::status::is_terminal;
 use baton_proto::v1::{ReconcileRunRequest, ReconcileRunResponse, Reconciliation};
 use baton_service::control::resume_run;
 use baton_telemetry::now_ms;
@@ -51,14 +50,12 @@ pub async fn reconcile(gw: &Gateway, tenant: &str, req: ReconcileRunRequest) -> 
         reconcile::check(&snapshot.state, req.step).map_err(|e| Status::failed_precondition(e.to_string()))?;
         let t = reconcile::resolve(snapshot.state.clone(), &choice, &actor, &req.comment, now_ms());
         let grace = gw.config.runs.dispatch_grace_ms;
-        if !resume_run(&gw.store, &gw.producer, &snapshot, &t, grace, &[]).await.map_err(store_error)? {
+        if !resume_run(&gw.store, &gw.producer, &snapshot, &t, grace, gw.config.runs.retention_ms(), &[])
+            .await
+            .map_err(store_error)?
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
-        }
-        if is_terminal(t.state.status()) {
-            if let Err(e) = gw.store.index_drop_all(run_id).await {
-                tracing::warn!(run_id, error = %e, "cannot clear the indexes of an ended run");
-            }
         }
         metrics::counter!(crate::metric_definitions::RECONCILIATIONS, "decision" => choice.name()).increment(1);
         tracing::info!(run_id, tenant, actor, decision = choice.name(), step = req.step, "run reconciled");

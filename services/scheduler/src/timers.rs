@@ -87,7 +87,9 @@ async fn wake_one(
         Next::Wait { wake_at_ms } => vec![(Index::Timers, wake_at_ms)],
         _ => Vec::new(),
     };
-    if !resume_run(store, producer, &snapshot, &t, config.runs.dispatch_grace_ms, &extra).await? {
+    if !resume_run(store, producer, &snapshot, &t, config.runs.dispatch_grace_ms, config.runs.retention_ms(), &extra)
+        .await?
+    {
         // Claimed, cancelled or changed meanwhile: look again shortly.
         store.index_set(Index::Timers, run_id, now_ms() + 50).await?;
         return Ok(());
@@ -97,9 +99,6 @@ async fn wake_one(
     }
     if kind == "approval" && baton_core::approval::waiting_on(&t.state).is_none() {
         store.approvals_drop(&t.state.tenant, run_id).await?;
-    }
-    if baton_core::status::is_terminal(t.state.status()) {
-        store.index_drop_all(run_id).await?;
     }
     metrics::counter!(crate::metric_definitions::TIMERS_FIRED, "kind" => kind).increment(1);
     tracing::info!(run_id, step = t.state.next_step, kind, "timer fired");
