@@ -20,13 +20,15 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
         .connect()
         .await
         .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let reply = health
         .check(tonic_health::pb::HealthCheckRequest { service: "baton.v1.RunService".into() })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(reply.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
+    // Server reflection answers both protocol versions (grpcurl before 1.8.8 asks only v1alpha).
+    assert_reflection_lists_the_services(channel_to(&stack).await).await;
 
     let mut ids = Vec::new();
     for _ in 0..12 {
@@ -92,4 +94,39 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
         .await
         .unwrap();
     assert!(none.into_inner().runs.is_empty());
+}
+
+async fn channel_to(stack: &Stack) -> tonic::transport::Channel {
+    let endpoint = format!("http://127.0.0.1:{}", stack.grpc_port);
+    tonic::transport::Endpoint::from_shared(endpoint).unwrap().connect().await.unwrap()
+}
+
+/// Lists the services through reflection v1 and v1alpha; both must name the API.
+async fn assert_reflection_lists_the_services(channel: tonic::transport::Channel) {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let ask = v1::ServerReflectionRequest {
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+        ..Default::default()
+    };
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let mut replies = client.server_reflection_info(tokio_stream::iter(vec![ask])).await.unwrap().into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) = reply.message_response
+    else {
+        panic!("no service list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"baton.v1.RunService".to_string()) && names.contains(&"baton.v1.AdminService".to_string()));
+    let ask = v1alpha::ServerReflectionRequest {
+        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        ..Default::default()
+    };
+    let mut client = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
+    let mut replies = client.server_reflection_info(tokio_stream::iter(vec![ask])).await.unwrap().into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) = reply.message_response
+    else {
+        panic!("no service list over v1alpha")
+    };
+    assert!(list.service.iter().any(|s| s.name == "baton.v1.RunService"), "{:?}", list.service);
 }

