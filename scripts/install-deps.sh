@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Baton's stack and tests need, if missing: a C toolchain for librdkafka,
-# redis-server (Debian package), the tansu broker 0.6.0 and cargo-nextest (crates.io).
+# redis-server (Debian package), the tansu broker 0.6.0 and cargo-nextest (crates.io), and
+# promtool and prometheus (unpacked from the Debian package prometheus into ~/.cargo/bin: no
+# service is installed or started).
 # Idempotent: a second run only checks.
 set -euo pipefail
 
@@ -32,8 +34,23 @@ if ! "$CARGO_BIN/tansu" --version 2>/dev/null | grep -q ' 0\.6\.0'; then
   cargo install tansu --version 0.6.0 --locked --features libsql,dynostore
 fi
 
+if ! command -v promtool >/dev/null && [ ! -x "$CARGO_BIN/promtool" ]; then
+  log "unpacking promtool and prometheus from the Debian package prometheus"
+  command -v apt-get >/dev/null || { log "apt-get not available: install promtool (Prometheus) yourself"; exit 1; }
+  PROM_TMP=$(mktemp -d)
+  if ! (cd "$PROM_TMP" && apt-get download prometheus >/dev/null 2>&1); then
+    $SUDO apt-get update -qq
+    (cd "$PROM_TMP" && apt-get download prometheus >/dev/null)
+  fi
+  dpkg-deb -x "$PROM_TMP"/prometheus_*.deb "$PROM_TMP/root"
+  mkdir -p "$CARGO_BIN"
+  install -m 755 "$PROM_TMP/root/usr/bin/promtool" "$PROM_TMP/root/usr/bin/prometheus" "$CARGO_BIN/"
+  rm -rf "$PROM_TMP"
+fi
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install cargo-nextest --locked
 fi
-log "dependencies present: $(redis-server --version | cut -d' ' -f3), tansu $("$CARGO_BIN/tansu" --version | cut -d' ' -f2), $(cargo nextest --version | head -1)"
+PROMTOOL=$(command -v promtool || echo "$CARGO_BIN/promtool")
+log "dependencies present: $(redis-server --version | cut -d' ' -f3), tansu $("$CARGO_BIN/tansu" --version | cut -d' ' -f2), $(cargo nextest --version | head -1), $("$PROMTOOL" --version 2>&1 | head -1)"

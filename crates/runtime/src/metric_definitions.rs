@@ -44,4 +44,8 @@ pub fn describe() {
         "Tool calls, by tool and outcome (completed, retryable, fatal, timeout)."
     );
     describe_histogram!(TOOL_DURATION, Unit::Seconds, "Duration of one tool call, by tool.");
+    for direction in ["input", "output"] {
+        metrics::counter!(TOKENS, "direction" => direction).absolute(0);
+    }
+    metrics::counter!(COST).absolute(0);
 }

@@ -90,14 +90,26 @@ where
     })
 }
 
-/// Probes Redis and the broker every five seconds and records the results in `readiness`,
-/// until `stop` fires.
+/// Probes Redis and the broker every five seconds and records the results in `readiness`, and
+/// exports readiness and the main loop's tick age every second, until `stop` fires.
 fn spawn_probes(
     readiness: Readiness,
     store: baton_store::Store,
     producer: baton_bus::Producer,
     stop: CancellationToken,
 ) {
+    let gauges = readiness.clone();
+    let gauges_stop = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            metrics::gauge!(metric_definitions::READY).set(if gauges.problems().is_empty() { 1.0 } else { 0.0 });
+            metrics::gauge!(metric_definitions::LOOP_TICK_AGE).set(gauges.loop_tick_age_ms().max(0) as f64 / 1000.0);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = gauges_stop.cancelled() => return,
+            }
+        }
+    });
     tokio::spawn(async move {
         loop {
             readiness.set_redis(store.ping().await.is_ok());

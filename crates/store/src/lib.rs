@@ -5,6 +5,7 @@
 mod audit;
 mod breakers;
 mod dead_letters;
+mod fleet;
 mod index;
 pub mod keys;
 pub mod layout;
@@ -27,6 +28,7 @@ use redis::AsyncConnectionConfig;
 
 pub use audit::{AuditEntry, AUDIT_MAX_LEN};
 pub use breakers::{BreakerGate, BreakerLimits, BreakerView};
+pub use fleet::FleetSample;
 pub use index::Index;
 pub use lease::{Claim, CommitOutcome, Granted, Lease};
 pub use ledger::LedgerCall;

@@ -8,18 +8,36 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::Readiness;
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Installs the process-wide Prometheus recorder (once; later calls reuse it).
+/// Buckets of every `*_seconds` histogram: from a quarter of a millisecond (a step of a long
+/// run, docs/benchmarks.md) to five minutes (a slow model or tool call).
+pub const SECONDS_BUCKETS: &[f64] =
+    &[0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// Buckets of every `*_steps` histogram (steps per slice: 1 up to `worker.slice_max_steps`).
+pub const STEPS_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
+
+/// Installs the process-wide Prometheus recorder (once; later calls reuse it). Histograms are
+/// exported as Prometheus histograms (buckets), so they aggregate across instances.
 pub fn prometheus() -> PrometheusHandle {
     PROMETHEUS
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_steps".into()), STEPS_BUCKETS));
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                Err(e) => {
+                    tracing::error!(error = %e, "histogram buckets rejected; latencies are exported as summaries");
+                    PrometheusBuilder::new().build_recorder()
+                }
+            };
             let handle = recorder.handle();
             // A second install (several services in one test process) keeps the first recorder.
             let _ = metrics::set_global_recorder(recorder);

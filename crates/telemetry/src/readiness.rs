@@ -52,6 +52,11 @@ impl Readiness {
         self.inner.loop_tick_ms.store(crate::now_ms(), Ordering::Relaxed);
     }
 
+    /// How long ago the main loop last ticked, ms (since start if it never did).
+    pub fn loop_tick_age_ms(&self) -> i64 {
+        crate::now_ms() - self.inner.loop_tick_ms.load(Ordering::Relaxed)
+    }
+
     /// The reasons the service is not ready; empty when ready.
     pub fn problems(&self) -> Vec<&'static str> {
         let i = &self.inner;

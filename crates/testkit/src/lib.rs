@@ -15,7 +15,7 @@ pub mod runs;
 mod stack;
 pub mod tool_server;
 
-pub use process::{bin_path, free_port, http_get, wait_for_port, Proc};
+pub use process::{bin_path, find_executable, free_port, http_get, wait_for_port, Proc};
 pub use stack::{Broker, Redis, Stack, StackOptions};
 
 /// Milliseconds since the Unix epoch.

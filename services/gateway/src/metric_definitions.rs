@@ -28,4 +28,14 @@ pub fn describe() {
     describe_counter!(RECONCILIATIONS, Unit::Count, "ReconcileRun by decision: done, not_done, fail.");
     describe_counter!(SWITCH_CHANGES, Unit::Count, "Operator switch changes, by switch.");
     describe_counter!(CAPPED, Unit::Count, "Submits refused because the tenant is at its cap on active runs.");
+    for result in ["admitted", "deduplicated"] {
+        metrics::counter!(SUBMITS, "result" => result).absolute(0);
+    }
+    for result in ["approved", "denied", "refused"] {
+        metrics::counter!(APPROVALS, "result" => result).absolute(0);
+    }
+    for decision in ["done", "not_done", "fail"] {
+        metrics::counter!(RECONCILIATIONS, "decision" => decision).absolute(0);
+    }
+    metrics::counter!(CAPPED).absolute(0);
 }

@@ -39,9 +39,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let switches = baton_service::switches::LiveSwitches::start(infra.store.clone(), every, infra.stopping()).await;
     let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone(), switches };
     let max_interval = reaper.config.reaper.max_interval_ms as i64;
+    let mut sampled = std::time::Instant::now() - Duration::from_secs(1);
     loop {
         infra.readiness.tick();
         let mut next_due = now_ms() + max_interval;
+        if sampled.elapsed() >= Duration::from_secs(1) {
+            sample_fleet(&reaper).await;
+            sampled = std::time::Instant::now();
+        }
         if let Err(e) = failover::sweep(&reaper).await {
             tracing::warn!(error = %e, "failover sweep failed");
         }
@@ -60,6 +65,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     infra.stop(Duration::from_millis(reaper.config.reaper.drain_grace_ms));
     Ok(())
+}
+
+/// Exports the fleet gauges (`baton_fleet_*`) from one Redis sample.
+async fn sample_fleet(reaper: &Reaper) {
+    use metric_definitions as m;
+    match reaper.store.fleet_sample(now_ms()).await {
+        Ok(s) => {
+            metrics::gauge!(m::FLEET_IN_FLIGHT).set(s.in_flight as f64);
+            metrics::gauge!(m::FLEET_INFLIGHT_OVERDUE).set(s.inflight_overdue_ms as f64 / 1000.0);
+            metrics::gauge!(m::FLEET_TIMERS).set(s.timers as f64);
+            metrics::gauge!(m::FLEET_TIMERS_DUE).set(s.timers_due as f64);
+            metrics::gauge!(m::FLEET_DEAD_LETTERS).set(s.dead_letters as f64);
+            metrics::gauge!(m::FLEET_WORKERS).set(s.workers as f64);
+            metrics::gauge!(m::FLEET_SWITCHES).set(s.switches as f64);
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot sample the fleet gauges"),
+    }
 }
 
 /// Handles every due entry of `index` (up to the batch size); returns its next due time.

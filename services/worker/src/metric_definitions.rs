@@ -70,4 +70,10 @@ pub fn describe() {
     describe_counter!(REJOINS, Unit::Count, "Consumer-group rejoins forced by an orphaned partition.");
     describe_gauge!(BREAKER_STATE, "A manifest tool's circuit breaker as last seen: 0 closed, 1 half open, 2 open.");
     describe_counter!(BREAKER_REJECTIONS, Unit::Count, "Calls held because their tool's circuit breaker was open.");
+    for name in [DEAD_LETTERS, LEASES_LOST, LEASES_RELEASED, TASKS_UNDECODABLE, REJOINS] {
+        metrics::counter!(name).absolute(0);
+    }
+    for result in ["granted", "stale", "leased", "terminal", "waiting", "ahead", "missing"] {
+        metrics::counter!(CLAIMS, "result" => result).absolute(0);
+    }
 }
