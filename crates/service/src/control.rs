@@ -40,6 +40,7 @@ pub async fn stop_run(
         UpdateOutcome::Updated => {}
         UpdateOutcome::Leased | UpdateOutcome::Conflict => return Ok(Stopped::Changed),
     }
+    crate::metric_definitions::count_finished(&t.state);
     if publish(store, producer, &t).await {
         if let Err(e) = store.index_drop_all(run_id).await {
             tracing::warn!(run_id = %run_id, error = %e, "cannot clear indexes of a stopped run");
@@ -71,6 +72,9 @@ pub async fn resume_run(
     match store.update(snapshot, &t.state, &t.events, retention_ms).await? {
         UpdateOutcome::Updated => {}
         UpdateOutcome::Leased | UpdateOutcome::Conflict => return Ok(false),
+    }
+    if baton_core::status::is_terminal(t.state.status()) {
+        crate::metric_definitions::count_finished(&t.state);
     }
     let published = publish(store, producer, t).await;
     if published && baton_core::status::is_terminal(t.state.status()) {

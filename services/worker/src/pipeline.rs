@@ -313,6 +313,9 @@ async fn finish(
     phase("commit", committing);
     match committed {
         Ok(CommitOutcome::Committed) => {
+            if baton_core::status::is_terminal(t.state.status()) {
+                baton_service::metric_definitions::count_finished(&t.state);
+            }
             let handing_on = Instant::now();
             let outcome = hand_on(worker, &t, events, due, origin).await;
             phase("hand_on", handing_on);
