@@ -14,6 +14,16 @@ pub fn current_traceparent() -> Option<String> {
     carrier.remove("traceparent")
 }
 
+/// The trace id of `span` (32 hex digits), for log lines; empty if it has none.
+pub fn trace_id(span: &tracing::Span) -> String {
+    use opentelemetry::trace::TraceContextExt as _;
+    let id = span.context().span().span_context().trace_id();
+    if id == opentelemetry::trace::TraceId::INVALID {
+        return String::new();
+    }
+    id.to_string()
+}
+
 /// Makes `span` a child of the trace named by `traceparent`.
 pub fn set_parent(span: &tracing::Span, traceparent: &str) {
     let carrier = HashMap::from([("traceparent".to_string(), traceparent.to_string())]);

@@ -273,6 +273,12 @@ async fn a_breaker_opens_fleet_wide_then_half_opens_and_closes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(failures_seen(&a.stack.metrics(second).await), 1.0, "the third failure was the second worker's");
+    // Log lines of a step name its run, step, attempt, tenant and trace.
+    let logs = a.stack.services[second].log_text();
+    let line = logs.lines().find(|l| l.contains("circuit breaker open")).expect("the opening is logged");
+    for field in ["\"run_id\"", "\"step\"", "\"attempt\"", "\"tenant\":\"default\"", "\"trace_id\":\""] {
+        assert!(line.contains(field), "{field} missing from {line}");
+    }
 
     // Open: no worker calls the tool, not even a fresh one; the runs wait without spending attempts.
     let third = a.stack.start("worker").await;

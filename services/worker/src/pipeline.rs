@@ -61,11 +61,14 @@ pub struct Origin {
 /// is not finished here (a crash, a Redis or Kafka error) is recovered by the reaper from the
 /// checkpoint.
 pub async fn run_slice(worker: &Worker, claimed: Claimed, origin: Origin, abandon: CancellationToken) {
+    // Every log line of the slice carries the run, step, attempt, tenant and trace id.
     let span = tracing::info_span!("slice", run_id = %claimed.lease.run_id, step = claimed.state.next_step,
-        attempt = claimed.state.attempt, fence = claimed.lease.fence);
+        attempt = claimed.state.attempt, fence = claimed.lease.fence, tenant = %claimed.state.tenant,
+        trace_id = tracing::field::Empty);
     if let Some(tp) = &origin.traceparent {
         baton_telemetry::trace::set_parent(&span, tp);
     }
+    span.record("trace_id", baton_telemetry::trace::trace_id(&span));
     let run_id = claimed.lease.run_id.clone();
     async move {
         let outcome = slice(worker, claimed, &origin, &abandon).await;
@@ -118,6 +121,7 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
         },
     ));
     let reads_history = !baton_core::plan::is_script(&state);
+    let trace_id = baton_telemetry::trace::trace_id(&tracing::Span::current());
     let slice_started = Instant::now();
     let mut steps = 0u32;
     let end = loop {
@@ -130,7 +134,12 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
             retry_tiers_ms: worker.config.scheduler.retry_tiers_ms.clone(),
         };
         let stepping = Instant::now();
-        let t = match advance(worker, &lease, state, &history, &mut events, ctx, &step_cancel).await {
+        // One span per step, carrying everything a log line of it needs.
+        let step_span = tracing::info_span!("step", run_id = %lease.run_id, step = state.next_step,
+            attempt = state.attempt, tenant = %state.tenant, trace_id = %trace_id);
+        let stepped =
+            advance(worker, &lease, state, &history, &mut events, ctx, &step_cancel).instrument(step_span).await;
+        let t = match stepped {
             Ok(t) => t,
             Err((Halt::Abandoned, committed)) => {
                 let fallback = if abandon.is_cancelled() { Cause::Drain } else { Cause::LeaseLost };
