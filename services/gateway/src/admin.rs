@@ -7,10 +7,10 @@ use std::time::Duration;
 use baton_core::machine::requeue;
 use baton_proto::v1::admin_service_server::AdminService;
 use baton_proto::v1::{
-    DiscardDeadLetterRequest, DiscardDeadLetterResponse, ListDeadLettersRequest, ListDeadLettersResponse,
-    ListSwitchesRequest, ListSwitchesResponse, ListToolsRequest, ListToolsResponse, ReloadToolsRequest,
-    ReloadToolsResponse, RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus, SetLaneSwitchRequest,
-    SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
+    CheckReadinessRequest, CheckReadinessResponse, DiscardDeadLetterRequest, DiscardDeadLetterResponse,
+    ListDeadLettersRequest, ListDeadLettersResponse, ListSwitchesRequest, ListSwitchesResponse, ListToolsRequest,
+    ListToolsResponse, ReloadToolsRequest, ReloadToolsResponse, RequeueDeadLetterRequest, RequeueDeadLetterResponse,
+    RunStatus, SetLaneSwitchRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
 };
 use baton_service::control::resume_run;
 use baton_store::Index;
@@ -18,7 +18,7 @@ use baton_telemetry::now_ms;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{run_id_arg, store_error};
-use crate::{switches, Gateway};
+use crate::{readiness, switches, Gateway};
 
 /// The AdminService implementation.
 pub struct Admin(pub Arc<Gateway>);
@@ -147,5 +147,13 @@ impl AdminService for Admin {
         request: Request<ListSwitchesRequest>,
     ) -> Result<Response<ListSwitchesResponse>, Status> {
         switches::list(&self.0, request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn check_readiness(
+        &self,
+        _request: Request<CheckReadinessRequest>,
+    ) -> Result<Response<CheckReadinessResponse>, Status> {
+        readiness::check(&self.0).await.map(Response::new)
     }
 }

@@ -7,6 +7,7 @@ mod approvals;
 mod cancel;
 mod convert;
 pub mod metric_definitions;
+mod readiness;
 mod reconcile;
 mod submit;
 mod switches;

@@ -12,7 +12,7 @@ use crate::args::{parse_autonomy, parse_status, parse_step};
     name = "batonctl",
     version,
     after_help = "Exit status: 0 ok; 1 error (gRPC errors print `error: CODE: message` on stderr); \
-                  2 bad usage; 3 a watched run ended without succeeding."
+                  2 bad usage; 3 a watched run ended without succeeding; 4 readiness: a blocking item fails."
 )]
 pub struct Cli {
     /// Gateway address.
@@ -110,6 +110,13 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: TenantsCommand,
+    },
+    /// The production-readiness checklist against this deployment: owner, status, evidence and
+    /// next action per item; exit status 4 when a blocking item fails.
+    Readiness {
+        /// The Prometheus that scrapes Baton (http://HOST:PORT): checks metrics and alert rules.
+        #[arg(long, value_name = "URL")]
+        prometheus: Option<String>,
     },
     /// Operator switches in force and the latest changes, who made them and why (AdminService).
     Switches {

@@ -9,6 +9,7 @@ mod gates;
 mod human;
 mod json;
 mod output;
+mod readiness;
 mod tools;
 
 use std::process::ExitCode;
