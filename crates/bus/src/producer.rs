@@ -75,7 +75,8 @@ impl Producer {
     pub async fn send_task(&self, task: &Task) -> Result<()> {
         let topic = self.topics.tasks(&task.lane);
         let partition = self.route.as_ref().and_then(|route| route(&topic, &task.run_id));
-        let sent = self.send_record(&topic, &task.run_id, task.encode_to_vec(), &[], partition).await;
+        let headers = self.task_headers(task, &[]);
+        let sent = self.send_with(&topic, &task.run_id, task.encode_to_vec(), headers, partition).await;
         self.woke(&topic, sent)
     }
 
@@ -84,8 +85,9 @@ impl Producer {
     pub async fn send_retry(&self, task: &Task, tier_label: &str) -> Result<()> {
         let topic = self.topics.retry(tier_label);
         let not_before = task.not_before_ms.to_string();
-        let headers = [(NOT_BEFORE_HEADER, not_before.as_str()), (LANE_HEADER, task.lane.as_str())];
-        let sent = self.send(&topic, &task.run_id, task.encode_to_vec(), &headers).await;
+        let extra = [(NOT_BEFORE_HEADER, not_before.as_str()), (LANE_HEADER, task.lane.as_str())];
+        let headers = self.task_headers(task, &extra);
+        let sent = self.send_with(&topic, &task.run_id, task.encode_to_vec(), headers, None).await;
         self.woke(&topic, sent)
     }
 
@@ -169,19 +171,39 @@ impl Producer {
         headers
     }
 
-    async fn send(&self, topic: &str, key: &str, payload: Vec<u8>, extra: &[(&str, &str)]) -> Result<()> {
-        self.send_record(topic, key, payload, extra, None).await
+    /// A task record's headers: `extra`, and the `traceparent` of the current span when it is in
+    /// the run's trace (a worker's step), else the run's own (a hop by the scheduler or reaper).
+    fn task_headers(&self, task: &Task, extra: &[(&str, &str)]) -> OwnedHeaders {
+        let current = baton_telemetry::trace::current_traceparent();
+        let trace_of = |tp: &str| tp.split('-').nth(1).map(str::to_string);
+        let traceparent = match current {
+            Some(tp) if task.traceparent.is_empty() || trace_of(&tp) == trace_of(&task.traceparent) => Some(tp),
+            _ if !task.traceparent.is_empty() => Some(task.traceparent.clone()),
+            other => other,
+        };
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in extra {
+            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+        }
+        if let Some(tp) = &traceparent {
+            headers = headers.insert(Header { key: "traceparent", value: Some(tp.as_bytes()) });
+        }
+        headers
     }
 
-    async fn send_record(
+    async fn send(&self, topic: &str, key: &str, payload: Vec<u8>, extra: &[(&str, &str)]) -> Result<()> {
+        self.send_with(topic, key, payload, self.headers(extra), None).await
+    }
+
+    async fn send_with(
         &self,
         topic: &str,
         key: &str,
         payload: Vec<u8>,
-        extra: &[(&str, &str)],
+        headers: OwnedHeaders,
         partition: Option<i32>,
     ) -> Result<()> {
-        let out = Outgoing { topic, key, payload: &payload, headers: self.headers(extra), partition };
+        let out = Outgoing { topic, key, payload: &payload, headers, partition };
         let sent = match enqueue(&self.inner, out, DELIVERY_TIMEOUT).await {
             Ok(delivery) => delivered(delivery).await,
             Err(e) => Err(e),

@@ -246,6 +246,7 @@ pub fn admit(
         pending: None,
         usage: Some(Usage::default()),
         result: String::new(),
+        traceparent: String::new(),
         spec: Some(spec),
     })
 }

@@ -43,6 +43,7 @@ pub fn advance_task(state: &v1::RunState, step: u32, attempt: u32, not_before_ms
         lane: state.lane.clone(),
         not_before_ms,
         tenant: state.tenant.clone(),
+        traceparent: state.traceparent.clone(),
     }
 }
 

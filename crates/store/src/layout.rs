@@ -42,6 +42,7 @@ pub(crate) fn head_bytes(state: &RunState) -> Vec<u8> {
         pending,
         usage,
         result,
+        traceparent,
     } = state;
     RunState {
         schema_version: SCHEMA_VERSION,
@@ -67,6 +68,7 @@ pub(crate) fn head_bytes(state: &RunState) -> Vec<u8> {
         pending: pending.clone(),
         usage: *usage,
         result: result.clone(),
+        traceparent: traceparent.clone(),
     }
     .encode_to_vec()
 }

@@ -10,6 +10,7 @@ pub mod chaos;
 pub mod events_audit;
 pub mod grpc_server;
 pub mod model_server;
+pub mod otlp;
 mod process;
 pub mod runs;
 mod stack;
