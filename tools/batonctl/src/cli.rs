@@ -359,6 +359,63 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Splits a documented command line into words (quotes group, as in a shell) and fills in the
+    /// placeholders the docs use (RUN, TOOL, LANE, TENANT, N, JSON, …).
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let (mut word, mut quote) = (String::new(), None::<char>);
+        for c in line.chars() {
+            match (c, quote) {
+                ('"' | '\'', None) => quote = Some(c),
+                (c, Some(q)) if c == q => quote = None,
+                (' ', None) => {
+                    if !word.is_empty() {
+                        out.push(std::mem::take(&mut word));
+                    }
+                }
+                _ => word.push(c),
+            }
+        }
+        out.push(word);
+        out.into_iter()
+            .map(|w| match w.as_str() {
+                "RUN" | "<run-id>" => "r1".to_string(),
+                "TOOL" => "echo".into(),
+                "LANE" => "main".into(),
+                "TENANT" | "A" => "acme".into(),
+                "N" => "5".into(),
+                "JSON" => "{}".into(),
+                "R" | "…" => "why".into(),
+                other => other.replace('…', "why"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_the_docs_show_parses() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut checked = 0;
+        for doc in ["docs/runbook.md", "docs/gates.md", "docs/operations.md", "README.md"] {
+            // Shell line continuations join their lines.
+            let text = std::fs::read_to_string(root.join(doc)).unwrap().replace("\\\n", " ");
+            let inline = text.split('`').skip(1).step_by(2).map(|s| s.replace('\n', " "));
+            let blocks = text.lines().map(|l| l.trim().trim_start_matches("$B/").to_string());
+            for command in inline.chain(blocks) {
+                let command = command.split(" # ").next().unwrap_or_default().trim().to_string();
+                let Some(rest) = command.strip_prefix("batonctl ") else { continue };
+                if rest.contains('|') {
+                    continue; // a line naming alternatives, not one command
+                }
+                let argv: Vec<String> = std::iter::once("batonctl".to_string()).chain(words(rest)).collect();
+                if let Err(e) = Cli::try_parse_from(&argv) {
+                    panic!("{doc}: `{command}` does not parse: {e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 40, "only {checked} commands found in the docs");
+    }
+
     #[test]
     fn steps_keep_their_order() {
         let cli = Cli::try_parse_from(["batonctl", "submit", "--step", "echo", "--step", r#"sleep:{"ms":5}"#])
