@@ -101,6 +101,9 @@ pub fn approvals(tenant: &str) -> String {
     format!("baton:approvals:{tenant}")
 }
 
+/// Runs waiting for an approval, of every tenant, by request time (for the fleet gauges).
+pub const APPROVALS_ALL: &str = "baton:approvals-all";
+
 /// Runs of one tenant not known to have ended, by admission time (pruned when read at the cap).
 pub fn active_runs(tenant: &str) -> String {
     format!("baton:active:{tenant}")

@@ -10,14 +10,26 @@ impl Store {
     /// Lists run `run_id` as waiting for an approval requested at `at_ms`.
     pub async fn approvals_add(&self, tenant: &str, run_id: &str, at_ms: i64) -> Result<()> {
         let mut conn = self.conn().await?;
-        let _: () = conn.zadd(keys::approvals(tenant), run_id, at_ms).await?;
+        let () = redis::pipe()
+            .zadd(keys::approvals(tenant), run_id, at_ms)
+            .ignore()
+            .zadd(keys::APPROVALS_ALL, run_id, at_ms)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
         Ok(())
     }
 
     /// Drops run `run_id` from the tenant's approvals.
     pub async fn approvals_drop(&self, tenant: &str, run_id: &str) -> Result<()> {
         let mut conn = self.conn().await?;
-        let _: () = conn.zrem(keys::approvals(tenant), run_id).await?;
+        let () = redis::pipe()
+            .zrem(keys::approvals(tenant), run_id)
+            .ignore()
+            .zrem(keys::APPROVALS_ALL, run_id)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
         Ok(())
     }
 

@@ -71,6 +71,15 @@ async fn an_approval_runs_exactly_the_action_it_was_given_for() {
     let run = waiting_for(&mut client, &id, "approval", &a).await;
     let first = approval_of(&run);
     assert_eq!((first.required_by.as_str(), first.action_hash.len()), ("autonomy", 64));
+    let reaper = a.stack.find("reaper");
+    let approvals_waiting = |text: &str| {
+        text.lines().find_map(|l| l.strip_prefix("baton_fleet_approvals_waiting ")?.trim().parse::<f64>().ok())
+    };
+    let deadline = Instant::now() + WITHIN;
+    while approvals_waiting(&a.stack.metrics(reaper).await) != Some(1.0) {
+        assert!(Instant::now() < deadline, "the fleet gauge never showed the waiting approval");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let listed = client.list_approvals(ListApprovalsRequest { limit: 0 }).await.unwrap().into_inner().approvals;
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].run_id.as_str(), listed[0].approval.as_ref().unwrap()), (id.as_str(), &first));
@@ -162,6 +171,11 @@ async fn an_approval_runs_exactly_the_action_it_was_given_for() {
     let again = client.resolve_approval(resolve(&id, &second, ApprovalDecision::Approve, "alice")).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition, "the run is not waiting any more");
     assert!(client.list_approvals(ListApprovalsRequest { limit: 0 }).await.unwrap().into_inner().approvals.is_empty());
+    let deadline = Instant::now() + WITHIN;
+    while approvals_waiting(&a.stack.metrics(reaper).await) != Some(0.0) {
+        assert!(Instant::now() < deadline, "the fleet gauge kept an answered approval");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

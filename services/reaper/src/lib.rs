@@ -79,6 +79,21 @@ async fn sample_fleet(reaper: &Reaper) {
             metrics::gauge!(m::FLEET_DEAD_LETTERS).set(s.dead_letters as f64);
             metrics::gauge!(m::FLEET_WORKERS).set(s.workers as f64);
             metrics::gauge!(m::FLEET_SWITCHES).set(s.switches as f64);
+            metrics::gauge!(m::FLEET_APPROVALS).set(s.approvals as f64);
+            metrics::gauge!(m::FLEET_OLDEST_APPROVAL).set(s.oldest_approval_ms as f64 / 1000.0);
+            if let Some(run_id) = s.oldest_approval_run {
+                // A cancelled or timed-out run leaves its listing behind: drop it, one per sample.
+                match reaper.store.load_run(&run_id).await {
+                    Ok(Some(state)) if baton_core::approval::waiting_on(&state).is_some() => {}
+                    Ok(state) => {
+                        let tenant = state.map(|s| s.tenant).unwrap_or_default();
+                        if let Err(e) = reaper.store.approvals_drop(&tenant, &run_id).await {
+                            tracing::debug!(error = %e, "cannot drop a stale approval listing");
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cannot check the oldest approval listing"),
+                }
+            }
         }
         Err(e) => tracing::debug!(error = %e, "cannot sample the fleet gauges"),
     }

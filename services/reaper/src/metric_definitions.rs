@@ -39,6 +39,12 @@ pub const FLEET_WORKERS: &str = "baton_fleet_workers";
 /// Operator switches in force (tools disabled or gated, lanes paused, tenant caps).
 pub const FLEET_SWITCHES: &str = "baton_fleet_switches_in_force";
 
+/// Runs waiting for a person's approval.
+pub const FLEET_APPROVALS: &str = "baton_fleet_approvals_waiting";
+
+/// Age of the oldest approval request still waiting.
+pub const FLEET_OLDEST_APPROVAL: &str = "baton_fleet_oldest_approval_age_seconds";
+
 /// Registers the descriptions with the installed recorder, and the series with zero values.
 pub fn describe() {
     for (name, help) in [
@@ -48,12 +54,15 @@ pub fn describe() {
         (FLEET_DEAD_LETTERS, "Dead letters waiting for an operator (DLQ depth)."),
         (FLEET_WORKERS, "Workers in the liveness registry."),
         (FLEET_SWITCHES, "Operator switches in force."),
+        (FLEET_APPROVALS, "Runs waiting for a person's approval."),
     ] {
         describe_gauge!(name, help);
         metrics::gauge!(name).set(0.0);
     }
     describe_gauge!(FLEET_INFLIGHT_OVERDUE, Unit::Seconds, "How far past due the oldest in-flight entry is.");
     metrics::gauge!(FLEET_INFLIGHT_OVERDUE).set(0.0);
+    describe_gauge!(FLEET_OLDEST_APPROVAL, Unit::Seconds, "Age of the oldest approval request still waiting.");
+    metrics::gauge!(FLEET_OLDEST_APPROVAL).set(0.0);
     for name in [REDISPATCHED, REPUBLISHED, LEASES_BROKEN, DEAD_WORKERS, TIMED_OUT] {
         metrics::counter!(name).absolute(0);
     }
