@@ -72,14 +72,12 @@ impl Default for ApprovalPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     /// The run does not wait for an approval.
-    #[error("run {run_id} is not waiting for an approval (status {status}{why})")]
+    #[error("run {run_id} is not waiting for an approval (status {status})")]
     NotWaiting {
         /// The run.
         run_id: String,
-        /// Its status.
+        /// Its status ([`crate::status::describe`]).
         status: String,
-        /// `, waiting for …` when it waits for something else.
-        why: String,
     },
     /// The approval id is not the one the run waits on (decided, expired, or superseded).
     #[error("approval {given} is stale: run {run_id} waits on approval {current}")]
@@ -215,12 +213,8 @@ pub fn waiting_on(state: &RunState) -> Option<&Approval> {
 /// Checks that `approval_id` and `action_hash` name the approval the run waits on now.
 pub fn check(state: &RunState, approval_id: &str, action_hash: &str) -> Result<(), ResolveError> {
     let Some(current) = waiting_on(state) else {
-        let waiting = state.status() == RunStatus::Waiting && !state.wait_reason.is_empty();
-        return Err(ResolveError::NotWaiting {
-            run_id: state.run_id.clone(),
-            status: crate::status::name(state.status()).to_string(),
-            why: if waiting { format!(", waiting for {}", state.wait_reason) } else { String::new() },
-        });
+        let status = crate::status::describe(state);
+        return Err(ResolveError::NotWaiting { run_id: state.run_id.clone(), status });
     };
     if current.approval_id != approval_id {
         return Err(ResolveError::Stale {
@@ -254,24 +248,19 @@ pub fn verify(state: &RunState, call: &ToolCall) -> Result<(), String> {
 /// Approves the pending call (after [`check`]): the run is runnable again and its next task
 /// runs exactly that call.
 pub fn approve(mut state: RunState, actor: &str, comment: &str, now_ms: i64) -> Transition {
-    let approval = decide(&mut state, ApprovalDecision::Approve, actor, comment, now_ms);
-    state.status = RunStatus::Running as i32;
-    state.wait_reason.clear();
-    state.wake_at_ms = 0;
-    state.updated_at_ms = now_ms;
+    let (approval, call) = decide(&mut state, ApprovalDecision::Approve, actor, comment, now_ms);
+    let (step, attempt) = (state.next_step, state.attempt);
     let mut events = Vec::new();
-    resolved_event(&mut state, &mut events, &approval, now_ms, "approved");
-    let next = Next::Advance { step: state.next_step, attempt: state.attempt };
-    Transition { state, events, next }
+    resolved_event(&mut state, &mut events, &approval, step, &call, "approved");
+    Transition { state, events, next: Next::Advance { step, attempt } }
 }
 
 /// Denies the pending call (after [`check`], or on expiry): the call is recorded as rejected
 /// with reason `approval_denied`; the planner is told, or the run ends `refused` (a script run,
 /// or `on_deny = end_run`).
 pub fn deny(mut state: RunState, actor: &str, comment: &str, policy: &ApprovalPolicy, now_ms: i64) -> Transition {
-    let approval = decide(&mut state, ApprovalDecision::Deny, actor, comment, now_ms);
+    let (approval, call) = decide(&mut state, ApprovalDecision::Deny, actor, comment, now_ms);
     let pending = state.pending.take().unwrap_or_default();
-    let call = pending.call.unwrap_or_default();
     let step = state.next_step;
     let why = if comment.is_empty() { String::new() } else { format!(": {comment}") };
     let message = if actor == EXPIRED_ACTOR {
@@ -279,10 +268,6 @@ pub fn deny(mut state: RunState, actor: &str, comment: &str, policy: &ApprovalPo
     } else {
         format!("not executed: {actor} denied the call of {:?}{why}", call.tool)
     };
-    state.status = RunStatus::Running as i32;
-    state.wait_reason.clear();
-    state.wake_at_ms = 0;
-    state.updated_at_ms = now_ms;
     state.steps.push(StepRecord {
         step,
         tool: call.tool.clone(),
@@ -302,7 +287,7 @@ pub fn deny(mut state: RunState, actor: &str, comment: &str, policy: &ApprovalPo
     state.attempt = 0;
     state.last_error.clear();
     let mut events = Vec::new();
-    resolved_event(&mut state, &mut events, &approval, now_ms, &message);
+    resolved_event(&mut state, &mut events, &approval, step, &call, &message);
     if is_script(&state) || policy.on_deny == OnDeny::EndRun {
         let mut stop = reason("approval_denied", format!("step {step} ({}): {message}", call.tool));
         stop.by = actor.to_string();
@@ -338,37 +323,42 @@ pub fn expire(mut state: RunState, policy: &ApprovalPolicy, now_ms: i64) -> Tran
     deny(state, EXPIRED_ACTOR, "", policy, now_ms)
 }
 
-fn decide(state: &mut RunState, decision: ApprovalDecision, actor: &str, comment: &str, now_ms: i64) -> Approval {
-    let approval = state.pending.as_mut().and_then(|p| p.approval.as_mut()).expect("waiting on an approval");
+/// Records the decision on the pending approval and ends the wait; the decided approval and
+/// the call it is for.
+fn decide(
+    state: &mut RunState,
+    decision: ApprovalDecision,
+    actor: &str,
+    comment: &str,
+    now_ms: i64,
+) -> (Approval, ToolCall) {
+    let pending = state.pending.as_mut().expect("waiting on an approval");
+    let approval = pending.approval.as_mut().expect("waiting on an approval");
     approval.decision = decision as i32;
     approval.actor = actor.to_string();
     approval.comment = comment.to_string();
     approval.decided_at_ms = now_ms;
-    approval.clone()
+    let decided = (approval.clone(), pending.call.clone().unwrap_or_default());
+    state.status = RunStatus::Running as i32;
+    state.wait_reason.clear();
+    state.wake_at_ms = 0;
+    state.updated_at_ms = now_ms;
+    decided
 }
 
+/// APPROVAL_RESOLVED for the decision `a` on `call` at `step`.
 fn resolved_event(
     state: &mut RunState,
     events: &mut Vec<crate::v1::RunEvent>,
     a: &Approval,
-    now_ms: i64,
+    step: u32,
+    call: &ToolCall,
     detail: &str,
 ) {
-    let step = state.next_step.saturating_sub(u32::from(a.decision() == ApprovalDecision::Deny));
-    let call = state.pending.as_ref().and_then(|p| p.call.clone()).unwrap_or_default();
-    let call = if call.tool.is_empty() {
-        state
-            .steps
-            .last()
-            .map(|r| ToolCall { tool: r.tool.clone(), args_json: r.args_json.clone() })
-            .unwrap_or_default()
-    } else {
-        call
-    };
-    push(state, events, EventKind::ApprovalResolved, now_ms, |e| {
+    push(state, events, EventKind::ApprovalResolved, a.decided_at_ms, |e| {
         e.step = step;
-        e.tool = call.tool;
-        e.args_json = call.args_json;
+        e.tool = call.tool.clone();
+        e.args_json = call.args_json.clone();
         e.approval_id = a.approval_id.clone();
         e.action_hash = a.action_hash.clone();
         e.actor = a.actor.clone();

@@ -42,14 +42,12 @@ impl Choice {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReconcileError {
     /// The run does not wait for a reconciliation.
-    #[error("run {run_id} does not need reconciliation (status {status}{why})")]
+    #[error("run {run_id} does not need reconciliation (status {status})")]
     NotWaiting {
         /// The run.
         run_id: String,
-        /// Its status.
+        /// Its status ([`crate::status::describe`]).
         status: String,
-        /// `, waiting for …` when it waits for something else.
-        why: String,
     },
     /// The step quoted is not the step the run waits on.
     #[error("run {run_id} waits on step {current}, not step {given}")]
@@ -80,9 +78,35 @@ pub fn started(state: &RunState) -> bool {
     state.pending.as_ref().is_some_and(|p| p.started_at_ms > 0)
 }
 
+/// The run was recovered with `call` started and no result recorded: the worker that started it
+/// stopped mid-call. It waits for an operator.
+pub fn cut_off(state: RunState, call: &ToolCall, ctx: &StepContext) -> Transition {
+    let pending = state.pending.clone().unwrap_or_default();
+    let known = format!(
+        "the call of {:?} with idempotency key {} was started at {} ms by {} and no result was recorded: that worker stopped mid-call",
+        call.tool,
+        step_idempotency_key(&state.run_id, state.next_step),
+        pending.started_at_ms,
+        pending.started_by
+    );
+    needs_reconciliation(state, call, known, ctx)
+}
+
+/// `call` went out and got no answer (`what`: a timeout, a lost connection). It waits for an
+/// operator.
+pub fn unanswered(state: RunState, call: &ToolCall, what: &str, ctx: &StepContext) -> Transition {
+    let known = format!(
+        "the call of {:?} with idempotency key {} went out at attempt {} and got no answer ({what}); it may or may not have taken effect",
+        call.tool,
+        step_idempotency_key(&state.run_id, state.next_step),
+        state.attempt
+    );
+    needs_reconciliation(state, call, known, ctx)
+}
+
 /// The run waits for an operator: the pending call `call` may have happened. `known` says what
 /// the runtime knows (who started it, when, what was seen).
-pub fn needs_reconciliation(mut state: RunState, call: &ToolCall, known: String, ctx: &StepContext) -> Transition {
+fn needs_reconciliation(mut state: RunState, call: &ToolCall, known: String, ctx: &StepContext) -> Transition {
     let (step, attempt) = (state.next_step, state.attempt);
     state.status = RunStatus::Waiting as i32;
     state.wait_reason = WAIT_REASON.into();
@@ -106,12 +130,8 @@ pub fn needs_reconciliation(mut state: RunState, call: &ToolCall, known: String,
 /// Checks that the run waits for a reconciliation of `step`.
 pub fn check(state: &RunState, step: u32) -> Result<(), ReconcileError> {
     if state.status() != RunStatus::Waiting || state.wait_reason != WAIT_REASON {
-        let waiting = state.status() == RunStatus::Waiting && !state.wait_reason.is_empty();
-        return Err(ReconcileError::NotWaiting {
-            run_id: state.run_id.clone(),
-            status: crate::status::name(state.status()).to_string(),
-            why: if waiting { format!(", waiting for {}", state.wait_reason) } else { String::new() },
-        });
+        let status = crate::status::describe(state);
+        return Err(ReconcileError::NotWaiting { run_id: state.run_id.clone(), status });
     }
     if step != state.next_step {
         return Err(ReconcileError::WrongStep { run_id: state.run_id.clone(), given: step, current: state.next_step });
@@ -196,7 +216,7 @@ mod tests {
         let mut s = admit("r", "t", "", spec, &Policy::for_tests(), &Catalog::builtins(), 0).unwrap();
         mark_started(&mut s, &call(), "w1", 15);
         assert!(started(&s));
-        needs_reconciliation(s, &call(), "started at 15 by w1; no result".into(), &ctx()).state
+        cut_off(s, &call(), &ctx()).state
     }
 
     #[test]
@@ -206,7 +226,8 @@ mod tests {
                 .unwrap();
         mark_started(&mut s, &call(), "w1", 15);
         assert_eq!(s.pending.as_ref().unwrap().started_by, "w1 (attempt 0)");
-        let t = needs_reconciliation(s, &call(), "started at 15".into(), &ctx());
+        let t = cut_off(s, &call(), &ctx());
+        assert!(t.state.last_error.contains("started at 15 ms by w1 (attempt 0)"), "{}", t.state.last_error);
         assert_eq!(t.next, Next::Hold);
         assert_eq!((t.state.status(), t.state.wait_reason.as_str()), (RunStatus::Waiting, WAIT_REASON));
         let e = &t.events[0];
@@ -216,6 +237,8 @@ mod tests {
         );
         assert_eq!(check(&t.state, 0), Ok(()));
         assert!(matches!(check(&t.state, 1), Err(ReconcileError::WrongStep { current: 0, .. })));
+        let t = unanswered(t.state, &call(), "timed out", &ctx());
+        assert!(t.state.last_error.contains("r:0 went out at attempt 0 and got no answer (timed out)"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Run status names and the terminal/waiting classification the whole fleet agrees on.
 
-use crate::v1::RunStatus;
+use crate::v1::{RunState, RunStatus};
 
 /// True when no further step will ever run.
 pub fn is_terminal(status: RunStatus) -> bool {
@@ -56,6 +56,14 @@ pub const ALL: [RunStatus; 11] = [
 /// The names of the terminal statuses, for the Lua scripts.
 pub fn terminal_names() -> Vec<&'static str> {
     ALL.iter().copied().filter(|s| is_terminal(*s)).map(name).collect()
+}
+
+/// A run's status for messages: `succeeded`, or `waiting for approval` while it waits.
+pub fn describe(state: &RunState) -> String {
+    match state.status() {
+        RunStatus::Waiting if !state.wait_reason.is_empty() => format!("waiting for {}", state.wait_reason),
+        status => name(status).to_string(),
+    }
 }
 
 #[cfg(test)]

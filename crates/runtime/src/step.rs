@@ -216,7 +216,7 @@ pub async fn execute(
         cancel: cancel.child_token(),
     };
     let def = env.catalog.get(&call.tool).map(|t| &t.def);
-    let guarded = def.is_some_and(|d| d.adapter.kind() != "builtin");
+    let guarded = def.is_some_and(|d| !matches!(d.adapter, baton_core::catalog::Adapter::Builtin));
     let uncertain_if_interrupted = def.is_some_and(|d| d.uncertain_if_interrupted());
     let gate = if guarded { env.breakers.allow(&call.tool).await } else { Gate::Closed };
     if let Gate::Open(until_ms) = gate {
@@ -246,7 +246,7 @@ pub async fn execute(
         // The tool answered (even with a 4xx): healthy. No answer, or a 5xx/429: a failure.
         let ok = matches!(result, Ok(Ok(_)) | Ok(Err(ToolError::Fatal(_))));
         if !ok || gate == Gate::Probe {
-            env.breakers.record(&call.tool, ok, gate).await;
+            env.breakers.record(&call.tool, ok).await;
         }
     }
     metrics::counter!(m::TOOL_CALLS, "tool" => call.tool.clone(), "outcome" => outcome_label).increment(1);
@@ -266,13 +266,7 @@ pub async fn execute(
     if let (Some(message), true) = (&unanswered, uncertain_if_interrupted) {
         // Not idempotent, external, and maybe done: never repeated blindly.
         ctx.now_ms = now_ms();
-        let known = format!(
-            "the call of {:?} with idempotency key {} went out at attempt {} and got no answer ({message}); it may or may not have taken effect",
-            call.tool,
-            step_idempotency_key(&state.run_id, state.next_step),
-            state.attempt
-        );
-        return Ok(baton_core::reconcile::needs_reconciliation(state, &call, known, &ctx));
+        return Ok(baton_core::reconcile::unanswered(state, &call, message, &ctx));
     }
     let outcome = match result {
         Err(_) => Outcome::retryable(unanswered.unwrap_or_default()),

@@ -73,11 +73,11 @@ pub async fn resume_run(
         UpdateOutcome::Updated => {}
         UpdateOutcome::Leased | UpdateOutcome::Conflict => return Ok(false),
     }
-    if baton_core::status::is_terminal(t.state.status()) {
+    let ended = baton_core::status::is_terminal(t.state.status());
+    if ended {
         crate::metric_definitions::count_finished(&t.state);
     }
-    let published = publish(store, producer, t).await;
-    if published && baton_core::status::is_terminal(t.state.status()) {
+    if publish(store, producer, t).await && ended {
         if let Err(e) = store.index_drop_all(run_id).await {
             tracing::warn!(run_id = %run_id, error = %e, "cannot clear indexes of an ended run");
         }

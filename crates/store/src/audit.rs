@@ -24,28 +24,22 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+impl AuditEntry {
+    /// The XADD that appends this entry to the (capped) audit stream, for a call or a pipeline.
+    pub(crate) fn append_command(&self) -> redis::Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(keys::AUDIT).arg("MAXLEN").arg("~").arg(AUDIT_MAX_LEN).arg("*");
+        cmd.arg("at").arg(self.at_ms).arg("actor").arg(&self.actor).arg("action").arg(&self.action);
+        cmd.arg("outcome").arg(&self.outcome).arg("detail").arg(&self.detail);
+        cmd
+    }
+}
+
 impl Store {
     /// Appends an entry to the audit log.
     pub async fn audit(&self, entry: &AuditEntry) -> Result<()> {
         let mut conn = self.conn().await?;
-        let _: String = redis::cmd("XADD")
-            .arg(keys::AUDIT)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(AUDIT_MAX_LEN)
-            .arg("*")
-            .arg("at")
-            .arg(entry.at_ms)
-            .arg("actor")
-            .arg(&entry.actor)
-            .arg("action")
-            .arg(&entry.action)
-            .arg("outcome")
-            .arg(&entry.outcome)
-            .arg("detail")
-            .arg(&entry.detail)
-            .query_async(&mut conn)
-            .await?;
+        let _: String = entry.append_command().query_async(&mut conn).await?;
         Ok(())
     }
 

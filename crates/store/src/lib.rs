@@ -26,7 +26,7 @@ use std::time::Duration;
 use deadpool_redis::{Manager, Pool, Runtime};
 use redis::AsyncConnectionConfig;
 
-pub use audit::{AuditEntry, AUDIT_MAX_LEN};
+pub use audit::AuditEntry;
 pub use breakers::{BreakerGate, BreakerLimits, BreakerView};
 pub use fleet::FleetSample;
 pub use index::Index;

@@ -3,7 +3,7 @@
 //! appended to the audit log in the same transaction; services re-read the hash every
 //! `switches.refresh_ms`.
 
-use crate::{keys, Result, Store, AUDIT_MAX_LEN};
+use crate::{keys, AuditEntry, Result, Store};
 
 /// One switch in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,23 +62,14 @@ impl Store {
         } else {
             pipe.hdel(keys::SWITCHES, change.field()).ignore();
         }
-        pipe.cmd("XADD")
-            .arg(keys::AUDIT)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(AUDIT_MAX_LEN)
-            .arg("*")
-            .arg("at")
-            .arg(change.at_ms)
-            .arg("actor")
-            .arg(&change.actor)
-            .arg("action")
-            .arg(change.audit_action())
-            .arg("outcome")
-            .arg(&change.value)
-            .arg("detail")
-            .arg(&change.reason)
-            .ignore();
+        let audit = AuditEntry {
+            at_ms: change.at_ms,
+            actor: change.actor.clone(),
+            action: change.audit_action(),
+            outcome: change.value.clone(),
+            detail: change.reason.clone(),
+        };
+        pipe.add_command(audit.append_command()).ignore();
         let () = pipe.query_async(&mut conn).await?;
         Ok(())
     }

@@ -39,17 +39,14 @@ impl Store {
         Ok(conn.zrange(keys::approvals(tenant), 0, limit.max(1) as isize - 1).await?)
     }
 
-    /// Lists run `run_id` as active for its tenant.
-    pub async fn active_add(&self, tenant: &str, run_id: &str, at_ms: i64) -> Result<()> {
+    /// Lists run `run_id` as active for its tenant; returns how many are listed now, it included
+    /// (one round trip).
+    pub async fn active_admit(&self, tenant: &str, run_id: &str, at_ms: i64) -> Result<u64> {
         let mut conn = self.conn().await?;
-        let _: () = conn.zadd(keys::active_runs(tenant), run_id, at_ms).await?;
-        Ok(())
-    }
-
-    /// How many runs are listed as active for the tenant.
-    pub async fn active_count(&self, tenant: &str) -> Result<u64> {
-        let mut conn = self.conn().await?;
-        Ok(conn.zcard(keys::active_runs(tenant)).await?)
+        let key = keys::active_runs(tenant);
+        let (count,): (u64,) =
+            redis::pipe().zadd(&key, run_id, at_ms).ignore().zcard(&key).query_async(&mut conn).await?;
+        Ok(count)
     }
 
     /// The runs listed as active for the tenant (at most `limit`).

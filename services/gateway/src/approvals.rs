@@ -1,48 +1,20 @@
 //! ResolveApproval and ListApprovals. A resolution must quote the approval id and the action
-//! hash the run shows; it is applied by compare-and-set on the run's fence, so it races safely
+//! hash the run shows; it is applied by compare-and-set on the run's fence ([`change_run`]), so it races safely
 //! with the scheduler expiring the same request: exactly one wins, the other sees a run no
 //! longer waiting and is refused with nothing written.
 
-use std::time::Duration;
-
-use baton_core::approval::{self, ResolveError};
+use baton_core::approval;
 use baton_proto::v1::{
     ApprovalDecision, ListApprovalsRequest, ListApprovalsResponse, PendingApproval, ResolveApprovalRequest,
     ResolveApprovalResponse,
 };
-use baton_service::control::resume_run;
 use baton_store::Index;
 use baton_telemetry::now_ms;
 use tonic::Status;
 
-use crate::convert::{run_id_arg, store_error};
+use crate::change::change_run;
+use crate::convert::{actor_arg, run_id_arg, store_error};
 use crate::Gateway;
-
-const ATTEMPTS: usize = 20;
-/// Longest actor name and comment accepted.
-pub const MAX_ACTOR: usize = 256;
-/// Longest comment accepted.
-pub const MAX_COMMENT: usize = 4096;
-
-/// Checks who acts and why: a non-empty, bounded actor and a bounded comment.
-pub fn actor_arg(actor: &str, comment: &str, what: &str) -> Result<String, Status> {
-    let actor = actor.trim();
-    if actor.is_empty() {
-        return Err(Status::invalid_argument(format!("actor: is required (who {what}; it is recorded)")));
-    }
-    if actor.len() > MAX_ACTOR || actor.chars().any(char::is_control) {
-        return Err(Status::invalid_argument(format!(
-            "actor: must be at most {MAX_ACTOR} characters without control characters"
-        )));
-    }
-    if comment.len() > MAX_COMMENT {
-        return Err(Status::invalid_argument(format!(
-            "comment: is {} bytes, the limit is {MAX_COMMENT}",
-            comment.len()
-        )));
-    }
-    Ok(actor.to_string())
-}
 
 /// Approves or denies the call `req.run_id` waits on, for `tenant`.
 pub async fn resolve(
@@ -67,51 +39,35 @@ pub async fn resolve(
     }
     let run_id = &req.run_id;
     let policy = gw.config.approvals.policy();
-    for _ in 0..ATTEMPTS {
-        let snapshot = match gw.store.read_for_update(run_id).await.map_err(store_error)? {
-            Some(s) if s.state.tenant == tenant => s,
-            _ => return Err(Status::not_found(format!("run {run_id} not found"))),
-        };
-        approval::check(&snapshot.state, &req.approval_id, &req.action_hash).map_err(|e| match e {
-            ResolveError::NotWaiting { .. } | ResolveError::Stale { .. } | ResolveError::HashMismatch { .. } => {
-                metrics::counter!(crate::metric_definitions::APPROVALS, "result" => "refused").increment(1);
-                Status::failed_precondition(e.to_string())
-            }
+    let t = change_run(gw, tenant, run_id, |state| {
+        approval::check(state, &req.approval_id, &req.action_hash).map_err(|e| {
+            metrics::counter!(crate::metric_definitions::APPROVALS, "result" => "refused").increment(1);
+            Status::failed_precondition(e.to_string())
         })?;
-        let now = now_ms();
-        let t = match decision {
-            ApprovalDecision::Approve => approval::approve(snapshot.state.clone(), &actor, &req.comment, now),
-            _ => approval::deny(snapshot.state.clone(), &actor, &req.comment, &policy, now),
-        };
-        let grace = gw.config.runs.dispatch_grace_ms;
-        if !resume_run(&gw.store, &gw.producer, &snapshot, &t, grace, gw.config.runs.retention_ms(), &[])
-            .await
-            .map_err(store_error)?
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            continue;
-        }
-        // The request is answered: its expiry timer and listing go (hints; readers re-check).
-        let cleanup = async {
-            gw.store.index_drop(Index::Timers, run_id).await?;
-            gw.store.approvals_drop(tenant, run_id).await?;
-            Ok::<_, baton_store::Error>(())
-        };
-        if let Err(e) = cleanup.await {
-            tracing::warn!(run_id, error = %e, "cannot clear the answered request's indexes (readers re-check)");
-        }
-        let label = if decision == ApprovalDecision::Approve { "approved" } else { "denied" };
-        metrics::counter!(crate::metric_definitions::APPROVALS, "result" => label).increment(1);
-        tracing::info!(run_id, tenant, actor, decision = label, step = snapshot.state.next_step, "approval resolved");
-        let decided = t
-            .state
-            .pending
-            .as_ref()
-            .and_then(|p| p.approval.clone())
-            .or_else(|| t.state.steps.last().and_then(|r| r.approval.clone()));
-        return Ok(ResolveApprovalResponse { status: t.state.status, approval: decided });
+        Ok(match decision {
+            ApprovalDecision::Approve => approval::approve(state.clone(), &actor, &req.comment, now_ms()),
+            _ => approval::deny(state.clone(), &actor, &req.comment, &policy, now_ms()),
+        })
+    })
+    .await?;
+    // The request is answered: its expiry timer and listing go (hints; readers re-check).
+    let cleanup = async {
+        gw.store.index_drop(Index::Timers, run_id).await?;
+        gw.store.approvals_drop(tenant, run_id).await
+    };
+    if let Err(e) = cleanup.await {
+        tracing::warn!(run_id, error = %e, "cannot clear the answered request's indexes (readers re-check)");
     }
-    Err(Status::aborted(format!("run {run_id} kept changing; try again")))
+    let label = if decision == ApprovalDecision::Approve { "approved" } else { "denied" };
+    metrics::counter!(crate::metric_definitions::APPROVALS, "result" => label).increment(1);
+    tracing::info!(run_id, tenant, actor, decision = label, "approval resolved");
+    let decided = t
+        .state
+        .pending
+        .as_ref()
+        .and_then(|p| p.approval.clone())
+        .or_else(|| t.state.steps.last().and_then(|r| r.approval.clone()));
+    Ok(ResolveApprovalResponse { status: t.state.status, approval: decided })
 }
 
 /// The tenant's runs waiting for an approval, oldest request first. Entries whose run no longer
@@ -128,8 +84,11 @@ pub async fn list(gw: &Gateway, tenant: &str, req: ListApprovalsRequest) -> Resu
     let ids = gw.store.approvals_list(tenant, limit * 2 + 16).await.map_err(store_error)?;
     let mut approvals = Vec::new();
     for run_id in &ids {
-        let state = gw.store.load_run(run_id).await.map_err(store_error)?;
-        let Some(state) = state.filter(|s| approval::waiting_on(s).is_some()) else {
+        let Some(state) = gw.store.load_run(run_id).await.map_err(store_error)? else {
+            gw.store.approvals_drop(tenant, run_id).await.map_err(store_error)?;
+            continue;
+        };
+        let Some(waiting) = approval::waiting_on(&state).cloned() else {
             gw.store.approvals_drop(tenant, run_id).await.map_err(store_error)?;
             continue;
         };
@@ -140,7 +99,7 @@ pub async fn list(gw: &Gateway, tenant: &str, req: ListApprovalsRequest) -> Resu
             run_id: run_id.clone(),
             step: state.next_step,
             call: state.pending.as_ref().and_then(|p| p.call.clone()),
-            approval: approval::waiting_on(&state).cloned(),
+            approval: Some(waiting),
             goal: state.spec.as_ref().map(|s| s.goal.clone()).unwrap_or_default(),
         });
     }

@@ -1,4 +1,5 @@
-//! Mapping internal records to API messages and errors to gRPC statuses.
+//! Mapping internal records to API messages and errors to gRPC statuses, and checking the
+//! arguments every RPC shares (run ids, who acts).
 
 use baton_proto::v1::Run;
 use baton_store::RunView;
@@ -50,4 +51,29 @@ pub fn run_id_arg(run_id: &str) -> Result<(), Status> {
         return Err(Status::invalid_argument(format!("run_id: {run_id:?} is not a run id")));
     }
     Ok(())
+}
+
+/// Longest actor name accepted.
+pub const MAX_ACTOR: usize = 256;
+/// Longest comment accepted.
+pub const MAX_COMMENT: usize = 4096;
+
+/// Checks who acts and why: a non-empty, bounded actor and a bounded comment.
+pub fn actor_arg(actor: &str, comment: &str, what: &str) -> Result<String, Status> {
+    let actor = actor.trim();
+    if actor.is_empty() {
+        return Err(Status::invalid_argument(format!("actor: is required (who {what}; it is recorded)")));
+    }
+    if actor.len() > MAX_ACTOR || actor.chars().any(char::is_control) {
+        return Err(Status::invalid_argument(format!(
+            "actor: must be at most {MAX_ACTOR} characters without control characters"
+        )));
+    }
+    if comment.len() > MAX_COMMENT {
+        return Err(Status::invalid_argument(format!(
+            "comment: is {} bytes, the limit is {MAX_COMMENT}",
+            comment.len()
+        )));
+    }
+    Ok(actor.to_string())
 }

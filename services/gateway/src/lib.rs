@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod approvals;
 mod cancel;
+mod change;
 mod convert;
 pub mod metric_definitions;
 mod readiness;

@@ -52,8 +52,7 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     let mut state = admit(&run_id, tenant, &key, spec, &policy, &catalog, now)
         .map_err(|e| Status::invalid_argument(e.to_string()))?;
     state.traceparent = baton_telemetry::trace::current_traceparent().unwrap_or_default();
-    crate::switches::check_tenant_cap(gw, tenant).await?;
-    gw.store.active_add(tenant, &run_id, now).await.map_err(store_error)?;
+    crate::switches::admit_under_tenant_cap(gw, tenant, &run_id, now).await?;
     let mut events = Vec::new();
     push(&mut state, &mut events, EventKind::RunQueued, now, |_| {});
     let due = now + gw.config.runs.dispatch_grace_ms as i64;

@@ -12,8 +12,7 @@ use baton_store::SwitchSetting;
 use baton_telemetry::now_ms;
 use tonic::Status;
 
-use crate::approvals::actor_arg;
-use crate::convert::store_error;
+use crate::convert::{actor_arg, store_error};
 use crate::Gateway;
 
 /// Entries of a tenant's active list checked per prune.
@@ -153,28 +152,31 @@ pub async fn tools_with_state(gw: &Gateway) -> Result<Vec<ToolInfo>, Status> {
     Ok(tools)
 }
 
-/// Refuses a submit when `tenant` is at its cap on active runs (RESOURCE_EXHAUSTED, nothing
-/// stored). Runs that ended are pruned from the count first.
-pub async fn check_tenant_cap(gw: &Gateway, tenant: &str) -> Result<(), Status> {
+/// Lists `run_id` among the tenant's active runs, or refuses the submit when that puts the tenant
+/// over its cap (RESOURCE_EXHAUSTED; the listing is taken back and nothing else is stored).
+/// Runs that ended are pruned from the count first. One round trip while under the cap.
+pub async fn admit_under_tenant_cap(gw: &Gateway, tenant: &str, run_id: &str, now_ms: i64) -> Result<(), Status> {
     let cap = gw.switches.now().tenant_caps.get(tenant).copied().unwrap_or(gw.config.runs.max_active_per_tenant);
-    let count = gw.store.active_count(tenant).await.map_err(store_error)?;
-    if (cap == 0 || count < u64::from(cap)) && count < PRUNE_AT {
+    let cap = u64::from(cap);
+    let count = gw.store.active_admit(tenant, run_id, now_ms).await.map_err(store_error)?;
+    if (cap == 0 || count <= cap) && count < PRUNE_AT {
         return Ok(());
     }
     let listed = gw.store.active_list(tenant, (cap as usize).max(PRUNE_BATCH)).await.map_err(store_error)?;
     let mut ended = Vec::new();
-    for run_id in listed {
-        let state = gw.store.load_run(&run_id).await.map_err(store_error)?;
+    for listed_id in listed.into_iter().filter(|id| id != run_id) {
+        let state = gw.store.load_run(&listed_id).await.map_err(store_error)?;
         if state.is_none_or(|s| baton_core::status::is_terminal(s.status())) {
-            ended.push(run_id);
+            ended.push(listed_id);
         }
     }
     gw.store.active_drop(tenant, &ended).await.map_err(store_error)?;
-    let count = count.saturating_sub(ended.len() as u64);
-    if cap > 0 && count >= u64::from(cap) {
+    let others = count.saturating_sub(ended.len() as u64 + 1);
+    if cap > 0 && others >= cap {
+        gw.store.active_drop(tenant, &[run_id.to_string()]).await.map_err(store_error)?;
         metrics::counter!(crate::metric_definitions::CAPPED).increment(1);
         return Err(Status::resource_exhausted(format!(
-            "tenant {tenant:?} has {count} runs not yet ended and its cap is {cap} (tenant.max_active_runs); submit again when one ends"
+            "tenant {tenant:?} has {others} runs not yet ended and its cap is {cap} (tenant.max_active_runs); submit again when one ends"
         )));
     }
     Ok(())

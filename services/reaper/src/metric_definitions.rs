@@ -17,8 +17,8 @@ pub const DEAD_WORKERS: &str = "baton_reaper_dead_workers_total";
 /// Runs ended at their deadline by the reaper.
 pub const TIMED_OUT: &str = "baton_reaper_timed_out_total";
 
-/// Fleet gauges, sampled from Redis every `reaper.max_interval_ms` by the reaper (run one
-/// reaper, or read them from one): runs in flight (leased, or dispatched and not yet claimed).
+/// Fleet gauges, sampled from Redis about once a second by the reaper (run one reaper, or read
+/// them from one): runs in flight (leased, or dispatched and not yet claimed).
 pub const FLEET_IN_FLIGHT: &str = "baton_fleet_runs_in_flight";
 
 /// How far past due the oldest in-flight entry is (a stuck queue or dead workers grow it).

@@ -76,7 +76,7 @@ impl Breakers for FleetBreakers {
         })
     }
 
-    fn record<'a>(&'a self, tool: &'a str, ok: bool, _gate: Gate) -> BoxFuture<'a, ()> {
+    fn record<'a>(&'a self, tool: &'a str, ok: bool) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             if !self.enabled {
                 return;

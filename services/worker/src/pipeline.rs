@@ -265,15 +265,8 @@ async fn advance(
     if catalog.get(&call.tool).is_some_and(|t| t.def.uncertain_if_interrupted()) {
         // A call that must not happen twice: a recovered run whose call may have gone out waits
         // for an operator; otherwise a started marker is committed before the call goes out.
-        if let Some(p) = state.pending.as_ref().filter(|p| p.started_at_ms > 0) {
-            let known = format!(
-                "the call of {:?} with idempotency key {} was started at {} ms by {} and no result was recorded: that worker stopped mid-call",
-                call.tool,
-                baton_core::step_idempotency_key(&state.run_id, state.next_step),
-                p.started_at_ms,
-                p.started_by
-            );
-            return Ok(baton_core::reconcile::needs_reconciliation(state, &call, known, &ctx));
+        if baton_core::reconcile::started(&state) {
+            return Ok(baton_core::reconcile::cut_off(state, &call, &ctx));
         }
         baton_core::reconcile::mark_started(&mut state, &call, &worker.id, ctx.now_ms);
         let ttl = worker.config.worker.lease_ttl_ms;

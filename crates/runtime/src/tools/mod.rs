@@ -67,7 +67,7 @@ pub trait Breakers: Send + Sync {
     /// May a call of `tool` go out now?
     fn allow<'a>(&'a self, tool: &'a str) -> BoxFuture<'a, Gate>;
     /// Reports how a call that went out ended (`ok`: the tool answered, even with a 4xx).
-    fn record<'a>(&'a self, tool: &'a str, ok: bool, gate: Gate) -> BoxFuture<'a, ()>;
+    fn record<'a>(&'a self, tool: &'a str, ok: bool) -> BoxFuture<'a, ()>;
 }
 
 /// A breaker's answer.
@@ -89,7 +89,7 @@ impl Breakers for NoBreakers {
         Box::pin(async { Gate::Closed })
     }
 
-    fn record<'a>(&'a self, _tool: &'a str, _ok: bool, _gate: Gate) -> BoxFuture<'a, ()> {
+    fn record<'a>(&'a self, _tool: &'a str, _ok: bool) -> BoxFuture<'a, ()> {
         Box::pin(async {})
     }
 }
