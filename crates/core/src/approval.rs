@@ -210,6 +210,13 @@ pub fn waiting_on(state: &RunState) -> Option<&Approval> {
     state.pending.as_ref()?.approval.as_ref().filter(|a| a.decision() == ApprovalDecision::Unspecified)
 }
 
+/// Whether a listing of the run among those waiting for approval can go: the run is gone or
+/// ended. A run not (yet) waiting keeps its listing: the worker lists a request just before it
+/// commits it, and answering or expiring a request drops the listing itself.
+pub fn listing_is_stale(state: Option<&RunState>) -> bool {
+    state.is_none_or(|s| crate::status::is_terminal(s.status()))
+}
+
 /// Checks that `approval_id` and `action_hash` name the approval the run waits on now.
 pub fn check(state: &RunState, approval_id: &str, action_hash: &str) -> Result<(), ResolveError> {
     let Some(current) = waiting_on(state) else {

@@ -112,6 +112,15 @@ impl Adapter {
         }
     }
 
+    /// The longest one call may take (`timeout_ms` of the manifest); none for built-ins.
+    pub fn timeout_ms(&self) -> Option<u64> {
+        match self {
+            Adapter::Builtin => None,
+            Adapter::Http(h) => Some(h.timeout_ms),
+            Adapter::Grpc(g) => Some(g.timeout_ms),
+        }
+    }
+
     /// Where calls go (no secrets): the URL or endpoint, empty for built-ins.
     pub fn target(&self) -> String {
         match self {

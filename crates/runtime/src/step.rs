@@ -216,9 +216,14 @@ pub async fn execute(
         cancel: cancel.child_token(),
     };
     let def = env.catalog.get(&call.tool).map(|t| &t.def);
-    let guarded = def.is_some_and(|d| !matches!(d.adapter, baton_core::catalog::Adapter::Builtin));
+    // Manifest tools (they have a timeout) have a breaker; built-ins do not.
+    let call_timeout_ms = def.and_then(|d| d.adapter.timeout_ms());
+    let guarded = call_timeout_ms.is_some();
     let uncertain_if_interrupted = def.is_some_and(|d| d.uncertain_if_interrupted());
-    let gate = if guarded { env.breakers.allow(&call.tool).await } else { Gate::Closed };
+    let gate = match call_timeout_ms {
+        Some(ms) => env.breakers.allow(&call.tool, ms).await,
+        None => Gate::Closed,
+    };
     if let Gate::Open(until_ms) = gate {
         metrics::counter!(m::TOOL_CALLS, "tool" => call.tool.clone(), "outcome" => "breaker_open").increment(1);
         let error = format!("circuit breaker of tool {:?} is open: the tool is failing across the fleet", call.tool);

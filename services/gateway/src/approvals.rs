@@ -70,8 +70,8 @@ pub async fn resolve(
     Ok(ResolveApprovalResponse { status: t.state.status, approval: decided })
 }
 
-/// The tenant's runs waiting for an approval, oldest request first. Entries whose run no longer
-/// waits are dropped from the listing as they are found.
+/// The tenant's runs waiting for an approval, oldest request first. Entries of runs that ended
+/// are dropped from the listing as they are found.
 pub async fn list(gw: &Gateway, tenant: &str, req: ListApprovalsRequest) -> Result<ListApprovalsResponse, Status> {
     let max = gw.config.gateway.max_page_size;
     let limit = match req.limit {
@@ -79,19 +79,18 @@ pub async fn list(gw: &Gateway, tenant: &str, req: ListApprovalsRequest) -> Resu
         n if n > max => return Err(Status::invalid_argument(format!("limit: {n} is above the limit {max}"))),
         n => n,
     } as usize;
-    // Stale entries (answered, expired, cancelled) are skipped and dropped; reading a little past
-    // the limit keeps a page full when a few are stale.
+    // Entries of ended runs are dropped, of runs not waiting now skipped; reading a little past
+    // the limit keeps a page full when a few are.
     let ids = gw.store.approvals_list(tenant, limit * 2 + 16).await.map_err(store_error)?;
     let mut approvals = Vec::new();
     for run_id in &ids {
-        let Some(state) = gw.store.load_run(run_id).await.map_err(store_error)? else {
+        let state = gw.store.load_run(run_id).await.map_err(store_error)?;
+        if approval::listing_is_stale(state.as_ref()) {
             gw.store.approvals_drop(tenant, run_id).await.map_err(store_error)?;
             continue;
-        };
-        let Some(waiting) = approval::waiting_on(&state).cloned() else {
-            gw.store.approvals_drop(tenant, run_id).await.map_err(store_error)?;
-            continue;
-        };
+        }
+        let Some(state) = state else { continue };
+        let Some(waiting) = approval::waiting_on(&state).cloned() else { continue };
         if approvals.len() == limit {
             break;
         }

@@ -84,13 +84,13 @@ async fn sample_fleet(reaper: &Reaper) {
             if let Some(run_id) = s.oldest_approval_run {
                 // A cancelled or timed-out run leaves its listing behind: drop it, one per sample.
                 match reaper.store.load_run(&run_id).await {
-                    Ok(Some(state)) if baton_core::approval::waiting_on(&state).is_some() => {}
-                    Ok(state) => {
+                    Ok(state) if baton_core::approval::listing_is_stale(state.as_ref()) => {
                         let tenant = state.map(|s| s.tenant).unwrap_or_default();
                         if let Err(e) = reaper.store.approvals_drop(&tenant, &run_id).await {
                             tracing::debug!(error = %e, "cannot drop a stale approval listing");
                         }
                     }
+                    Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "cannot check the oldest approval listing"),
                 }
             }

@@ -10,13 +10,14 @@ use baton_telemetry::now_ms;
 
 use crate::metric_definitions as m;
 
+/// Slack on top of a tool's timeout before a silent probe is replaced.
+const PROBE_MARGIN_MS: u64 = 1_000;
+
 /// Breakers backed by Redis, shared by every worker.
 pub struct FleetBreakers {
     store: Store,
     enabled: bool,
     limits: BreakerLimits,
-    /// How long a probe may take before another is let through: the longest tool call.
-    probe_ms: u64,
     failures: AtomicU64,
     id: String,
 }
@@ -29,7 +30,6 @@ impl FleetBreakers {
             store,
             enabled: b.enabled,
             limits: BreakerLimits { failures: b.failures, window_ms: b.window_ms, cooldown_ms: b.cooldown_ms },
-            probe_ms: config.worker.step_timeout_ms,
             failures: AtomicU64::new(0),
             id: worker.to_string(),
         }
@@ -46,12 +46,14 @@ fn level(state: &str) -> f64 {
 }
 
 impl Breakers for FleetBreakers {
-    fn allow<'a>(&'a self, tool: &'a str) -> BoxFuture<'a, Gate> {
+    fn allow<'a>(&'a self, tool: &'a str, call_timeout_ms: u64) -> BoxFuture<'a, Gate> {
         Box::pin(async move {
             if !self.enabled {
                 return Gate::Closed;
             }
-            match self.store.breaker_allow(tool, now_ms(), self.probe_ms).await {
+            // A probe that never reports (its worker died) is replaced once it would have timed out.
+            let probe_ms = call_timeout_ms + PROBE_MARGIN_MS;
+            match self.store.breaker_allow(tool, now_ms(), probe_ms).await {
                 Ok(BreakerGate::Closed) => Gate::Closed,
                 Ok(BreakerGate::Probe) => {
                     metrics::gauge!(m::BREAKER_STATE, "tool" => tool.to_string()).set(1.0);

@@ -64,8 +64,9 @@ impl ToolError {
 
 /// The fleet's circuit breakers, as a step asks them about a manifest tool.
 pub trait Breakers: Send + Sync {
-    /// May a call of `tool` go out now?
-    fn allow<'a>(&'a self, tool: &'a str) -> BoxFuture<'a, Gate>;
+    /// May a call of `tool` go out now? If it is the probe of a recovering tool, it may take
+    /// `call_timeout_ms` before another probe is let through.
+    fn allow<'a>(&'a self, tool: &'a str, call_timeout_ms: u64) -> BoxFuture<'a, Gate>;
     /// Reports how a call that went out ended (`ok`: the tool answered, even with a 4xx).
     fn record<'a>(&'a self, tool: &'a str, ok: bool) -> BoxFuture<'a, ()>;
 }
@@ -85,7 +86,7 @@ pub enum Gate {
 pub struct NoBreakers;
 
 impl Breakers for NoBreakers {
-    fn allow<'a>(&'a self, _tool: &'a str) -> BoxFuture<'a, Gate> {
+    fn allow<'a>(&'a self, _tool: &'a str, _call_timeout_ms: u64) -> BoxFuture<'a, Gate> {
         Box::pin(async { Gate::Closed })
     }
 
