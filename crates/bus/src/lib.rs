@@ -1,18 +1,20 @@
 //! Baton's Kafka layer (DESIGN §3): [`Topics`] names, the one [`Producer`] wrapper (which wakes
 //! idle consumers of the topics it writes), [`consumer`] construction with the
-//! lease-owns-the-work offset policy, [`IdlePause`] for consumers with nothing to do, and
-//! [`admin`] topic setup.
+//! lease-owns-the-work offset policy, [`IdlePause`] for consumers with nothing to do, [`LagProbe`]
+//! for a lane group's consumer lag, and [`admin`] topic setup.
 
 pub mod admin;
 mod consumer;
 mod delivery;
 mod idle;
+mod lag;
 pub mod metric_definitions;
 mod producer;
 mod topics;
 
 pub use consumer::{consumer, traceparent_of, BatonConsumer};
 pub use idle::IdlePause;
+pub use lag::{LagProbe, PartitionLag};
 pub use producer::{Pending, Producer, Route, Wake, LANE_HEADER, NOT_BEFORE_HEADER};
 pub use rdkafka;
 pub use topics::Topics;
@@ -27,6 +29,15 @@ pub enum Error {
     #[error("produce to {topic}: {source}")]
     Produce {
         /// Destination topic.
+        topic: String,
+        /// Broker or client error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// Offsets of a topic or group could not be read.
+    #[error("offsets of {topic}: {source}")]
+    Offsets {
+        /// The topic.
         topic: String,
         /// Broker or client error.
         #[source]

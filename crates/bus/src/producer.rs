@@ -24,6 +24,7 @@ pub struct Producer {
     topics: Topics,
     wake: Option<Wake>,
     route: Option<Route>,
+    redaction: std::sync::Arc<baton_core::redact::Redaction>,
 }
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,7 +47,7 @@ impl Producer {
             .set("compression.type", "none");
         let inner: Client = std::sync::Arc::new(c.create_with_context(Reports).map_err(Error::Client)?);
         spawn_poller(&inner);
-        Ok(Self { inner, topics: Topics::new(&kafka.topic_prefix), wake: None, route: None })
+        Ok(Self { inner, topics: Topics::new(&kafka.topic_prefix), wake: None, route: None, redaction: Default::default() })
     }
 
     /// Wakes paused consumers through `wake` after each task or retry (set before cloning).
@@ -57,6 +58,11 @@ impl Producer {
     /// Routes tasks through `route` (set before cloning).
     pub fn set_route(&mut self, route: Route) {
         self.route = Some(route);
+    }
+
+    /// Masks what `redaction` names in every event produced.
+    pub fn set_redaction(&mut self, redaction: std::sync::Arc<baton_core::redact::Redaction>) {
+        self.redaction = redaction;
     }
 
     fn woke(&self, topic: &str, sent: Result<()>) -> Result<()> {
@@ -118,8 +124,10 @@ impl Producer {
     /// reached [`MAX_BATCH_BYTES`] is handed to the producer now. Nothing waits for the broker.
     pub async fn enqueue_events(&self, events: &[RunEvent], pending: &mut Pending) -> Result<()> {
         for event in events {
+            let mut event = event.clone();
+            self.redaction.event(&mut event);
             pending.batch_bytes += event.encoded_len();
-            pending.batch.push(event.clone());
+            pending.batch.push(event);
         }
         if pending.batch_bytes >= MAX_BATCH_BYTES {
             self.flush_batch(pending).await?;

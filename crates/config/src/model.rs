@@ -321,11 +321,19 @@ pub struct Reaper {
     pub batch: usize,
     /// Bounded drain on SIGTERM.
     pub drain_grace_ms: u64,
+    /// How often the lanes' consumer lag is read from the broker (0: never).
+    pub lag_sample_ms: u64,
 }
 
 impl Default for Reaper {
     fn default() -> Self {
-        Self { ops_listen: "127.0.0.1:9463".into(), max_interval_ms: 1_000, batch: 500, drain_grace_ms: 5_000 }
+        Self {
+            ops_listen: "127.0.0.1:9463".into(),
+            max_interval_ms: 1_000,
+            batch: 500,
+            drain_grace_ms: 5_000,
+            lag_sample_ms: 5_000,
+        }
     }
 }
 
@@ -463,11 +471,21 @@ pub struct Telemetry {
     pub log_level: String,
     /// `json` (default) or `text`.
     pub log_format: String,
+    /// Argument fields (any depth, any case) masked as `[redacted]` in the run's events, on
+    /// Redis and Kafka alike. The values of the secrets Baton reads (model API keys, tools'
+    /// secret headers) are masked wherever they appear, whatever this list says.
+    pub redact_fields: Vec<String>,
 }
 
 impl Default for Telemetry {
     fn default() -> Self {
-        Self { log_level: "info".into(), log_format: "json".into() }
+        let redact_fields = ["password", "passwd", "secret", "token", "api_key", "apikey", "authorization",
+            "access_token", "refresh_token", "client_secret", "private_key"];
+        Self {
+            log_level: "info".into(),
+            log_format: "json".into(),
+            redact_fields: redact_fields.iter().map(|f| f.to_string()).collect(),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod machine;
 pub mod plan;
 pub mod proposal;
 pub mod reconcile;
+pub mod redact;
 pub mod retry;
 pub mod status;
 pub mod stop;

@@ -21,6 +21,7 @@ use baton_core::proposal::{accept, conclude, draft, over_budget, reject};
 use baton_core::step_idempotency_key;
 use baton_proto::v1::{RunState, RunStatus, ToolCall, ToolInfo};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::metric_definitions as m;
 use crate::{Breakers, Gate, Invocation, PlanRequest, Planner, ToolError, ToolRegistry};
@@ -106,8 +107,15 @@ pub async fn plan(
         tokens_left: budget::tokens_left(&state),
     };
     let asking = std::time::Instant::now();
+    // A script is read in-process; any other planner is a call out, with its own span.
+    let span = if scripted {
+        tracing::Span::none()
+    } else {
+        let kind = state.spec.as_ref().map_or("none", baton_core::plan::kind_name);
+        tracing::info_span!("planner_call", otel.kind = "client", planner = kind)
+    };
     let answer = tokio::select! {
-        a = planner.propose(request) => Some(a),
+        a = planner.propose(request).instrument(span) => Some(a),
         _ = cancel.cancelled() => None,
     };
     let Some(answer) = answer else { return Err(Abandoned(Box::new(state))) };
@@ -235,7 +243,8 @@ pub async fn execute(
     let deadline_first = state.deadline_at_ms > 0 && until_deadline < limits.step_timeout;
     let timeout = if deadline_first { until_deadline } else { limits.step_timeout };
     let calling = std::time::Instant::now();
-    let result = tokio::time::timeout(timeout, tool.invoke(invocation)).await;
+    let span = tracing::info_span!("tool_call", otel.kind = "client", tool = %call.tool, outcome = tracing::field::Empty);
+    let result = tokio::time::timeout(timeout, tool.invoke(invocation)).instrument(span.clone()).await;
     if cancel.is_cancelled() {
         return Err(Abandoned(Box::new(state)));
     }
@@ -254,6 +263,7 @@ pub async fn execute(
             env.breakers.record(&call.tool, ok).await;
         }
     }
+    span.record("outcome", outcome_label);
     metrics::counter!(m::TOOL_CALLS, "tool" => call.tool.clone(), "outcome" => outcome_label).increment(1);
     metrics::histogram!(m::TOOL_DURATION, "tool" => call.tool.clone()).record(calling.elapsed().as_secs_f64());
     if result.is_err() && deadline_first {

@@ -43,8 +43,11 @@ impl Infra {
         describe_metrics();
         baton_bus::metric_definitions::describe();
         crate::metric_definitions::describe();
-        let store = baton_store::Store::new(&config.redis)?;
+        crate::metric_definitions::set_build_info(service);
+        let redaction = std::sync::Arc::new(crate::redaction::redaction(config));
+        let store = baton_store::Store::new(&config.redis)?.with_redaction(redaction.clone());
         let mut producer = baton_bus::Producer::new(&config.kafka, &id)?;
+        producer.set_redaction(redaction);
         let waker = store.clone();
         producer.set_wake(std::sync::Arc::new(move |topic: String| {
             let store = waker.clone();

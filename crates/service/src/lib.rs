@@ -6,6 +6,7 @@
 
 pub mod control;
 mod infra;
+pub mod redaction;
 pub mod metric_definitions;
 mod route;
 pub mod switches;

@@ -16,6 +16,18 @@ pub const READY: &str = "baton_service_ready";
 /// Seconds since the service's main loop last went round (a stuck loop grows it).
 pub const LOOP_TICK_AGE: &str = "baton_service_loop_tick_age_seconds";
 
+/// Always 1, labelled with the service and the Baton version it runs (`version`, and `build`:
+/// the commit or image tag baked in as `BATON_BUILD` at compile time, else `dev`). Counting by
+/// `version` shows which versions are in use during a rollout.
+pub const BUILD_INFO: &str = "baton_build_info";
+
+/// Sets [`BUILD_INFO`] for `service`.
+pub fn set_build_info(service: &str) {
+    let build = option_env!("BATON_BUILD").unwrap_or("dev");
+    metrics::gauge!(BUILD_INFO, "service" => service.to_string(), "version" => env!("CARGO_PKG_VERSION"), "build" => build)
+        .set(1.0);
+}
+
 /// Counts a run that ended as `state` says (call once, after its final commit).
 pub fn count_finished(state: &baton_core::v1::RunState) {
     let status = baton_core::status::name(state.status());
@@ -33,6 +45,7 @@ pub fn count_finished(state: &baton_core::v1::RunState) {
 pub fn describe() {
     describe_counter!(MANIFEST_RELOADS, Unit::Count, "Tool manifest reloads, by result: loaded, rejected.");
     describe_counter!(RUNS_FINISHED, Unit::Count, "Runs that ended, by status and stop reason code.");
+    describe_gauge!(BUILD_INFO, "Always 1: the service and the Baton version and build it runs.");
     describe_gauge!(READY, "1 while the service is ready (/readyz answers 200), else 0.");
     describe_gauge!(LOOP_TICK_AGE, Unit::Seconds, "Seconds since the service's main loop last went round.");
     for result in ["loaded", "rejected"] {

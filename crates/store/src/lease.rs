@@ -3,6 +3,7 @@
 
 use baton_core::status;
 use baton_core::stop::StopRequest;
+use baton_core::redact::Redaction;
 use baton_proto::v1::{RunEvent, RunState, StepRecord};
 use prost::Message as _;
 use redis::{ScriptInvocation, Value};
@@ -50,12 +51,13 @@ pub enum Claim {
 /// Adds what every checkpoint write passes (see `lua/checkpoint.lua`): the run's keys, then
 /// after the caller's guard arguments the head, its retention, its event sequence number, the
 /// spec (when migrating an old-layout checkpoint), the new step records and the events. Only a
-/// terminal state gets a retention; a live one is kept.
+/// terminal state gets a retention; a live one is kept. Events are written as `redaction` masks them.
 pub(crate) fn checkpoint_write(
     invocation: &mut ScriptInvocation<'_>,
     state: &RunState,
     events: &[RunEvent],
     retention_ms: u64,
+    redaction: &Redaction,
 ) {
     let r = &state.run_id;
     let retention = if status::is_terminal(state.status()) { retention_ms.max(1) } else { 0 };
@@ -79,7 +81,13 @@ pub(crate) fn checkpoint_write(
         invocation.arg(step);
     }
     for event in events {
-        invocation.arg(event.encode_to_vec());
+        if redaction.is_empty() {
+            invocation.arg(event.encode_to_vec());
+        } else {
+            let mut event = event.clone();
+            redaction.event(&mut event);
+            invocation.arg(event.encode_to_vec());
+        }
     }
 }
 
@@ -199,7 +207,7 @@ impl Store {
         let mut invocation = scripts().commit.prepare_invoke();
         let read_seq = state.event_seq.saturating_sub(events.len() as u64);
         invocation.arg(&lease.token).arg(lease.fence).arg(read_seq).arg(keep_ttl_ms);
-        checkpoint_write(&mut invocation, state, events, retention_ms);
+        checkpoint_write(&mut invocation, state, events, retention_ms, &self.redaction);
         let verdict: String = invocation.invoke_async(&mut conn).await?;
         Ok(if verdict == "ok" { CommitOutcome::Committed } else { CommitOutcome::Fenced })
     }

@@ -72,9 +72,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Masks configured argument fields and secrets in every event written.
+    redaction: std::sync::Arc<baton_core::redact::Redaction>,
 }
 
 impl Store {
+    /// This store, masking what `redaction` names in every event it writes.
+    pub fn with_redaction(mut self, redaction: std::sync::Arc<baton_core::redact::Redaction>) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
     /// Builds the connection pool (connections are opened lazily). Replies may take up to
     /// [`RESPONSE_TIMEOUT`], which bounds blocking reads such as a watch's `XREAD BLOCK`.
     pub fn new(config: &baton_config::Redis) -> Result<Self> {
@@ -89,7 +97,7 @@ impl Store {
             .create_timeout(Some(Duration::from_secs(3)))
             .build()
             .map_err(|e| Error::Config(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, redaction: Default::default() })
     }
 
     /// A pooled connection.

@@ -67,7 +67,7 @@ impl Store {
         let mut conn = self.conn().await?;
         let mut invocation = scripts().update.prepare_invoke();
         invocation.arg(read.fence);
-        checkpoint_write(&mut invocation, state, events, retention_ms);
+        checkpoint_write(&mut invocation, state, events, retention_ms, &self.redaction);
         let verdict: String = invocation.invoke_async(&mut conn).await?;
         Ok(match verdict.as_str() {
             "ok" => UpdateOutcome::Updated,

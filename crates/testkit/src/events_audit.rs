@@ -21,6 +21,9 @@ pub struct EventsAudit {
     pub missing: Vec<String>,
     /// Records on the topic repeating an event already seen (at-least-once delivery).
     pub duplicates: usize,
+    /// The arguments and detail text of the audited runs' events on the topic, to check that
+    /// nothing redacted reached it.
+    pub texts: Vec<String>,
 }
 
 /// Audits the events of `runs` on `<prefix>.events` of the broker at `bootstrap`, waiting up to
@@ -46,23 +49,23 @@ pub async fn audit(store: &baton_store::Store, bootstrap: &str, runs: &[String],
     let on_topic = tokio::task::spawn_blocking(move || read_topic(&bootstrap, "baton.events", &wanted))
         .await
         .unwrap_or_else(|e| Err(format!("topic reader panicked: {e}")));
-    let (seen, duplicates) = match on_topic {
+    let (seen, duplicates, texts) = match on_topic {
         Ok(found) => found,
         Err(e) => {
             let missing = vec![format!("cannot read the topic: {e}")];
-            return EventsAudit { committed: committed.len(), missing, duplicates: 0 };
+            return EventsAudit { committed: committed.len(), missing, ..Default::default() };
         }
     };
     let missing = committed.iter().filter(|k| !seen.contains(*k)).map(|(r, s)| format!("{r}:{s}")).collect();
-    EventsAudit { committed: committed.len(), missing, duplicates }
+    EventsAudit { committed: committed.len(), missing, duplicates, texts }
 }
 
-/// Every `(run, seq)` of the wanted runs on `topic`, and how many records repeated one.
-fn read_topic(
-    bootstrap: &str,
-    topic: &str,
-    wanted: &HashSet<String>,
-) -> Result<(HashSet<(String, u64)>, usize), String> {
+/// What was read of the wanted runs: every `(run, seq)`, how many records repeated one, and
+/// the events' arguments and detail texts.
+type OnTopic = (HashSet<(String, u64)>, usize, Vec<String>);
+
+/// Reads `topic` to its end for the wanted runs' events.
+fn read_topic(bootstrap: &str, topic: &str, wanted: &HashSet<String>) -> Result<OnTopic, String> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("baton-audit-{}", std::process::id()))
@@ -86,6 +89,7 @@ fn read_topic(
     let mut at_end: HashSet<i32> = HashSet::new();
     let mut seen = HashSet::new();
     let mut duplicates = 0;
+    let mut texts = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while at_end.len() < partitions.len() {
         if Instant::now() > deadline {
@@ -102,13 +106,14 @@ fn read_topic(
             Some(Err(_)) => {}
             Some(Ok(m)) => {
                 let Some(batch) = m.payload().and_then(|p| EventBatch::decode(p).ok()) else { continue };
-                for event in batch.events {
-                    if wanted.contains(&event.run_id) && !seen.insert((event.run_id, event.seq)) {
+                for event in batch.events.into_iter().filter(|e| wanted.contains(&e.run_id)) {
+                    texts.extend([event.args_json, event.detail].into_iter().filter(|t| !t.is_empty()));
+                    if !seen.insert((event.run_id, event.seq)) {
                         duplicates += 1;
                     }
                 }
             }
         }
     }
-    Ok((seen, duplicates))
+    Ok((seen, duplicates, texts))
 }

@@ -51,7 +51,7 @@ async fn a_model_proposes_and_the_runtime_decides() {
     m.script(
         "fix your arguments",
         vec![
-            Reply::call("lookup_order", r#"{"order_id":7}"#),
+            Reply::call("lookup_order", r#"{"order_id":7,"password":"hunter22","note":"token s3cret"}"#),
             Reply::call("lookup_order", r#"{"order_id":"B2"}"#),
             Reply::text("found B2"),
         ],
@@ -138,6 +138,19 @@ async fn a_model_proposes_and_the_runtime_decides() {
         vec![(StepOutcome::Rejected, "invalid_args".into()), (StepOutcome::Completed, String::new())]
     );
     assert!(run.steps[0].error.contains("/order_id"), "{}", run.steps[0].error);
+    // The redaction rule: a configured field (`password`) and a secret's value (the tool
+    // credential SHIP_TOKEN) never reach the run's events, on Redis or on the events topic.
+    let (_, events) = finish(&mut client, &fixed, &a).await;
+    let rejected = events.iter().find(|e| e.kind() == EventKind::ProposalRejected).expect("the rejection's event");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&rejected.args_json).unwrap(),
+        serde_json::json!({"order_id": 7, "password": "[redacted]", "note": "token [redacted]"})
+    );
+    let store = baton_store::Store::new(&baton_config::Redis { url: a.stack.redis.url(), pool_size: 2 }).unwrap();
+    let audit = baton_testkit::events_audit::audit(&store, &a.stack.broker.bootstrap(), &[fixed.clone()], WITHIN).await;
+    assert!(audit.missing.is_empty(), "{audit:?}");
+    assert!(audit.texts.iter().any(|t| t.contains("[redacted]")), "{audit:?}");
+    assert!(!audit.texts.iter().any(|t| t.contains("hunter22") || t.contains("s3cret")), "{audit:?}");
     let fed_back = &m.requests("fix your arguments")[1]["messages"][2]["content"];
     assert!(fed_back.as_str().unwrap().starts_with("rejected by the runtime (invalid_args)"), "{fed_back}");
     let calls: Vec<_> =

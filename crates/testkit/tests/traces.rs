@@ -55,4 +55,15 @@ async fn one_run_is_one_trace_across_gateway_worker_and_scheduler() {
         );
     }
     assert!(of_run.iter().any(|s| s.name == "step"), "step spans are exported: {of_run:#?}");
+    // Each tool call is a client span under its step; slices carry OTel messaging attributes.
+    let steps: HashSet<&str> = of_run.iter().filter(|s| s.name == "step").map(|s| s.span_id.as_str()).collect();
+    let calls: Vec<_> = in_trace.iter().filter(|s| s.name == "tool_call").collect();
+    assert!(calls.len() >= 4, "a span per tool call (echo, flaky twice, echo): {calls:#?}");
+    for c in &calls {
+        assert!(steps.contains(c.parent_span_id.as_str()), "a tool call outside a step: {c:#?}");
+    }
+    assert!(calls.iter().any(|c| c.attribute("tool") == Some("flaky") && c.attribute("outcome") == Some("retryable")));
+    let slice = of_run.iter().find(|s| s.name == "slice").unwrap();
+    assert_eq!(slice.attribute("messaging.system"), Some("kafka"), "{slice:#?}");
+    assert_eq!(slice.attribute("messaging.destination.name"), Some("baton.tasks.main"), "{slice:#?}");
 }

@@ -4,10 +4,12 @@
 //! worker's leases are broken first so its runs need not wait for their TTL ([`failover`]).
 //! Deadlines: a run past its wall-clock deadline ends `timed_out`, at once if no step is in
 //! flight, else through the same stop flag as a cancel ([`deadline`]).
-//! The loop sleeps until the next entry is due or a bounded interval passes.
+//! The loop sleeps until the next entry is due or a bounded interval passes. Beside it, the
+//! fleet gauges are sampled from Redis and the lanes' consumer lag from the broker ([`lag`]).
 
 mod deadline;
 mod failover;
+mod lag;
 pub mod metric_definitions;
 mod recover;
 
@@ -37,6 +39,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(ops = %infra.ops, "reaper ready");
     let every = Duration::from_millis(config.switches.refresh_ms);
     let switches = baton_service::switches::LiveSwitches::start(infra.store.clone(), every, infra.stopping()).await;
+    tokio::spawn(lag::sample_lanes(config.clone(), infra.stopping()));
     let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone(), switches };
     let max_interval = reaper.config.reaper.max_interval_ms as i64;
     let mut sampled = std::time::Instant::now() - Duration::from_secs(1);

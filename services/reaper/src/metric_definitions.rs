@@ -45,6 +45,10 @@ pub const FLEET_APPROVALS: &str = "baton_fleet_approvals_waiting";
 /// Age of the oldest approval request still waiting.
 pub const FLEET_OLDEST_APPROVAL: &str = "baton_fleet_oldest_approval_age_seconds";
 
+/// Records on a lane's task topic partition that its worker group has not committed past
+/// (log end offset minus committed offset), by lane and partition.
+pub const LANE_LAG: &str = "baton_lane_consumer_lag";
+
 /// Registers the descriptions with the installed recorder, and the series with zero values.
 pub fn describe() {
     for (name, help) in [
@@ -63,6 +67,7 @@ pub fn describe() {
     metrics::gauge!(FLEET_INFLIGHT_OVERDUE).set(0.0);
     describe_gauge!(FLEET_OLDEST_APPROVAL, Unit::Seconds, "Age of the oldest approval request still waiting.");
     metrics::gauge!(FLEET_OLDEST_APPROVAL).set(0.0);
+    describe_gauge!(LANE_LAG, "Records on a lane's task partition its worker group has not committed past, by lane and partition.");
     for name in [REDISPATCHED, REPUBLISHED, LEASES_BROKEN, DEAD_WORKERS, TIMED_OUT] {
         metrics::counter!(name).absolute(0);
     }

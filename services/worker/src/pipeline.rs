@@ -62,9 +62,12 @@ pub struct Origin {
 /// checkpoint.
 pub async fn run_slice(worker: &Worker, claimed: Claimed, origin: Origin, abandon: CancellationToken) {
     // Every log line of the slice carries the run, step, attempt, tenant and trace id.
+    // OTel messaging attributes: this span processes one record of a lane topic.
     let span = tracing::info_span!("slice", run_id = %claimed.lease.run_id, step = claimed.state.next_step,
         attempt = claimed.state.attempt, fence = claimed.lease.fence, tenant = %claimed.state.tenant,
-        trace_id = tracing::field::Empty);
+        trace_id = tracing::field::Empty, otel.kind = "consumer", messaging.system = "kafka",
+        messaging.operation.type = "process", messaging.destination.name = %origin.topic,
+        messaging.destination.partition.id = origin.partition, messaging.kafka.offset = origin.offset);
     if let Some(tp) = &origin.traceparent {
         baton_telemetry::trace::set_parent(&span, tp);
     }
@@ -137,6 +140,7 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
         // One span per step, carrying everything a log line of it needs.
         let step_span = tracing::info_span!("step", run_id = %lease.run_id, step = state.next_step,
             attempt = state.attempt, tenant = %state.tenant, trace_id = %trace_id);
+        let before = baton_core::machine::step_start(&state);
         let stepped =
             advance(worker, &lease, state, &history, &mut events, ctx, &step_cancel).instrument(step_span).await;
         let t = match stepped {
@@ -153,7 +157,9 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
             Err((Halt::CommitFailed, _)) => break End::Quit("commit_failed"),
         };
         steps += 1;
-        metrics::histogram!(m::STEP_DURATION).record(stepping.elapsed().as_secs_f64());
+        let (tool, outcome) = baton_core::machine::step_labels(&before, &t);
+        metrics::histogram!(m::STEP_DURATION, "tool" => tool_label(worker, tool), "outcome" => outcome)
+            .record(stepping.elapsed().as_secs_f64());
         let slice_over = steps >= cfg.slice_max_steps
             || slice_started.elapsed() >= Duration::from_millis(cfg.slice_max_ms)
             || worker.draining.is_cancelled()
@@ -192,6 +198,18 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
         End::Finish(t) => finish(worker, &lease, t, events, due, origin).await,
         End::HandBack(committed) => hand_back(worker, &lease, &committed, events).await,
         End::Quit(why) => why,
+    }
+}
+
+/// A tool name as a metric label: a tool this worker knows, `none` for a step that called none,
+/// `other` for a name a planner made up (labels stay a bounded set).
+fn tool_label(worker: &Worker, tool: String) -> String {
+    if tool.is_empty() {
+        "none".to_string()
+    } else if worker.tools().0.get(&tool).is_some() {
+        tool
+    } else {
+        "other".to_string()
     }
 }
 

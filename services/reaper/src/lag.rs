@@ -1,0 +1,46 @@
+//! Consumer lag of every lane's worker group, read from the broker every
+//! `reaper.lag_sample_ms` and exported as `baton_lane_consumer_lag{lane,partition}`. It runs
+//! beside the sweep loop so a slow broker never delays recovery.
+
+use std::time::Duration;
+
+use baton_bus::LagProbe;
+use baton_config::Config;
+use tokio_util::sync::CancellationToken;
+
+use crate::metric_definitions as m;
+
+/// Samples until `stop` fires; returns at once when sampling is off (`lag_sample_ms = 0`).
+pub async fn sample_lanes(config: Config, stop: CancellationToken) {
+    let every = config.reaper.lag_sample_ms;
+    if every == 0 {
+        return;
+    }
+    let mut probes = Vec::new();
+    for lane in &config.runs.lanes {
+        match LagProbe::new(&config.kafka, lane) {
+            Ok(probe) => probes.push((lane.clone(), std::sync::Arc::new(probe))),
+            Err(e) => tracing::warn!(lane = %lane, error = %e, "cannot read this lane's consumer lag"),
+        }
+    }
+    let timeout = Duration::from_millis(every.clamp(500, 5_000));
+    loop {
+        for (lane, probe) in &probes {
+            let probe = probe.clone();
+            match tokio::task::spawn_blocking(move || probe.sample(timeout)).await {
+                Ok(Ok(lags)) => {
+                    for l in lags {
+                        let partition = l.partition.to_string();
+                        metrics::gauge!(m::LANE_LAG, "lane" => lane.clone(), "partition" => partition).set(l.lag as f64);
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(lane = %lane, error = %e, "cannot read consumer lag"),
+                Err(e) => tracing::debug!(lane = %lane, error = %e, "lag probe panicked"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(every)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
