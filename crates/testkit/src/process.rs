@@ -51,6 +51,11 @@ impl Proc {
         let _ = self.child.kill().await;
     }
 
+    /// SIGSTOP: the process keeps its port and pid but answers nothing (a frozen peer).
+    pub fn freeze(&self) {
+        signal(self.pid(), "STOP");
+    }
+
     /// SIGTERM; returns the exit status if it exits within `within`.
     pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         signal(self.pid(), "TERM");

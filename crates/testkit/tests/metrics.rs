@@ -63,8 +63,28 @@ async fn every_service_exports_lint_clean_metrics_idle_and_busy() {
     }
     let worker = stack.metrics(stack.find("worker")).await;
     assert!(worker.contains("# TYPE baton_worker_step_duration_seconds histogram"), "{worker}");
-    assert!(worker.contains("baton_worker_step_duration_seconds_bucket{le=\"0.001\"}"), "{worker}");
+    // Step durations by the tool the step called and how it ended.
+    let echo_step = "baton_worker_step_duration_seconds_count{tool=\"echo\",outcome=\"completed\"}";
+    assert_eq!(value(&worker, echo_step), Some(5.0), "{worker}");
+    assert!(worker.contains("baton_worker_step_duration_seconds_bucket{tool=\"echo\",outcome=\"completed\",le=\"0.001\"}"));
+    // Every service says which version it runs.
+    for name in services {
+        let text = stack.metrics(stack.find(name)).await;
+        assert!(text.contains(&format!("baton_build_info{{service=\"{name}\",version=\"")), "{name}:\n{text}");
+    }
     assert!(value(&worker, "baton_worker_claims_total{result=\"granted\"}").unwrap() >= 1.0);
     let gateway = stack.metrics(stack.find("gateway")).await;
     assert_eq!(value(&gateway, "baton_gateway_submits_total{result=\"admitted\"}"), Some(1.0));
+    // The reaper reads the lane's consumer lag from the broker: a series per partition, back
+    // to 0 once the worker group committed past the run's tasks.
+    let lag = "baton_lane_consumer_lag{lane=\"main\",partition=\"0\"}";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let reaper = stack.metrics(stack.find("reaper")).await;
+        if value(&reaper, lag) == Some(0.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {lag} 0 from the reaper:\n{reaper}\n{}", stack.logs());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

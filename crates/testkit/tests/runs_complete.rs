@@ -130,3 +130,37 @@ async fn assert_reflection_lists_the_services(channel: tonic::transport::Channel
     };
     assert!(list.service.iter().any(|s| s.name == "baton.v1.RunService"), "{:?}", list.service);
 }
+
+/// A submit answers in bounded time whatever the broker does: with the broker frozen (SIGSTOP:
+/// its port open, nothing answered) SubmitRun still answers once the run is durable in Redis,
+/// and the run completes after the broker comes back (the reaper dispatches it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_answers_in_bounded_time_with_the_broker_frozen() {
+    let mut opts = StackOptions::default();
+    opts.env.push(("BATON_RUNS_DISPATCH_GRACE_MS".into(), "2000".into()));
+    let mut stack = Stack::full("frozen", opts).await;
+    let mut client = stack.client().await;
+    let warm = submit(&mut client, echoes(1), "").await;
+    watch_to_end(&mut client, &warm, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+
+    stack.broker.proc.freeze();
+    let asked = std::time::Instant::now();
+    let request = SubmitRunRequest { spec: Some(echoes(2)), idempotency_key: String::new() };
+    let answer = tokio::time::timeout(Duration::from_secs(20), client.submit_run(request))
+        .await
+        .expect("SubmitRun did not answer within 20 s with the broker frozen")
+        .expect("the run is stored even though the broker is frozen")
+        .into_inner();
+    // The bound is `gateway.submit_dispatch_wait_ms` (1 s) plus the Redis writes: far below 20 s.
+    println!("SubmitRun answered in {:?} with the broker frozen", asked.elapsed());
+    assert_eq!(answer.status(), RunStatus::Queued);
+    let stored = client.get_run(GetRunRequest { run_id: answer.run_id.clone(), latest_steps: 0 }).await.unwrap();
+    assert_eq!(stored.into_inner().status(), RunStatus::Queued);
+
+    // A frozen tansu does not recover by itself: restart it, as an operator would.
+    stack.broker.restart(&stack.dir).await;
+    let events = watch_to_end(&mut client, &answer.run_id, Duration::from_secs(90))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+    assert_eq!(baton_testkit::runs::final_status(&events), RunStatus::Succeeded);
+}

@@ -69,8 +69,14 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     // The run is durable from here on. Its in-flight entry stays until a worker claims it, so a
     // task that is lost or never consumed is re-dispatched by the reaper. The RUN_QUEUED event
     // reaches Kafka with the claiming worker's first batch (in order, in the same record).
-    if let Err(e) = gw.producer.send_task(&task).await {
-        tracing::warn!(run_id = %run_id, error = %e, "first task not dispatched; the reaper will retry");
+    // The answer never waits on the broker longer than the configured bound: a record still
+    // queued in the client may be delivered later (a duplicate task is dropped at claim).
+    let wait = std::time::Duration::from_millis(gw.config.gateway.submit_dispatch_wait_ms);
+    match tokio::time::timeout(wait, gw.producer.send_task(&task)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(run_id = %run_id, error = %e, "first task not dispatched; the reaper will retry"),
+        Err(_) => tracing::warn!(run_id = %run_id, wait_ms = wait.as_millis() as u64,
+            "broker slow to take the first task; answered anyway, the reaper dispatches it if it is lost"),
     }
     tracing::info!(run_id = %run_id, tenant, "run admitted");
     Ok(SubmitRunResponse { run_id, deduplicated: false, status: RunStatus::Queued as i32 })
