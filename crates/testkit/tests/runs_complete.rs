@@ -29,6 +29,16 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
     assert_eq!(reply.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
     // Server reflection answers both protocol versions (grpcurl before 1.8.8 asks only v1alpha).
     assert_reflection_lists_the_services(channel_to(&stack).await).await;
+    // …and so a real grpcurl 1.8.6 (PyPI's, v1alpha only) lists, describes and calls the API.
+    let listed = grpcurl(stack.grpc_port, &[], &["list"]).await;
+    assert!(listed.contains("baton.v1.RunService") && listed.contains("baton.v1.AdminService"), "{listed}");
+    let described = grpcurl(stack.grpc_port, &[], &["describe", "baton.v1.RunService"]).await;
+    assert!(described.contains("rpc SubmitRun"), "{described}");
+    const SUBMIT: &str = r#"{"spec":{"goal":"grpcurl","planner":{"script":{"steps":[{"tool":"echo","argsJson":"{}"}]}}}}"#;
+    let submitted = grpcurl(stack.grpc_port, &["-d", SUBMIT], &["baton.v1.RunService/SubmitRun"]).await;
+    let reply: serde_json::Value = serde_json::from_str(&submitted).unwrap_or_else(|e| panic!("{e}: {submitted}"));
+    let by_grpcurl = reply["runId"].as_str().expect("a run id").to_string();
+    watch_to_end(&mut client, &by_grpcurl, Duration::from_secs(60)).await.unwrap();
 
     let mut ids = Vec::new();
     for _ in 0..12 {
@@ -88,12 +98,28 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
         }
         token = page.next_page_token;
     }
-    assert_eq!(seen.len(), 13, "12 runs + the idempotent one (the other tenant's is not listed)");
+    assert_eq!(seen.len(), 14, "12 runs, the idempotent one and grpcurl's (the other tenant's is not listed)");
     let none = client
         .list_runs(ListRunsRequest { status: RunStatus::Failed as i32, page_size: 5, page_token: String::new() })
         .await
         .unwrap();
     assert!(none.into_inner().runs.is_empty());
+}
+
+/// Runs `grpcurl -plaintext <flags> 127.0.0.1:<port> <args>`; its output.
+async fn grpcurl(port: u16, flags: &[&str], args: &[&str]) -> String {
+    let exe = baton_testkit::find_executable("grpcurl").expect("grpcurl not found: run scripts/install-deps.sh");
+    let out = tokio::process::Command::new(exe)
+        .arg("-plaintext")
+        .args(flags)
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "grpcurl {flags:?} {args:?}: {text}");
+    text
 }
 
 async fn channel_to(stack: &Stack) -> tonic::transport::Channel {
