@@ -94,11 +94,16 @@ pub(crate) fn new_steps(state: &RunState) -> impl Iterator<Item = Vec<u8>> + '_ 
     state.steps.iter().map(prost::Message::encode_to_vec)
 }
 
-/// A run from its stored head, status and spec. The hash's `status` field is the authority on
+/// A run from its stored head, status and spec; a head in a newer schema is refused
+/// ([`Error::NewerSchema`]), an older one upgraded (its inline spec and steps are read as they
+/// are and moved to their own keys at the next write). The hash's `status` field is the authority on
 /// status (a claim moves `queued` to `running` without rewriting the head).
 pub(crate) fn decode_run(key: &str, head: &[u8], status: Option<&str>, spec: Option<&[u8]>) -> Result<RunState> {
     let corrupt = |reason: String| Error::Corrupt { key: key.to_string(), reason };
     let mut state = RunState::decode(head).map_err(|e| corrupt(e.to_string()))?;
+    if state.schema_version > SCHEMA_VERSION {
+        return Err(Error::NewerSchema { key: key.to_string(), found: state.schema_version, supported: SCHEMA_VERSION });
+    }
     if let Some(s) = status.and_then(baton_core::status::parse) {
         state.status = s as i32;
     }

@@ -131,7 +131,16 @@ impl Store {
         let stop: Option<String> = redis::from_redis_value_ref(stop)?;
         let spec: Option<Vec<u8>> = redis::from_redis_value_ref(spec)?;
         let steps: Vec<Vec<u8>> = redis::from_redis_value_ref(steps)?;
-        let state = decode_run(&keys::run(run_id), &head, Some("running"), spec.as_deref())?;
+        let lease = Lease { run_id: run_id.to_string(), fence, token: format!("{owner}/{fence}") };
+        let state = match decode_run(&keys::run(run_id), &head, Some("running"), spec.as_deref()) {
+            Ok(state) => state,
+            Err(e @ Error::NewerSchema { .. }) => {
+                // Nothing was written but the lease: hand it back and leave the run to a newer worker.
+                self.release(&lease).await?;
+                return Ok(Claim::Refused(format!("newer_schema: {e}")));
+            }
+            Err(e) => return Err(e),
+        };
         let mut history = decode_steps(&keys::steps(run_id), &steps)?;
         // An old-layout checkpoint's inline steps are history too (and are moved at the next commit).
         history.extend(state.steps.iter().cloned());
@@ -142,7 +151,6 @@ impl Store {
             .map(|e| crate::runs::decode_event(&keys::events(run_id), e).map(|s| s.event))
             .collect::<Result<Vec<_>>>()?;
         unpublished.reverse();
-        let lease = Lease { run_id: run_id.to_string(), fence, token: format!("{owner}/{fence}") };
         let stop = stop.as_deref().and_then(StopRequest::decode);
         Ok(Claim::Granted(Box::new(Granted { lease, state, stop, history, unpublished })))
     }

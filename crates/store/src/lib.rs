@@ -57,6 +57,17 @@ pub enum Error {
         /// The decode error.
         reason: String,
     },
+    /// A checkpoint written by a newer Baton, in a schema this build cannot read safely: it is
+    /// neither executed nor overwritten (the run waits for an upgraded service).
+    #[error("{key} has checkpoint schema {found}; this build reads schemas up to {supported}: upgrade it")]
+    NewerSchema {
+        /// The key holding it.
+        key: String,
+        /// The checkpoint's schema version.
+        found: u32,
+        /// The newest schema this build reads.
+        supported: u32,
+    },
     /// The pool could not be built from the config.
     #[error("redis config: {0}")]
     Config(String),

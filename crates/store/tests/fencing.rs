@@ -144,7 +144,7 @@ async fn a_proposal_commit_keeps_the_lease_and_the_tool_result_follows_under_the
 }
 
 #[tokio::test]
-async fn history_lives_outside_the_checkpoint_and_old_checkpoints_move_there_on_their_next_write() {
+async fn history_lives_outside_the_checkpoint_old_checkpoints_upgrade_and_newer_ones_are_left_alone() {
     use prost::Message as _;
     let dir = TempDir::new("layout");
     let redis = Redis::start(&dir, false).await;
@@ -197,4 +197,26 @@ async fn history_lives_outside_the_checkpoint_and_old_checkpoints_move_there_on_
     assert!(view.state.steps.is_empty());
     let spec: Option<Vec<u8>> = redis::cmd("GET").arg("baton:spec:{run-v1}").query_async(&mut conn).await.unwrap();
     assert!(spec.is_some(), "the spec key was written");
+
+    // A checkpoint from a newer Baton is neither executed nor overwritten: the claim hands its
+    // lease back and names the reason, reads and writes refuse it, the stored head is untouched.
+    let (_, mut newer) = store_with_run(&redis, "run-v9", 3).await;
+    newer.schema_version = baton_core::SCHEMA_VERSION + 1;
+    let _: () = redis::cmd("HSET")
+        .arg("baton:run:{run-v9}")
+        .arg("state")
+        .arg(newer.encode_to_vec())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    match store.claim("run-v9", 0, 0, "old-worker", 5_000).await.unwrap() {
+        Claim::Refused(reason) => assert!(reason.starts_with("newer_schema") && reason.contains("upgrade"), "{reason}"),
+        Claim::Granted(_) => panic!("an old worker claimed a newer checkpoint"),
+    }
+    let lease: Option<String> = redis::cmd("GET").arg("baton:lease:{run-v9}").query_async(&mut conn).await.unwrap();
+    assert_eq!(lease, None, "the lease was handed back");
+    assert!(matches!(store.load_run("run-v9").await, Err(baton_store::Error::NewerSchema { .. })));
+    assert!(matches!(store.read_for_update("run-v9").await, Err(baton_store::Error::NewerSchema { .. })));
+    let head: Vec<u8> = redis::cmd("HGET").arg("baton:run:{run-v9}").arg("state").query_async(&mut conn).await.unwrap();
+    assert_eq!(head, newer.encode_to_vec(), "nothing was overwritten");
 }

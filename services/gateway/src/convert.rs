@@ -38,6 +38,7 @@ pub fn store_error(e: baton_store::Error) -> Status {
             tracing::error!(error = %e, "corrupt record");
             Status::internal(e.to_string())
         }
+        baton_store::Error::NewerSchema { .. } => Status::failed_precondition(e.to_string()),
         other => Status::unavailable(format!("state store unavailable: {other}")),
     }
 }

@@ -154,6 +154,7 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
     let claim = worker.store.claim(&task.run_id, task.step, task.attempt, &worker.id, ttl).await?;
     let label = match &claim {
         Claim::Granted(..) => "granted",
+        Claim::Refused(reason) if reason.starts_with("newer_schema") => "newer_schema",
         Claim::Refused(reason) => reason.as_str(),
     };
     metrics::counter!(crate::metric_definitions::CLAIMS, "result" => label.to_string()).increment(1);
@@ -164,6 +165,11 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
             worker.store.worker_holds(&worker.id, &task.run_id, true).await?;
             let baton_store::Granted { lease, state, stop, history, unpublished } = *granted;
             Ok(Some(pipeline::Claimed { lease, state, stop, history, unpublished, due }))
+        }
+        Claim::Refused(reason) if reason.starts_with("newer_schema") => {
+            // The reaper dispatches it again after the dispatch grace: a newer worker takes it.
+            tracing::error!(run_id = %task.run_id, step = task.step, %reason, "task refused: checkpoint from a newer Baton");
+            Ok(None)
         }
         Claim::Refused(reason) => {
             tracing::info!(run_id = %task.run_id, step = task.step, attempt = task.attempt, %reason, "task dropped");

@@ -2,7 +2,7 @@
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 
-/// Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing.
+/// Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing, newer_schema.
 pub const CLAIMS: &str = "baton_worker_claims_total";
 
 /// How steps ended, by outcome: continued (committed, the run kept its worker), or how the slice
@@ -51,7 +51,7 @@ pub fn describe() {
     describe_counter!(
         CLAIMS,
         Unit::Count,
-        "Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing."
+        "Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing, newer_schema."
     );
     describe_counter!(STEPS, Unit::Count, "How claimed steps ended, by outcome.");
     describe_histogram!(STEP_DURATION, Unit::Seconds, "Plan to result of one step (its commit not included).");
@@ -73,7 +73,7 @@ pub fn describe() {
     for name in [DEAD_LETTERS, LEASES_LOST, LEASES_RELEASED, TASKS_UNDECODABLE, REJOINS] {
         metrics::counter!(name).absolute(0);
     }
-    for result in ["granted", "stale", "leased", "terminal", "waiting", "ahead", "missing"] {
+    for result in ["granted", "stale", "leased", "terminal", "waiting", "ahead", "missing", "newer_schema"] {
         metrics::counter!(CLAIMS, "result" => result).absolute(0);
     }
 }
