@@ -104,8 +104,55 @@ pub struct SpecError {
     pub message: String,
 }
 
+/// Most labels a run may carry.
+pub const MAX_LABELS: usize = 64;
+/// Longest label key, bytes.
+pub const MAX_LABEL_KEY_BYTES: usize = 63;
+/// Longest label value, bytes.
+pub const MAX_LABEL_VALUE_BYTES: usize = 256;
+/// Most entries in `allowed_tools`.
+pub const MAX_ALLOWED_TOOLS: usize = 256;
+/// Longest field of the version set, bytes.
+pub const MAX_VERSION_BYTES: usize = 128;
+
 fn err(field: impl Into<String>, message: impl Into<String>) -> SpecError {
     SpecError { field: field.into(), message: message.into() }
+}
+
+/// Bounds on what a spec may carry besides its plan: labels, allowed tools, the version set.
+fn check_sizes(spec: &RunSpec) -> Result<(), SpecError> {
+    if spec.labels.len() > MAX_LABELS {
+        return Err(err("spec.labels", format!("has {} labels, the limit is {MAX_LABELS}", spec.labels.len())));
+    }
+    for (key, value) in &spec.labels {
+        let shown: String = key.chars().take(40).collect();
+        if key.is_empty() || key.len() > MAX_LABEL_KEY_BYTES {
+            return Err(err(format!("spec.labels[{shown:?}]"), format!("key must be 1 to {MAX_LABEL_KEY_BYTES} bytes")));
+        }
+        if value.len() > MAX_LABEL_VALUE_BYTES {
+            return Err(err(format!("spec.labels[{shown:?}]"), format!("value is over {MAX_LABEL_VALUE_BYTES} bytes")));
+        }
+    }
+    if spec.allowed_tools.len() > MAX_ALLOWED_TOOLS {
+        let n = spec.allowed_tools.len();
+        return Err(err("spec.allowed_tools", format!("has {n} entries, the limit is {MAX_ALLOWED_TOOLS}")));
+    }
+    if let Some(v) = &spec.versions {
+        let fields = [
+            ("agent", &v.agent),
+            ("model", &v.model),
+            ("prompt", &v.prompt),
+            ("policy", &v.policy),
+            ("tool_schema", &v.tool_schema),
+            ("baton_build", &v.baton_build),
+        ];
+        for (name, value) in fields {
+            if value.len() > MAX_VERSION_BYTES {
+                return Err(err(format!("spec.versions.{name}"), format!("is over {MAX_VERSION_BYTES} bytes")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks a spec against the policy and the tool catalog without building anything.
@@ -113,6 +160,7 @@ pub fn validate(spec: &RunSpec, policy: &Policy, catalog: &Catalog) -> Result<()
     if spec.goal.len() > policy.max_goal_bytes {
         return Err(err("spec.goal", format!("is {} bytes, the limit is {}", spec.goal.len(), policy.max_goal_bytes)));
     }
+    check_sizes(spec)?;
     let lane = effective_lane(spec);
     if !policy.lanes.iter().any(|l| l == lane) {
         return Err(err("spec.lane", format!("unknown lane {lane:?} (lanes: {})", policy.lanes.join(", "))));
