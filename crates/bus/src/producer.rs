@@ -113,6 +113,22 @@ impl Producer {
         self.send(&topic, &letter.run_id, letter.encode_to_vec(), &headers).await
     }
 
+    /// Copies a record that did not decode as a task to the DLQ topic as it came (same key and
+    /// bytes), with headers naming where it came from and why it was refused, so an operator
+    /// can inspect it while its partition moves on.
+    pub async fn send_undecodable(&self, origin: (&str, i32, i64), key: &[u8], payload: &[u8], error: &str) -> Result<()> {
+        let (origin_topic, partition, offset) = origin;
+        let (partition, offset) = (partition.to_string(), offset.to_string());
+        let headers = [
+            ("baton-origin-topic", origin_topic),
+            ("baton-origin-partition", partition.as_str()),
+            ("baton-origin-offset", offset.as_str()),
+            ("baton-error", error),
+        ];
+        let key = String::from_utf8_lossy(key);
+        self.send(&self.topics.dlq(), &key, payload.to_vec(), &headers).await
+    }
+
     /// Produces one run's `events` to the events topic and waits for the acknowledgement.
     pub async fn send_events(&self, events: &[RunEvent]) -> Result<()> {
         let mut pending = Pending::default();

@@ -102,3 +102,59 @@ fn a_bad_config_exits_2_naming_the_key() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("max_watchers = 7"));
 }
+
+/// A record on a task topic that is not a task never blocks its partition: it is copied to the
+/// dead-letter topic as it came, with where it came from and why, and the runs behind it on the
+/// same partition complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_task_goes_to_the_dead_letter_topic_and_the_partition_moves_on() {
+    use baton_bus::rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use baton_bus::rdkafka::message::Headers as _;
+    use baton_bus::rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
+    use baton_bus::rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+    use std::time::{Duration, Instant};
+
+    let mut opts = StackOptions::default();
+    opts.env.push(("BATON_KAFKA_PARTITIONS".into(), "1".into()));
+    let stack = Stack::full("undecodable", opts).await;
+    let mut client = stack.client().await;
+    let bootstrap = stack.broker.bootstrap();
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+    // Field 1 with wire type 7 does not exist in protobuf: no decoder accepts it.
+    let garbage: [&[u8]; 2] = [&[0x0f, 0xff, 0xff], b""];
+    for payload in garbage {
+        producer.send(BaseRecord::to("baton.tasks.main").key("garbage").payload(payload)).unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let id = baton_testkit::runs::submit(&mut client, echoes(2), "").await;
+    let events = baton_testkit::runs::watch_to_end(&mut client, &id, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+    assert_eq!(baton_testkit::runs::check_history(&events), Ok(2));
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "dlq-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset("baton.tasks.dlq", 0, Offset::Beginning).unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut errors = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while errors.len() < 2 && Instant::now() < deadline {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) else { continue };
+        let header = |name: &str| {
+            m.headers().and_then(|h| h.iter().find(|x| x.key == name)).and_then(|x| x.value).map(|v| {
+                String::from_utf8_lossy(v).to_string()
+            })
+        };
+        assert_eq!(header("baton-origin-topic").as_deref(), Some("baton.tasks.main"));
+        assert_eq!(m.key(), Some(&b"garbage"[..]));
+        errors.push(header("baton-error").unwrap_or_default());
+    }
+    assert_eq!(errors.len(), 2, "both records are on the dead-letter topic: {errors:?}\n{}", stack.logs());
+    assert!(errors.iter().all(|e| e.contains("not a baton.v1.Task")), "{errors:?}");
+}

@@ -71,11 +71,25 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
             continue;
         }
         let task = match message.payload().map(Task::decode) {
-            Some(Ok(task)) => task,
+            Some(Ok(task)) if !task.run_id.is_empty() => task,
             other => {
+                let error = match other {
+                    Some(Err(e)) => format!("not a baton.v1.Task: {e}"),
+                    Some(Ok(_)) => "not a baton.v1.Task: no run id".to_string(),
+                    None => "not a baton.v1.Task: no payload".to_string(),
+                };
                 tracing::error!(topic = %topic, partition = message.partition(), offset = message.offset(),
-                    error = ?other.map(|r| r.err()), "undecodable task skipped");
+                    %error, "undecodable task: copied to the dead-letter topic, partition moves on");
                 metrics::counter!(crate::metric_definitions::TASKS_UNDECODABLE).increment(1);
+                // Off the consume loop: a slow broker must not hold the partition behind it.
+                let (producer, origin) = (worker.producer.clone(), (topic.to_string(), message.partition(), message.offset()));
+                let (key, payload) = (message.key().unwrap_or_default().to_vec(), message.payload().unwrap_or_default().to_vec());
+                tokio::spawn(async move {
+                    let at = (origin.0.as_str(), origin.1, origin.2);
+                    if let Err(e) = producer.send_undecodable(at, &key, &payload, &error).await {
+                        tracing::warn!(error = %e, "undecodable task not copied to the dead-letter topic");
+                    }
+                });
                 offsets.received(message.topic(), message.partition(), message.offset());
                 if let Some(offset) = offsets.decided(message.topic(), message.partition(), message.offset()) {
                     let _ = consumer.store_offset(message.topic(), message.partition(), offset);
