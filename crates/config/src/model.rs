@@ -164,6 +164,16 @@ pub struct Runs {
     pub default_max_rejections: u32,
     /// Runs not yet ended a tenant may have (0: no cap); an operator switch overrides it per tenant.
     pub max_active_per_tenant: u32,
+    /// Runs a tenant may submit per second, on average (0: no limit); a token bucket in Redis
+    /// shared by every gateway. `tenant.submit_rate` overrides it per tenant.
+    pub submit_rate_per_tenant: u32,
+    /// Submits a tenant may make at once after a quiet spell (the bucket's size); at least the rate.
+    pub submit_burst_per_tenant: u32,
+    /// Runs not yet ended a lane may have (0: no cap); `lane.max_active_runs` overrides it per lane.
+    pub max_active_per_lane: u32,
+    /// Task records a lane may have queued — its worker group's consumer lag, as the reaper last
+    /// read it — before submits to it are refused (0: no limit); `lane.max_queued` overrides it.
+    pub max_queued_per_lane: u64,
 }
 
 impl Default for Runs {
@@ -192,6 +202,10 @@ impl Default for Runs {
             default_max_tool_calls: p.default_max_tool_calls,
             default_max_rejections: p.default_max_rejections,
             max_active_per_tenant: 0,
+            submit_rate_per_tenant: 0,
+            submit_burst_per_tenant: 0,
+            max_active_per_lane: 0,
+            max_queued_per_lane: 0,
         }
     }
 }

@@ -20,6 +20,19 @@ pub mod name {
     pub const LANE_PAUSED: &str = "lane.paused";
     /// A tenant's cap on runs not yet ended.
     pub const TENANT_MAX_ACTIVE_RUNS: &str = "tenant.max_active_runs";
+    /// A tenant's submits per second (its bucket holds twice that, at least one).
+    pub const TENANT_SUBMIT_RATE: &str = "tenant.submit_rate";
+    /// A lane's cap on runs not yet ended.
+    pub const LANE_MAX_ACTIVE_RUNS: &str = "lane.max_active_runs";
+    /// The consumer lag (task records queued) above which a lane refuses submits.
+    pub const LANE_MAX_QUEUED: &str = "lane.max_queued";
+    /// The admission limits `SetLimit` changes, with what each applies to.
+    pub const LIMITS: [(&str, &str); 4] = [
+        (TENANT_MAX_ACTIVE_RUNS, "tenant"),
+        (TENANT_SUBMIT_RATE, "tenant"),
+        (LANE_MAX_ACTIVE_RUNS, "lane"),
+        (LANE_MAX_QUEUED, "lane"),
+    ];
 }
 
 /// What the switches say now.
@@ -31,6 +44,14 @@ pub struct SwitchState {
     pub paused_lanes: std::collections::BTreeSet<String>,
     /// Tenants' caps on active runs.
     pub tenant_caps: BTreeMap<String, u32>,
+    /// Tenants' submit rates (per second).
+    pub tenant_rates: BTreeMap<String, u32>,
+    /// Lanes' caps on active runs.
+    pub lane_caps: BTreeMap<String, u32>,
+    /// Lanes' queue limits (consumer lag, records).
+    pub lane_queue_limits: BTreeMap<String, u64>,
+    /// Each lane's consumer lag as the reaper last read it, and when (read with the switches).
+    pub lane_lag: BTreeMap<String, (u64, i64)>,
     /// Every setting, as read.
     pub settings: Vec<SwitchSetting>,
 }
@@ -54,6 +75,21 @@ impl SwitchState {
                 name::TENANT_MAX_ACTIVE_RUNS => {
                     if let Ok(cap) = s.value.parse() {
                         state.tenant_caps.insert(s.target.clone(), cap);
+                    }
+                }
+                name::TENANT_SUBMIT_RATE => {
+                    if let Ok(rate) = s.value.parse() {
+                        state.tenant_rates.insert(s.target.clone(), rate);
+                    }
+                }
+                name::LANE_MAX_ACTIVE_RUNS => {
+                    if let Ok(cap) = s.value.parse() {
+                        state.lane_caps.insert(s.target.clone(), cap);
+                    }
+                }
+                name::LANE_MAX_QUEUED => {
+                    if let Ok(limit) = s.value.parse() {
+                        state.lane_queue_limits.insert(s.target.clone(), limit);
                     }
                 }
                 _ => {}
@@ -83,7 +119,9 @@ impl LiveSwitches {
 
     /// Reads the switches from Redis now.
     pub async fn refresh(&self, store: &Store) -> baton_store::Result<()> {
-        let fresh = Arc::new(SwitchState::from_settings(store.switches().await?));
+        let mut fresh = SwitchState::from_settings(store.switches().await?);
+        fresh.lane_lag = store.lane_lags().await?;
+        let fresh = Arc::new(fresh);
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(())
     }
@@ -133,10 +171,16 @@ mod tests {
             setting(name::LANE_PAUSED, "main", "true"),
             setting(name::TENANT_MAX_ACTIVE_RUNS, "acme", "3"),
             setting(name::TOOL_DISABLED, "echo", "false"),
+            setting(name::TENANT_SUBMIT_RATE, "acme", "5"),
+            setting(name::LANE_MAX_ACTIVE_RUNS, "main", "100"),
+            setting(name::LANE_MAX_QUEUED, "main", "5000"),
         ]);
         assert!(s.gates.disabled.contains("refund") && !s.gates.disabled.contains("echo"));
         assert!(s.gates.approval.contains("wire"));
         assert!(s.paused_lanes.contains("main"));
         assert_eq!(s.tenant_caps.get("acme"), Some(&3));
+        assert_eq!(s.tenant_rates.get("acme"), Some(&5));
+        assert_eq!(s.lane_caps.get("main"), Some(&100));
+        assert_eq!(s.lane_queue_limits.get("main"), Some(&5000));
     }
 }

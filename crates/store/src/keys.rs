@@ -108,3 +108,22 @@ pub const APPROVALS_ALL: &str = "baton:approvals-all";
 pub fn active_runs(tenant: &str) -> String {
     format!("baton:active:{tenant}")
 }
+
+/// Runs of one lane not known to have ended, by admission time (pruned when read at the cap).
+pub fn lane_active_runs(lane: &str) -> String {
+    format!("baton:lane-active:{lane}")
+}
+
+/// A tenant's submit token bucket: `tokens`, `at` (ms).
+pub fn submit_bucket(tenant: &str) -> String {
+    format!("baton:rate:{tenant}")
+}
+
+/// Each lane's consumer lag as the reaper last read it: lane → `<records>|<at ms>`.
+pub const LANE_LAG: &str = "baton:lane-lag";
+
+/// API keys by key id (protobuf `ApiKey`, never the secret).
+pub const API_KEYS: &str = "baton:apikeys";
+
+/// API key ids by the SHA-256 (hex) of their secret.
+pub const API_KEYS_BY_HASH: &str = "baton:apikeys:by-hash";

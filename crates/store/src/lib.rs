@@ -3,6 +3,7 @@
 //! index re-checks the per-run keys before acting.
 
 mod audit;
+mod admission;
 mod breakers;
 mod dead_letters;
 mod fleet;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use deadpool_redis::{Manager, Pool, Runtime};
 use redis::AsyncConnectionConfig;
 
+pub use admission::Bucket;
 pub use audit::AuditEntry;
 pub use breakers::{BreakerGate, BreakerLimits, BreakerView};
 pub use fleet::FleetSample;

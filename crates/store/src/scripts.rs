@@ -33,6 +33,8 @@ pub struct Scripts {
     pub breaker_allow: Script,
     /// Record a tool call's success or failure (`lua/breaker_record.lua`).
     pub breaker_record: Script,
+    /// Take a token from a tenant's submit bucket (`lua/rate_take.lua`).
+    pub rate_take: Script,
 }
 
 /// The process-wide scripts.
@@ -60,6 +62,7 @@ pub fn scripts() -> &'static Scripts {
             break_lease: Script::new(include_str!("lua/break_lease.lua")),
             breaker_allow: Script::new(include_str!("lua/breaker_allow.lua")),
             breaker_record: Script::new(include_str!("lua/breaker_record.lua")),
+            rate_take: Script::new(include_str!("lua/rate_take.lua")),
         }
     })
 }

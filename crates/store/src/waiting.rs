@@ -1,6 +1,7 @@
-//! Per-tenant indexes for people and caps: runs waiting for an approval (ListApprovals) and
-//! runs not known to have ended (the tenant's cap on active runs). Like every index they are
-//! hints: readers re-check each run, and drop the entries that no longer hold.
+//! Indexes for people and caps: runs waiting for an approval (ListApprovals, per tenant) and
+//! runs not known to have ended (active sets: [`keys::active_runs`] per tenant and
+//! [`keys::lane_active_runs`] per lane, for their caps). Like every index they are hints:
+//! readers re-check each run, and drop the entries that no longer hold.
 
 use redis::AsyncCommands as _;
 
@@ -39,29 +40,28 @@ impl Store {
         Ok(conn.zrange(keys::approvals(tenant), 0, limit.max(1) as isize - 1).await?)
     }
 
-    /// Lists run `run_id` as active for its tenant; returns how many are listed now, it included
+    /// Lists run `run_id` in the active set `set`; returns how many are listed now, it included
     /// (one round trip).
-    pub async fn active_admit(&self, tenant: &str, run_id: &str, at_ms: i64) -> Result<u64> {
+    pub async fn active_admit(&self, set: &str, run_id: &str, at_ms: i64) -> Result<u64> {
         let mut conn = self.conn().await?;
-        let key = keys::active_runs(tenant);
         let (count,): (u64,) =
-            redis::pipe().zadd(&key, run_id, at_ms).ignore().zcard(&key).query_async(&mut conn).await?;
+            redis::pipe().zadd(set, run_id, at_ms).ignore().zcard(set).query_async(&mut conn).await?;
         Ok(count)
     }
 
-    /// The runs listed as active for the tenant (at most `limit`).
-    pub async fn active_list(&self, tenant: &str, limit: usize) -> Result<Vec<String>> {
+    /// The runs listed in the active set `set` (at most `limit`).
+    pub async fn active_list(&self, set: &str, limit: usize) -> Result<Vec<String>> {
         let mut conn = self.conn().await?;
-        Ok(conn.zrange(keys::active_runs(tenant), 0, limit.max(1) as isize - 1).await?)
+        Ok(conn.zrange(set, 0, limit.max(1) as isize - 1).await?)
     }
 
-    /// Drops runs that ended from the tenant's active list.
-    pub async fn active_drop(&self, tenant: &str, run_ids: &[String]) -> Result<()> {
+    /// Drops runs from the active set `set`.
+    pub async fn active_drop(&self, set: &str, run_ids: &[String]) -> Result<()> {
         if run_ids.is_empty() {
             return Ok(());
         }
         let mut conn = self.conn().await?;
-        let _: () = conn.zrem(keys::active_runs(tenant), run_ids).await?;
+        let _: () = conn.zrem(set, run_ids).await?;
         Ok(())
     }
 }

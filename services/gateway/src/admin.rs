@@ -10,7 +10,7 @@ use baton_proto::v1::{
     CheckReadinessRequest, CheckReadinessResponse, DiscardDeadLetterRequest, DiscardDeadLetterResponse,
     ListDeadLettersRequest, ListDeadLettersResponse, ListSwitchesRequest, ListSwitchesResponse, ListToolsRequest,
     ListToolsResponse, ReloadToolsRequest, ReloadToolsResponse, RequeueDeadLetterRequest, RequeueDeadLetterResponse,
-    RunStatus, SetLaneSwitchRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
+    RunStatus, SetLaneSwitchRequest, SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
 };
 use baton_service::control::resume_run;
 use baton_store::Index;
@@ -139,6 +139,11 @@ impl AdminService for Admin {
     #[tracing::instrument(skip_all)]
     async fn set_tenant_cap(&self, request: Request<SetTenantCapRequest>) -> Result<Response<SwitchChange>, Status> {
         switches::set_tenant_cap(&self.0, request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_limit(&self, request: Request<SetLimitRequest>) -> Result<Response<SwitchChange>, Status> {
+        switches::set_limit(&self.0, request.into_inner()).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all)]

@@ -2,6 +2,7 @@
 //! server reflection), backed by Redis for state and Kafka for dispatch.
 
 mod admin;
+mod admission;
 mod api;
 mod approvals;
 mod cancel;

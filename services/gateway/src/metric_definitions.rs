@@ -17,8 +17,8 @@ pub const RECONCILIATIONS: &str = "baton_gateway_reconciliations_total";
 /// Operator switch changes, by switch.
 pub const SWITCH_CHANGES: &str = "baton_gateway_switch_changes_total";
 
-/// Submits refused because the tenant is at its cap on active runs.
-pub const CAPPED: &str = "baton_gateway_capped_submits_total";
+/// Submits refused by admission control, by the limit that refused them.
+pub const REFUSED: &str = "baton_gateway_refused_submits_total";
 
 /// Registers the descriptions with the installed recorder.
 pub fn describe() {
@@ -27,7 +27,7 @@ pub fn describe() {
     describe_counter!(APPROVALS, Unit::Count, "ResolveApproval outcomes: approved, denied, refused.");
     describe_counter!(RECONCILIATIONS, Unit::Count, "ReconcileRun by decision: done, not_done, fail.");
     describe_counter!(SWITCH_CHANGES, Unit::Count, "Operator switch changes, by switch.");
-    describe_counter!(CAPPED, Unit::Count, "Submits refused because the tenant is at its cap on active runs.");
+    describe_counter!(REFUSED, Unit::Count, "Submits refused by admission control, by limit.");
     for result in ["admitted", "deduplicated"] {
         metrics::counter!(SUBMITS, "result" => result).absolute(0);
     }
@@ -37,5 +37,7 @@ pub fn describe() {
     for decision in ["done", "not_done", "fail"] {
         metrics::counter!(RECONCILIATIONS, "decision" => decision).absolute(0);
     }
-    metrics::counter!(CAPPED).absolute(0);
+    for (limit, _) in baton_service::switches::name::LIMITS {
+        metrics::counter!(REFUSED, "limit" => limit).absolute(0);
+    }
 }

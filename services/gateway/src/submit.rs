@@ -1,5 +1,5 @@
-//! SubmitRun: validate at the edge, honour the idempotency key, write the first checkpoint,
-//! then dispatch the first task. The in-flight entry written first, and kept until a worker
+//! SubmitRun: validate at the edge, apply admission control ([`crate::admission`]), honour the
+//! idempotency key, write the first checkpoint, then dispatch the first task. The in-flight entry written first, and kept until a worker
 //! claims the run, makes a crash or a lost task anywhere after the checkpoint recoverable by
 //! the reaper.
 
@@ -27,6 +27,8 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     let policy = gw.config.admission_policy();
     let catalog = gw.tools.catalog();
     validate(&spec, &policy, &catalog).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    crate::admission::check_pressure(gw, tenant, &spec, now_ms()).await?;
+    let lane = crate::admission::lane_of(&spec).to_string();
     let print = fingerprint(&spec);
     let mut run_id = uuid::Uuid::now_v7().to_string();
     if !key.is_empty() {
@@ -52,7 +54,7 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     let mut state = admit(&run_id, tenant, &key, spec, &policy, &catalog, now)
         .map_err(|e| Status::invalid_argument(e.to_string()))?;
     state.traceparent = baton_telemetry::trace::current_traceparent().unwrap_or_default();
-    crate::switches::admit_under_tenant_cap(gw, tenant, &run_id, now).await?;
+    crate::admission::admit_under_caps(gw, tenant, &lane, &run_id, now).await?;
     let mut events = Vec::new();
     push(&mut state, &mut events, EventKind::RunQueued, now, |_| {});
     let due = now + gw.config.runs.dispatch_grace_ms as i64;

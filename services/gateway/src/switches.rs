@@ -1,10 +1,11 @@
 //! Operator switches through `AdminService`: set a tool's `disabled` / `requires_approval`, a
-//! lane's `paused`, a tenant's cap on active runs; list them with their audit trail. Every
-//! change names who and why and is audited with the write; every service re-reads the switches
-//! within `switches.refresh_ms`. The tenant cap is enforced here, at submit.
+//! lane's `paused`, the admission limits (`SetTenantCap`, `SetLimit`); list them with their
+//! audit trail. Every change names who and why and is audited with the write; every service
+//! re-reads the switches within `switches.refresh_ms`. The limits are enforced at submit
+//! ([`crate::admission`]).
 
 use baton_proto::v1::{
-    BreakerState, ListSwitchesRequest, ListSwitchesResponse, SetLaneSwitchRequest, SetTenantCapRequest,
+    BreakerState, ListSwitchesRequest, ListSwitchesResponse, SetLaneSwitchRequest, SetLimitRequest, SetTenantCapRequest,
     SetToolSwitchRequest, SwitchChange, ToolInfo,
 };
 use baton_service::switches::name;
@@ -15,10 +16,6 @@ use tonic::Status;
 use crate::convert::{actor_arg, store_error};
 use crate::Gateway;
 
-/// Entries of a tenant's active list checked per prune.
-const PRUNE_BATCH: usize = 500;
-/// A tenant's active list is pruned once it holds this many entries, cap or not.
-const PRUNE_AT: u64 = 10_000;
 
 fn change_of(s: &SwitchSetting) -> SwitchChange {
     SwitchChange {
@@ -106,6 +103,31 @@ pub async fn set_tenant_cap(gw: &Gateway, req: SetTenantCapRequest) -> Result<Sw
     apply(gw, setting, req.max_active_runs > 0).await
 }
 
+/// SetLimit: an admission limit for a tenant or a lane (0: back to the configured default).
+pub async fn set_limit(gw: &Gateway, req: SetLimitRequest) -> Result<SwitchChange, Status> {
+    let (actor, reason) = who_and_why(&req.actor, &req.reason)?;
+    let Some((limit, applies_to)) = name::LIMITS.iter().find(|(l, _)| *l == req.limit) else {
+        let known: Vec<&str> = name::LIMITS.iter().map(|(l, _)| *l).collect();
+        return Err(Status::invalid_argument(format!("limit: {:?} is not one of {}", req.limit, known.join(", "))));
+    };
+    crate::tenant::check_name(&req.target).map_err(|m| Status::invalid_argument(format!("target ({applies_to}): {m}")))?;
+    if *applies_to == "lane" && !gw.config.runs.lanes.contains(&req.target) {
+        return Err(Status::invalid_argument(format!("target: unknown lane {:?}", req.target)));
+    }
+    if *limit != name::LANE_MAX_QUEUED && req.value > u64::from(u32::MAX) {
+        return Err(Status::invalid_argument(format!("value: {} is too large for {limit}", req.value)));
+    }
+    let setting = SwitchSetting {
+        switch: limit.to_string(),
+        target: req.target,
+        value: req.value.to_string(),
+        actor,
+        reason,
+        at_ms: now_ms(),
+    };
+    apply(gw, setting, req.value > 0).await
+}
+
 /// ListSwitches: what is in force and the latest changes.
 pub async fn list(gw: &Gateway, req: ListSwitchesRequest) -> Result<ListSwitchesResponse, Status> {
     let limit = match req.audit_limit {
@@ -150,34 +172,4 @@ pub async fn tools_with_state(gw: &Gateway) -> Result<Vec<ToolInfo>, Status> {
         tools.push(info);
     }
     Ok(tools)
-}
-
-/// Lists `run_id` among the tenant's active runs, or refuses the submit when that puts the tenant
-/// over its cap (RESOURCE_EXHAUSTED; the listing is taken back and nothing else is stored).
-/// Runs that ended are pruned from the count first. One round trip while under the cap.
-pub async fn admit_under_tenant_cap(gw: &Gateway, tenant: &str, run_id: &str, now_ms: i64) -> Result<(), Status> {
-    let cap = gw.switches.now().tenant_caps.get(tenant).copied().unwrap_or(gw.config.runs.max_active_per_tenant);
-    let cap = u64::from(cap);
-    let count = gw.store.active_admit(tenant, run_id, now_ms).await.map_err(store_error)?;
-    if (cap == 0 || count <= cap) && count < PRUNE_AT {
-        return Ok(());
-    }
-    let listed = gw.store.active_list(tenant, (cap as usize).max(PRUNE_BATCH)).await.map_err(store_error)?;
-    let mut ended = Vec::new();
-    for listed_id in listed.into_iter().filter(|id| id != run_id) {
-        let state = gw.store.load_run(&listed_id).await.map_err(store_error)?;
-        if state.is_none_or(|s| baton_core::status::is_terminal(s.status())) {
-            ended.push(listed_id);
-        }
-    }
-    gw.store.active_drop(tenant, &ended).await.map_err(store_error)?;
-    let others = count.saturating_sub(ended.len() as u64 + 1);
-    if cap > 0 && others >= cap {
-        gw.store.active_drop(tenant, &[run_id.to_string()]).await.map_err(store_error)?;
-        metrics::counter!(crate::metric_definitions::CAPPED).increment(1);
-        return Err(Status::resource_exhausted(format!(
-            "tenant {tenant:?} has {others} runs not yet ended and its cap is {cap} (tenant.max_active_runs); submit again when one ends"
-        )));
-    }
-    Ok(())
 }

@@ -39,7 +39,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(ops = %infra.ops, "reaper ready");
     let every = Duration::from_millis(config.switches.refresh_ms);
     let switches = baton_service::switches::LiveSwitches::start(infra.store.clone(), every, infra.stopping()).await;
-    tokio::spawn(lag::sample_lanes(config.clone(), infra.stopping()));
+    tokio::spawn(lag::sample_lanes(config.clone(), infra.store.clone(), infra.stopping()));
     let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone(), switches };
     let max_interval = reaper.config.reaper.max_interval_ms as i64;
     let mut sampled = std::time::Instant::now() - Duration::from_secs(1);

@@ -111,6 +111,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantsCommand,
     },
+    /// Admission limits per tenant or lane, changed at run time (AdminService; audited).
+    Limits {
+        /// What to do.
+        #[command(subcommand)]
+        command: LimitsCommand,
+    },
     /// The production-readiness checklist against this deployment: owner, status, evidence and
     /// next action per item; exit status 4 when a blocking item fails.
     Readiness {
@@ -213,6 +219,24 @@ pub enum TenantsCommand {
         tenant: String,
         /// Most runs not yet ended.
         max_active_runs: u32,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+        reason: String,
+    },
+}
+
+/// `limits` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LimitsCommand {
+    /// Set a limit: tenant.max_active_runs, tenant.submit_rate (per second), lane.max_active_runs
+    /// or lane.max_queued (consumer lag, records); 0 puts the configured default back.
+    Set {
+        /// The limit.
+        limit: String,
+        /// The tenant or lane it applies to.
+        target: String,
+        /// The new value (0: the configured default).
+        value: u64,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,

@@ -77,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reconcile(args) => gates::reconcile(&mut client, printer, &cli.actor, args).await,
         Command::Lanes { command } => gates::lanes(&mut client, printer, &cli.actor, command).await,
         Command::Tenants { command } => gates::tenants(&mut client, printer, &cli.actor, command).await,
+        Command::Limits { command } => gates::limits(&mut client, printer, &cli.actor, command).await,
         Command::Switches { audit_limit } => gates::switches(&mut client, printer, audit_limit).await,
         Command::Readiness { prometheus } => crate::readiness::run(&mut client, printer, prometheus).await,
     }

@@ -1,6 +1,6 @@
 //! The human gates and operator switches: `approvals list|approve|deny`, `reconcile`,
-//! `tools disable|enable|require-approval|no-approval`, `lanes pause|resume`, `tenants cap` and
-//! `switches`, with the text and JSON forms of their answers. `approve` shows the exact action
+//! `tools disable|enable|require-approval|no-approval`, `lanes pause|resume`, `tenants cap`,
+//! `limits set` and `switches`, with the text and JSON forms of their answers. `approve` shows the exact action
 //! and its hash before it approves, and sends that hash: if the run's call changed meanwhile,
 //! the gateway refuses and nothing happens.
 
@@ -9,11 +9,11 @@ use std::process::ExitCode;
 
 use baton_proto::v1::{
     ApprovalDecision, GetRunRequest, ListApprovalsRequest, ListSwitchesRequest, ReconcileRunRequest, Reconciliation,
-    ResolveApprovalRequest, Run, SetLaneSwitchRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
+    ResolveApprovalRequest, Run, SetLaneSwitchRequest, SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
 };
 use serde_json::json;
 
-use crate::cli::{ApprovalsCommand, LanesCommand, ReconcileArgs, ResolveArgs, TenantsCommand};
+use crate::cli::{ApprovalsCommand, LanesCommand, LimitsCommand, ReconcileArgs, ResolveArgs, TenantsCommand};
 use crate::human::approval_text;
 use crate::json::{approval, tool_call};
 use crate::output::{one_line, status_name, timestamp, Printer};
@@ -158,6 +158,15 @@ pub async fn lanes(
     };
     let req = SetLaneSwitchRequest { lane, paused, actor: actor.to_string(), reason };
     let change = client.admin.set_lane_switch(client.request(req)).await?.into_inner();
+    print_change(printer, &change);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `limits set LIMIT TARGET VALUE`
+pub async fn limits(client: &mut Client, printer: Printer, actor: &str, command: LimitsCommand) -> anyhow::Result<ExitCode> {
+    let LimitsCommand::Set { limit, target, value, reason } = command;
+    let req = SetLimitRequest { limit, target, value, actor: actor.to_string(), reason };
+    let change = client.admin.set_limit(client.request(req)).await?.into_inner();
     print_change(printer, &change);
     Ok(ExitCode::SUCCESS)
 }
