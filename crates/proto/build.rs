@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "baton/v1/tools.proto",
         "baton/v1/agent.proto",
         "baton/v1/service.proto",
+        "baton/v1/keys.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

@@ -28,6 +28,8 @@ pub struct Config {
     pub models: BTreeMap<String, Model>,
     /// Agents a `grpc` planner may name: `[agents.<name>]`.
     pub agents: BTreeMap<String, Agent>,
+    /// Lanes' version sets and routing weights: `[lanes.<name>]` (names from `runs.lanes`).
+    pub lanes: BTreeMap<String, Lane>,
     /// The tool manifest.
     pub tools: Tools,
     /// Tenant policy rules applied to every proposal.
@@ -38,6 +40,8 @@ pub struct Config {
     pub breakers: Breakers,
     /// Operator switches (tools, lanes, tenant caps).
     pub switches: Switches,
+    /// Who may call the gateway: API keys, JWTs, roles (docs/security.md).
+    pub auth: Auth,
 }
 
 impl Config {
@@ -263,6 +267,11 @@ pub struct Gateway {
     /// durable in Redis before that; if the broker is slow or down the submit answers anyway and
     /// the reaper dispatches the run once its dispatch grace passes.
     pub submit_dispatch_wait_ms: u64,
+    /// PEM certificate chain of the gRPC listener; with `tls_key`, the listener speaks TLS only.
+    /// Empty: plaintext.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
 }
 
 impl Default for Gateway {
@@ -276,6 +285,63 @@ impl Default for Gateway {
             run_latest_steps: 100,
             drain_grace_ms: 10_000,
             submit_dispatch_wait_ms: 1_000,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
+    }
+}
+
+/// How the gateway authenticates callers.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// No credentials: a caller acts for the tenant its `x-baton-tenant` header names. For a
+    /// laptop or a test stack only; the gateway warns loudly at start.
+    #[default]
+    None,
+    /// Every RPC but health and reflection needs an API key or a JWT; the tenant and the role
+    /// come from the credential.
+    Required,
+}
+
+/// `[auth]`: API keys (in Redis, managed through `KeyService`) and JWT bearer tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// `none` or `required`.
+    pub mode: AuthMode,
+    /// Environment variable whose value (at least 32 characters) is accepted as an `admin` key
+    /// for every tenant: how the first real admin key is created. Empty: none.
+    pub bootstrap_admin_key_env: String,
+    /// Environment variable holding the HS256 secret of accepted JWTs (at least 32 bytes).
+    /// Empty: no HS256.
+    pub jwt_hs256_secret_env: String,
+    /// PEM files of the RSA (RS256) and EC P-256 (ES256) public keys of accepted JWTs.
+    pub jwt_public_keys: Vec<String>,
+    /// The `iss` a JWT must carry (required when JWTs are accepted).
+    pub jwt_issuer: String,
+    /// An `aud` a JWT must carry (required when JWTs are accepted).
+    pub jwt_audience: String,
+    /// The claim naming the tenant a JWT acts for.
+    pub jwt_tenant_claim: String,
+    /// The claim naming its role: `submitter`, `operator` or `admin`.
+    pub jwt_role_claim: String,
+    /// Clock skew allowed when checking `exp` and `nbf`, in seconds.
+    pub jwt_leeway_secs: u64,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            bootstrap_admin_key_env: String::new(),
+            jwt_hs256_secret_env: String::new(),
+            jwt_public_keys: Vec::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_tenant_claim: "tenant".into(),
+            jwt_role_claim: "role".into(),
+            jwt_leeway_secs: 30,
         }
     }
 }
@@ -544,6 +610,29 @@ impl Default for Model {
             max_response_bytes: 1024 * 1024,
         }
     }
+}
+
+/// `[lanes.<name>]`: what a lane runs and how much new work it gets. A run submitted without a
+/// lane is routed by weight (an operator's `lane.weight` switch overrides this one) and stamped
+/// with its lane's version set, which never changes for that run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Lane {
+    /// Share of new runs routed here, against the other lanes' weights. When no lane sets one,
+    /// every run goes to `main`.
+    pub weight: u32,
+    /// Agent version.
+    pub agent: String,
+    /// Model version.
+    pub model: String,
+    /// Prompt version.
+    pub prompt: String,
+    /// Policy version.
+    pub policy: String,
+    /// Tool schema version.
+    pub tool_schema: String,
+    /// Baton build of the lane's workers (empty: the gateway's own version).
+    pub build: String,
 }
 
 /// `[agents.<name>]`: a `baton.v1.AgentService` served by the user's own code.

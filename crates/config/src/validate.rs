@@ -94,6 +94,11 @@ impl Config {
         positive("runs.dispatch_grace_ms", r.dispatch_grace_ms)?;
         positive("runs.idempotency_ttl_secs", r.idempotency_ttl_secs)?;
         positive("runs.retention_secs", r.retention_secs)?;
+        for name in self.lanes.keys() {
+            if !r.lanes.contains(name) {
+                return Err(invalid(&format!("lanes.{name}"), format!("{name:?} is not in runs.lanes {:?}", r.lanes)));
+            }
+        }
 
         let g = &self.gateway;
         addr("gateway.listen", &g.listen)?;

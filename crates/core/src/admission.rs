@@ -161,8 +161,9 @@ pub fn validate(spec: &RunSpec, policy: &Policy, catalog: &Catalog) -> Result<()
         return Err(err("spec.goal", format!("is {} bytes, the limit is {}", spec.goal.len(), policy.max_goal_bytes)));
     }
     check_sizes(spec)?;
+    // An empty lane is routed by the gateway (by weight) before admission.
     let lane = effective_lane(spec);
-    if !policy.lanes.iter().any(|l| l == lane) {
+    if !spec.lane.is_empty() && !policy.lanes.iter().any(|l| l == lane) {
         return Err(err("spec.lane", format!("unknown lane {lane:?} (lanes: {})", policy.lanes.join(", "))));
     }
     if AutonomyLevel::try_from(spec.autonomy).is_err() {

@@ -10,6 +10,7 @@ pub mod budget;
 pub mod catalog;
 pub mod events;
 pub mod judge;
+pub mod lanes;
 pub mod machine;
 pub mod plan;
 pub mod proposal;

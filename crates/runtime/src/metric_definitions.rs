@@ -8,10 +8,10 @@ pub const PLANNER_CALLS: &str = "baton_planner_calls_total";
 /// Duration of one planner call, by planner.
 pub const PLANNER_DURATION: &str = "baton_planner_call_duration_seconds";
 
-/// Model tokens spent, by direction (`input`, `output`).
+/// Model tokens spent, by direction (`input`, `output`) and lane.
 pub const TOKENS: &str = "baton_model_tokens_total";
 
-/// Model cost spent, in millionths of the price unit.
+/// Model cost spent, in millionths of the price unit, by lane.
 pub const COST: &str = "baton_model_cost_micros_total";
 
 /// Proposals judged, by verdict (`accepted`, `rejected`, `drafted`) and reason code.
@@ -45,7 +45,7 @@ pub fn describe() {
     );
     describe_histogram!(TOOL_DURATION, Unit::Seconds, "Duration of one tool call, by tool.");
     for direction in ["input", "output"] {
-        metrics::counter!(TOKENS, "direction" => direction).absolute(0);
+        metrics::counter!(TOKENS, "direction" => direction, "lane" => "main").absolute(0);
     }
-    metrics::counter!(COST).absolute(0);
+    metrics::counter!(COST, "lane" => "main").absolute(0);
 }

@@ -319,9 +319,10 @@ fn record_planner_call(state: &RunState, answer: &Result<Proposal, crate::Planne
     let planner = state.spec.as_ref().map_or("none", baton_core::plan::kind_name);
     let outcome = match answer {
         Ok(p) => {
-            metrics::counter!(m::TOKENS, "direction" => "input").increment(p.usage.input_tokens);
-            metrics::counter!(m::TOKENS, "direction" => "output").increment(p.usage.output_tokens);
-            metrics::counter!(m::COST).increment(p.usage.cost_micros);
+            let lane = state.lane.clone();
+            metrics::counter!(m::TOKENS, "direction" => "input", "lane" => lane.clone()).increment(p.usage.input_tokens);
+            metrics::counter!(m::TOKENS, "direction" => "output", "lane" => lane.clone()).increment(p.usage.output_tokens);
+            metrics::counter!(m::COST, "lane" => lane).increment(p.usage.cost_micros);
             "ok"
         }
         Err(e) if e.retryable => "retryable",

@@ -6,7 +6,7 @@ use metrics::{describe_counter, describe_gauge, Unit};
 /// Tool manifest reloads, by result: loaded, rejected.
 pub const MANIFEST_RELOADS: &str = "baton_tools_manifest_reloads_total";
 
-/// Runs that ended, by status and stop reason code (`completed`, `tool_error`, `max_tokens`, …),
+/// Runs that ended, by status, stop reason code and lane (`completed`, `tool_error`, `max_tokens`, …),
 /// counted by whichever service committed the end.
 pub const RUNS_FINISHED: &str = "baton_runs_finished_total";
 
@@ -38,7 +38,9 @@ pub fn count_finished(state: &baton_core::v1::RunState) {
     } else {
         "other".to_string()
     };
-    metrics::counter!(RUNS_FINISHED, "status" => status, "reason" => reason).increment(1);
+    // Lanes are operator-defined (a bounded set): comparing them is how a canary is judged.
+    let lane = state.lane.clone();
+    metrics::counter!(RUNS_FINISHED, "status" => status, "reason" => reason, "lane" => lane).increment(1);
 }
 
 /// Registers the descriptions with the installed recorder, and the series with zero values.
@@ -52,6 +54,6 @@ pub fn describe() {
         metrics::counter!(MANIFEST_RELOADS, "result" => result).absolute(0);
     }
     metrics::gauge!(READY).set(0.0);
-    metrics::counter!(RUNS_FINISHED, "status" => "succeeded", "reason" => "completed").absolute(0);
+    metrics::counter!(RUNS_FINISHED, "status" => "succeeded", "reason" => "completed", "lane" => "main").absolute(0);
     metrics::gauge!(LOOP_TICK_AGE).set(0.0);
 }

@@ -26,6 +26,8 @@ pub mod name {
     pub const LANE_MAX_ACTIVE_RUNS: &str = "lane.max_active_runs";
     /// The consumer lag (task records queued) above which a lane refuses submits.
     pub const LANE_MAX_QUEUED: &str = "lane.max_queued";
+    /// A lane's routing weight (overrides `[lanes.<name>] weight`; 0 is a rollback).
+    pub const LANE_WEIGHT: &str = "lane.weight";
     /// The admission limits `SetLimit` changes, with what each applies to.
     pub const LIMITS: [(&str, &str); 4] = [
         (TENANT_MAX_ACTIVE_RUNS, "tenant"),
@@ -50,6 +52,8 @@ pub struct SwitchState {
     pub lane_caps: BTreeMap<String, u32>,
     /// Lanes' queue limits (consumer lag, records).
     pub lane_queue_limits: BTreeMap<String, u64>,
+    /// Lanes' routing weights set by an operator.
+    pub lane_weights: BTreeMap<String, u32>,
     /// Each lane's consumer lag as the reaper last read it, and when (read with the switches).
     pub lane_lag: BTreeMap<String, (u64, i64)>,
     /// Every setting, as read.
@@ -85,6 +89,11 @@ impl SwitchState {
                 name::LANE_MAX_ACTIVE_RUNS => {
                     if let Ok(cap) = s.value.parse() {
                         state.lane_caps.insert(s.target.clone(), cap);
+                    }
+                }
+                name::LANE_WEIGHT => {
+                    if let Ok(weight) = s.value.parse() {
+                        state.lane_weights.insert(s.target.clone(), weight);
                     }
                 }
                 name::LANE_MAX_QUEUED => {

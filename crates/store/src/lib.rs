@@ -2,6 +2,7 @@
 //! `{R}` keys ([`scripts`]); global indexes are updated beside them, and every reader of an
 //! index re-checks the per-run keys before acting.
 
+mod api_keys;
 mod audit;
 mod admission;
 mod breakers;

@@ -44,6 +44,17 @@ async fn bad_requests_get_clear_statuses_and_write_nothing() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("args_json") && e.message().contains("limit"), "{e}");
 
+    // 10,000 labels, and JSON nested 50,000 deep: refused with the field named, no panic.
+    let mut spec = echoes(1);
+    spec.labels = (0..10_000).map(|i| (format!("k{i}"), "v".to_string())).collect();
+    let e = submit_err(&stack, Some(spec)).await;
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("spec.labels") && e.message().contains("10000"), "{e}");
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    let e = submit_err(&stack, Some(script(&[("echo", &deep)]))).await;
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("steps[0].args_json"), "{e}");
+
     let mut spec = echoes(1);
     spec.budget = Some(baton_proto::v1::Budget { max_steps: 1_000_000, ..Default::default() });
     let e = submit_err(&stack, Some(spec)).await;

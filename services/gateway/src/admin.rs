@@ -10,7 +10,7 @@ use baton_proto::v1::{
     CheckReadinessRequest, CheckReadinessResponse, DiscardDeadLetterRequest, DiscardDeadLetterResponse,
     ListDeadLettersRequest, ListDeadLettersResponse, ListSwitchesRequest, ListSwitchesResponse, ListToolsRequest,
     ListToolsResponse, ReloadToolsRequest, ReloadToolsResponse, RequeueDeadLetterRequest, RequeueDeadLetterResponse,
-    RunStatus, SetLaneSwitchRequest, SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
+    RunStatus, SetLaneSwitchRequest, ListLanesRequest, ListLanesResponse, SetLaneWeightsRequest, SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
 };
 use baton_service::control::resume_run;
 use baton_store::Index;
@@ -144,6 +144,19 @@ impl AdminService for Admin {
     #[tracing::instrument(skip_all)]
     async fn set_limit(&self, request: Request<SetLimitRequest>) -> Result<Response<SwitchChange>, Status> {
         switches::set_limit(&self.0, request.into_inner()).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_lanes(&self, _request: Request<ListLanesRequest>) -> Result<Response<ListLanesResponse>, Status> {
+        crate::lanes::list(&self.0).await.map(Response::new)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_lane_weights(
+        &self,
+        request: Request<SetLaneWeightsRequest>,
+    ) -> Result<Response<ListLanesResponse>, Status> {
+        crate::lanes::set_weights(&self.0, request.into_inner()).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all)]

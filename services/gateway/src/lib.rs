@@ -5,15 +5,19 @@ mod admin;
 mod admission;
 mod api;
 mod approvals;
+mod auth;
 mod cancel;
 mod change;
 mod convert;
+mod lanes;
+mod keys;
 pub mod metric_definitions;
 mod readiness;
 mod reconcile;
 mod submit;
 mod switches;
 mod tenant;
+mod tls;
 mod watch;
 
 use std::net::SocketAddr;
@@ -22,6 +26,7 @@ use std::time::Duration;
 
 use baton_config::Config;
 use baton_proto::v1::admin_service_server::AdminServiceServer;
+use baton_proto::v1::key_service_server::KeyServiceServer;
 use baton_proto::v1::run_service_server::RunServiceServer;
 use baton_service::tools::LiveTools;
 use baton_service::Infra;
@@ -46,10 +51,12 @@ pub(crate) struct Gateway {
 /// `gateway.drain_grace_ms`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let tools = LiveTools::open(&config.tools)?;
+    let tls = tls::server_config(&config.gateway)?;
     let infra =
         Infra::start("gateway", &config, &config.gateway.ops_listen, 10_000, metric_definitions::describe, &shutdown)
             .await?;
     let readiness = infra.readiness.clone();
+    let authenticator = auth::Authenticator::from_config(&config.auth, &|k| std::env::var(k).ok(), infra.store.clone())?;
 
     let listener = tokio::net::TcpListener::bind(&config.gateway.listen)
         .await
@@ -85,7 +92,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         producer: infra.producer.clone(),
     });
     let service = RunServiceServer::new(api::Api(gateway.clone())).max_decoding_message_size(max_request);
-    let admin = AdminServiceServer::new(admin::Admin(gateway)).max_decoding_message_size(max_request);
+    let admin = AdminServiceServer::new(admin::Admin(gateway.clone())).max_decoding_message_size(max_request);
+    let keys = KeyServiceServer::new(keys::Keys(gateway)).max_decoding_message_size(max_request);
 
     // Keep the main-loop tick alive while serving.
     let ticker = readiness.clone();
@@ -102,12 +110,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(grpc = %addr, ops = %infra.ops, "gateway ready");
     let draining = shutdown.clone();
     let drain_readiness = readiness.clone();
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|e| anyhow::anyhow!("gateway.tls_cert / gateway.tls_key: {e}"))?;
+    }
+    // Every call is authenticated (or let through, with auth.mode = "none") before routing.
+    let server = builder
+        .layer(auth::AuthLayer(authenticator))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
         .add_service(service)
         .add_service(admin)
+        .add_service(keys)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             draining.cancelled().await;
             drain_readiness.set_draining();

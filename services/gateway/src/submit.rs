@@ -1,5 +1,6 @@
-//! SubmitRun: validate at the edge, apply admission control ([`crate::admission`]), honour the
-//! idempotency key, write the first checkpoint, then dispatch the first task. The in-flight entry written first, and kept until a worker
+//! SubmitRun: validate at the edge, route to a lane and stamp its versions ([`crate::lanes`]),
+//! apply admission control ([`crate::admission`]), honour the idempotency key, write the first
+//! checkpoint, then dispatch the first task. The in-flight entry written first, and kept until a worker
 //! claims the run, makes a crash or a lost task anywhere after the checkpoint recoverable by
 //! the reaper.
 
@@ -17,7 +18,7 @@ const MAX_IDEMPOTENCY_KEY: usize = 256;
 
 /// Admits a run for `tenant`, or returns the run its idempotency key already names.
 pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result<SubmitRunResponse, Status> {
-    let spec = req.spec.ok_or_else(|| Status::invalid_argument("spec: is required"))?;
+    let mut spec = req.spec.ok_or_else(|| Status::invalid_argument("spec: is required"))?;
     let key = req.idempotency_key;
     if key.len() > MAX_IDEMPOTENCY_KEY || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Status::invalid_argument(format!(
@@ -27,9 +28,11 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     let policy = gw.config.admission_policy();
     let catalog = gw.tools.catalog();
     validate(&spec, &policy, &catalog).map_err(|e| Status::invalid_argument(e.to_string()))?;
-    crate::admission::check_pressure(gw, tenant, &spec, now_ms()).await?;
-    let lane = crate::admission::lane_of(&spec).to_string();
+    // The fingerprint is of the spec as the client sent it: a retry routed elsewhere is the same run.
     let print = fingerprint(&spec);
+    crate::lanes::route(gw, &mut spec)?;
+    crate::admission::check_pressure(gw, tenant, &spec, now_ms()).await?;
+    let lane = spec.lane.clone();
     let mut run_id = uuid::Uuid::now_v7().to_string();
     if !key.is_empty() {
         let ttl = gw.config.runs.idempotency_ttl_secs;
@@ -43,7 +46,8 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
                 }
                 if let Some(state) = gw.store.load_run(&existing).await.map_err(store_error)? {
                     metrics::counter!(crate::metric_definitions::SUBMITS, "result" => "deduplicated").increment(1);
-                    return Ok(SubmitRunResponse { run_id: existing, deduplicated: true, status: state.status });
+                    let (status, lane) = (state.status, state.lane);
+                    return Ok(SubmitRunResponse { run_id: existing, deduplicated: true, status, lane });
                 }
                 // An earlier submit reserved the key but died before writing the run: finish it.
                 run_id = existing;
@@ -64,7 +68,7 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     if !created {
         let status =
             gw.store.load_run(&run_id).await.map_err(store_error)?.map_or(RunStatus::Queued as i32, |s| s.status);
-        return Ok(SubmitRunResponse { run_id, deduplicated: true, status });
+        return Ok(SubmitRunResponse { run_id, deduplicated: true, status, lane });
     }
     metrics::counter!(crate::metric_definitions::SUBMITS, "result" => "admitted").increment(1);
     let task = baton_core::advance_task(&state, 0, 0, 0);
@@ -81,5 +85,5 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
             "broker slow to take the first task; answered anyway, the reaper dispatches it if it is lost"),
     }
     tracing::info!(run_id = %run_id, tenant, "run admitted");
-    Ok(SubmitRunResponse { run_id, deduplicated: false, status: RunStatus::Queued as i32 })
+    Ok(SubmitRunResponse { run_id, deduplicated: false, status: RunStatus::Queued as i32, lane })
 }

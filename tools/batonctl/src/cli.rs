@@ -18,9 +18,17 @@ pub struct Cli {
     /// Gateway address.
     #[arg(long, global = true, env = "BATON_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
-    /// Tenant to act for (sent in the `x-baton-tenant` header).
-    #[arg(long, global = true, env = "BATON_TENANT", default_value = "default")]
-    pub tenant: String,
+    /// Tenant to act for, sent in the `x-baton-tenant` header (without it: the credential's
+    /// tenant, or `default`). With a one-tenant API key or JWT it must be that tenant or left out.
+    #[arg(long, global = true, env = "BATON_TENANT")]
+    pub tenant: Option<String>,
+    /// API key or JWT, sent as `authorization: Bearer …` (needed when the gateway has
+    /// auth.mode = "required").
+    #[arg(long, global = true, env = "BATON_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// PEM file of the CA that signed the gateway's TLS certificate (with an https:// --addr).
+    #[arg(long, global = true, env = "BATON_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Print each message as one JSON object per line.
     #[arg(long, global = true)]
     pub json: bool,
@@ -124,6 +132,12 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         prometheus: Option<String>,
     },
+    /// API keys: create (the secret is shown once), list, revoke (KeyService; admin role).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::keys::KeysCommand,
+    },
     /// Operator switches in force and the latest changes, who made them and why (AdminService).
     Switches {
         /// How many of the latest changes to show (0: 50).
@@ -204,6 +218,42 @@ pub enum LanesCommand {
     Resume {
         /// The lane.
         lane: String,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+        reason: String,
+    },
+    /// Each lane: routing weight, paused, runs not yet ended, queued tasks, version set.
+    List,
+    /// Set routing weights, e.g. `main=95 canary=5` (the lanes not named keep theirs).
+    Weights {
+        /// LANE=WEIGHT pairs.
+        #[arg(required = true, value_name = "LANE=WEIGHT")]
+        weights: Vec<String>,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+        reason: String,
+    },
+    /// Send no new run to the lane (weight 0); the runs it holds finish on it.
+    Rollback {
+        /// The lane.
+        lane: String,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+        reason: String,
+    },
+    /// Roll the lane back, then wait until it holds no run (at most --timeout-secs).
+    Drain {
+        /// The lane.
+        lane: String,
+        /// Why (audited).
+        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
+        reason: String,
+        /// Longest wait for the lane to empty; exit status 3 if it has not.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// Drop every weight override: the configured weights apply again.
+    Reset {
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,
@@ -419,7 +469,7 @@ mod tests {
     fn every_command_the_docs_show_parses() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut checked = 0;
-        for doc in ["docs/runbook.md", "docs/gates.md", "docs/operations.md", "README.md"] {
+        for doc in ["docs/runbook.md", "docs/gates.md", "docs/operations.md", "docs/security.md", "README.md"] {
             // Shell line continuations join their lines.
             let text = std::fs::read_to_string(root.join(doc)).unwrap().replace("\\\n", " ");
             let inline = text.split('`').skip(1).step_by(2).map(|s| s.replace('\n', " "));

@@ -11,7 +11,7 @@ use baton_proto::v1::{
 use crate::cli::{Cli, Command, ListArgs, SubmitArgs, ToolsCommand};
 use crate::output::Printer;
 use crate::{dlq, gates};
-use batonctl::client::Client;
+use batonctl::client::{Client, Connect};
 
 /// Exit status when a watched run ended in any status but `succeeded`.
 const RUN_NOT_SUCCEEDED: u8 = 3;
@@ -19,7 +19,8 @@ const RUN_NOT_SUCCEEDED: u8 = 3;
 /// Runs the parsed command line against the gateway.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let printer = Printer { json: cli.json };
-    let mut client = Client::connect(&cli.addr, &cli.tenant).await?;
+    let connect = Connect { tenant: cli.tenant.clone(), api_key: cli.api_key.clone(), tls_ca: cli.tls_ca.clone() };
+    let mut client = Client::connect_with(&cli.addr, &connect).await?;
     match cli.command {
         Command::Submit(args) => submit(&mut client, printer, args).await,
         Command::Get { run_id, steps } => {
@@ -75,9 +76,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Approvals { command } => gates::approvals(&mut client, printer, &cli.actor, command).await,
         Command::Reconcile(args) => gates::reconcile(&mut client, printer, &cli.actor, args).await,
-        Command::Lanes { command } => gates::lanes(&mut client, printer, &cli.actor, command).await,
+        Command::Lanes { command } => crate::lanes::run(&mut client, printer, &cli.actor, command).await,
         Command::Tenants { command } => gates::tenants(&mut client, printer, &cli.actor, command).await,
         Command::Limits { command } => gates::limits(&mut client, printer, &cli.actor, command).await,
+        Command::Keys { command } => crate::keys::run(&mut client, printer, cli.tenant.as_deref(), command).await,
         Command::Switches { audit_limit } => gates::switches(&mut client, printer, audit_limit).await,
         Command::Readiness { prometheus } => crate::readiness::run(&mut client, printer, prometheus).await,
     }

@@ -1,19 +1,19 @@
 //! The human gates and operator switches: `approvals list|approve|deny`, `reconcile`,
-//! `tools disable|enable|require-approval|no-approval`, `lanes pause|resume`, `tenants cap`,
-//! `limits set` and `switches`, with the text and JSON forms of their answers. `approve` shows the exact action
-//! and its hash before it approves, and sends that hash: if the run's call changed meanwhile,
-//! the gateway refuses and nothing happens.
+//! `tools disable|enable|require-approval|no-approval`, `tenants cap`, `limits set` and
+//! `switches`, with the text and JSON forms of their answers (lanes: [`crate::lanes`]).
+//! `approve` shows the exact action and its hash before it approves, and sends that hash: if
+//! the run's call changed meanwhile, the gateway refuses and nothing happens.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use baton_proto::v1::{
     ApprovalDecision, GetRunRequest, ListApprovalsRequest, ListSwitchesRequest, ReconcileRunRequest, Reconciliation,
-    ResolveApprovalRequest, Run, SetLaneSwitchRequest, SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
+    ResolveApprovalRequest, Run, SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
 };
 use serde_json::json;
 
-use crate::cli::{ApprovalsCommand, LanesCommand, LimitsCommand, ReconcileArgs, ResolveArgs, TenantsCommand};
+use crate::cli::{ApprovalsCommand, LimitsCommand, ReconcileArgs, ResolveArgs, TenantsCommand};
 use crate::human::approval_text;
 use crate::json::{approval, tool_call};
 use crate::output::{one_line, status_name, timestamp, Printer};
@@ -145,23 +145,6 @@ pub async fn tool_switch(client: &mut Client, printer: Printer, req: SetToolSwit
     Ok(ExitCode::SUCCESS)
 }
 
-/// `lanes pause|resume LANE`
-pub async fn lanes(
-    client: &mut Client,
-    printer: Printer,
-    actor: &str,
-    command: LanesCommand,
-) -> anyhow::Result<ExitCode> {
-    let (lane, paused, reason) = match command {
-        LanesCommand::Pause { lane, reason } => (lane, true, reason),
-        LanesCommand::Resume { lane, reason } => (lane, false, reason),
-    };
-    let req = SetLaneSwitchRequest { lane, paused, actor: actor.to_string(), reason };
-    let change = client.admin.set_lane_switch(client.request(req)).await?.into_inner();
-    print_change(printer, &change);
-    Ok(ExitCode::SUCCESS)
-}
-
 /// `limits set LIMIT TARGET VALUE`
 pub async fn limits(client: &mut Client, printer: Printer, actor: &str, command: LimitsCommand) -> anyhow::Result<ExitCode> {
     let LimitsCommand::Set { limit, target, value, reason } = command;
@@ -204,7 +187,7 @@ pub async fn switches(client: &mut Client, printer: Printer, audit_limit: u32) -
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_change(printer: Printer, c: &SwitchChange) {
+pub(crate) fn print_change(printer: Printer, c: &SwitchChange) {
     if printer.json {
         println!("{}", change_json(c));
     } else {

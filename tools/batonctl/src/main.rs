@@ -8,6 +8,8 @@ mod dlq;
 mod gates;
 mod human;
 mod json;
+mod keys;
+mod lanes;
 mod output;
 mod readiness;
 mod tools;

@@ -75,7 +75,7 @@ impl Printer {
 }
 
 /// Writes one rendered message; an error (e.g. a closed pipe) goes back to the caller, not a panic.
-fn emit(json: bool, as_json: impl FnOnce() -> String, as_text: impl FnOnce() -> String) -> io::Result<()> {
+pub fn emit(json: bool, as_json: impl FnOnce() -> String, as_text: impl FnOnce() -> String) -> io::Result<()> {
     let text = if json { as_json() } else { as_text() };
     if text.is_empty() {
         return Ok(());
