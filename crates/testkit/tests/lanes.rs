@@ -1,6 +1,7 @@
 //! Lanes and rollout over real processes: two lanes with their own worker groups and version
 //! sets; a canary weight of 10 % sends 10 % ± 3 % of 1,000 runs to the canary lane, each stamped
-//! with its lane's versions; a rollback sends no new run to the canary while the runs it holds
+//! with its lane's versions; a tenant with a route of its own goes where it says while the
+//! others follow the fleet's; a rollback sends no new run to the canary while the runs it holds
 //! finish there, never changing lane or version.
 #![allow(clippy::unwrap_used)]
 
@@ -37,6 +38,7 @@ fn weights(pairs: &[(&str, u32)], reason: &str) -> SetLaneWeightsRequest {
         reset: false,
         actor: "release-bot".into(),
         reason: reason.into(),
+        tenant: String::new(),
     }
 }
 
@@ -51,7 +53,7 @@ async fn a_canary_gets_its_share_and_a_rollback_lets_its_runs_finish_where_they_
     let mut admin = stack.admin().await;
 
     // Configured: everything to main. Weights that leave no lane are refused.
-    let lanes = admin.list_lanes(ListLanesRequest {}).await.unwrap().into_inner().lanes;
+    let lanes = admin.list_lanes(ListLanesRequest::default()).await.unwrap().into_inner().lanes;
     let by_name = |name: &str| lanes.iter().find(|l| l.name == name).cloned().unwrap();
     assert_eq!((by_name("main").weight, by_name("canary").weight), (100, 0));
     assert_eq!(by_name("canary").versions.unwrap().model, "m2");
@@ -82,6 +84,23 @@ async fn a_canary_gets_its_share_and_a_rollback_lets_its_runs_finish_where_they_
         assert_eq!(run.spec.as_ref().unwrap().versions.as_ref().unwrap().model, model);
         assert!(run.steps[0].worker.contains("worker"), "{:?}", run.steps[0]);
     }
+
+    // A tenant's own route: every run of "beta" to the canary, the others unchanged.
+    let mut beta_route = weights(&[("canary", 100)], "beta tries v2");
+    beta_route.tenant = "beta".into();
+    let lanes = admin.set_lane_weights(beta_route).await.unwrap().into_inner().lanes;
+    let w: BTreeMap<_, _> = lanes.iter().map(|l| (l.name.clone(), l.weight)).collect();
+    assert_eq!((w["main"], w["canary"]), (0, 100), "lanes a tenant route does not name get nothing");
+    for _ in 0..20 {
+        let mut req = tonic::Request::new(SubmitRunRequest { spec: Some(echoes(1)), idempotency_key: String::new() });
+        req.metadata_mut().insert("x-baton-tenant", "beta".parse().unwrap());
+        assert_eq!(client.submit_run(req).await.unwrap().into_inner().lane, "canary");
+    }
+    let fleet = admin.list_lanes(ListLanesRequest::default()).await.unwrap().into_inner().lanes;
+    assert_eq!(fleet.iter().find(|l| l.name == "canary").unwrap().weight, 10, "the fleet's route is unchanged");
+    let mut reset = SetLaneWeightsRequest { reset: true, tenant: "beta".into(), ..weights(&[], "beta done") };
+    reset.weights.clear();
+    admin.set_lane_weights(reset).await.unwrap();
 
     // Rollback with canary runs still in flight (its lane paused so they are held there).
     let pause = |paused| SetLaneSwitchRequest {
@@ -116,7 +135,7 @@ async fn a_canary_gets_its_share_and_a_rollback_lets_its_runs_finish_where_they_
     // Once its runs ended, the canary holds none.
     let deadline = std::time::Instant::now() + WITHIN;
     loop {
-        let lanes = admin.list_lanes(ListLanesRequest {}).await.unwrap().into_inner().lanes;
+        let lanes = admin.list_lanes(ListLanesRequest::default()).await.unwrap().into_inner().lanes;
         let canary = lanes.iter().find(|l| l.name == "canary").unwrap();
         if canary.active_runs == 0 {
             assert_eq!(canary.weight, 0);

@@ -147,8 +147,8 @@ impl AdminService for Admin {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn list_lanes(&self, _request: Request<ListLanesRequest>) -> Result<Response<ListLanesResponse>, Status> {
-        crate::lanes::list(&self.0).await.map(Response::new)
+    async fn list_lanes(&self, request: Request<ListLanesRequest>) -> Result<Response<ListLanesResponse>, Status> {
+        crate::lanes::list(&self.0, &request.into_inner().tenant).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all)]

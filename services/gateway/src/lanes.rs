@@ -1,8 +1,9 @@
-//! Lanes and rollout: a run submitted without a lane is routed by the lanes' weights (config
-//! `[lanes.<name>] weight`, overridden by an operator's `lane.weight` switch) and stamped with
-//! its lane's version set; both never change for that run (pinning). ListLanes shows each lane;
-//! SetLaneWeights moves traffic (a canary, a rollback), audited like every switch. A rollback
-//! sends no new run to the lane; the runs it holds finish on it.
+//! Lanes and rollout: a run submitted without a lane is routed by the lanes' weights — its
+//! tenant's own route if an operator gave it one (`lane.weight` switches on `<lane>@<tenant>`),
+//! else the fleet's (config `[lanes.<name>] weight`, overridden by `lane.weight` on `<lane>`) —
+//! and stamped with its lane's version set; both never change for that run (pinning).
+//! ListLanes shows each lane; SetLaneWeights moves traffic (a canary, a rollback), audited like
+//! every switch. A rollback sends no new run to the lane; the runs it holds finish on it.
 
 use baton_core::lanes::{pick, stamp};
 use baton_proto::v1::{LaneInfo, ListLanesResponse, RunSpec, SetLaneWeightsRequest, VersionSet};
@@ -31,10 +32,21 @@ fn versions(gw: &Gateway, lane: &str) -> VersionSet {
     }
 }
 
-/// Every lane's (name, configured weight, weight in force). With no weight anywhere, `main`
-/// (or the first lane) takes everything.
-fn weights(gw: &Gateway) -> Vec<(String, u32, u32)> {
-    let overrides = gw.switches.now().lane_weights.clone();
+/// The switch target of `lane`'s weight in `tenant`'s route (`<lane>` for the fleet's).
+fn target(lane: &str, tenant: &str) -> String {
+    if tenant.is_empty() {
+        lane.to_string()
+    } else {
+        format!("{lane}@{tenant}")
+    }
+}
+
+/// Every lane's (name, configured weight, weight in force) for runs of `tenant` (empty: the
+/// fleet's route). With no weight anywhere, `main` (or the first lane) takes everything.
+fn weights(gw: &Gateway, tenant: &str) -> Vec<(String, u32, u32)> {
+    let switches = gw.switches.now();
+    let own_route = !tenant.is_empty()
+        && switches.lane_weights.keys().any(|t| t.split_once('@').is_some_and(|(_, who)| who == tenant));
     let lanes = &gw.config.runs.lanes;
     let any_configured = gw.config.lanes.values().any(|l| l.weight > 0);
     let fallback = if lanes.iter().any(|l| l == "main") { "main" } else { lanes[0].as_str() };
@@ -46,16 +58,21 @@ fn weights(gw: &Gateway) -> Vec<(String, u32, u32)> {
                 _ if !any_configured && lane == fallback => 100,
                 _ => 0,
             };
-            let weight = overrides.get(lane).copied().unwrap_or(configured);
+            let weight = if own_route {
+                switches.lane_weights.get(&target(lane, tenant)).copied().unwrap_or(0)
+            } else {
+                switches.lane_weights.get(lane.as_str()).copied().unwrap_or(configured)
+            };
             (lane.clone(), configured, weight)
         })
         .collect()
 }
 
-/// Routes a spec without a lane (by weight) and stamps the version set of the lane it runs on.
-pub fn route(gw: &Gateway, spec: &mut RunSpec) -> Result<(), Status> {
+/// Routes a spec without a lane (by `tenant`'s route) and stamps the version set of the lane it
+/// runs on.
+pub fn route(gw: &Gateway, tenant: &str, spec: &mut RunSpec) -> Result<(), Status> {
     if spec.lane.is_empty() {
-        let weights: Vec<(String, u32)> = weights(gw).into_iter().map(|(lane, _, w)| (lane, w)).collect();
+        let weights: Vec<(String, u32)> = weights(gw, tenant).into_iter().map(|(lane, _, w)| (lane, w)).collect();
         // A v7 uuid ends in 62 random bits: enough to roll with.
         let roll = uuid::Uuid::now_v7().as_u128() as u64 & ((1 << 62) - 1);
         let lane = pick(&weights, roll)
@@ -66,11 +83,12 @@ pub fn route(gw: &Gateway, spec: &mut RunSpec) -> Result<(), Status> {
     Ok(())
 }
 
-/// ListLanes.
-pub async fn list(gw: &Gateway) -> Result<ListLanesResponse, Status> {
+/// ListLanes: the lanes, with the weights of `tenant`'s route (empty: the fleet's).
+pub async fn list(gw: &Gateway, tenant: &str) -> Result<ListLanesResponse, Status> {
+    check_tenant(tenant)?;
     let switches = gw.switches.now();
     let mut lanes = Vec::new();
-    for (lane, configured, weight) in weights(gw) {
+    for (lane, configured, weight) in weights(gw, tenant) {
         let active_runs = count_active(gw, &lane).await?;
         lanes.push(LaneInfo {
             paused: switches.paused_lanes.contains(&lane),
@@ -94,10 +112,12 @@ pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<Lis
     if req.reset == !req.weights.is_empty() {
         return Err(Status::invalid_argument("give either weights or reset"));
     }
-    let current = weights(gw);
+    check_tenant(&req.tenant)?;
+    let tenant = req.tenant.as_str();
+    let current = weights(gw, tenant);
     if req.reset {
         for (lane, _, _) in &current {
-            write(gw, lane, 0, &actor, &req.reason, false).await?;
+            write(gw, &target(lane, tenant), 0, &actor, &req.reason, false).await?;
         }
     } else {
         for (lane, weight) in &req.weights {
@@ -108,27 +128,41 @@ pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<Lis
                 return Err(Status::invalid_argument(format!("weights[{lane:?}]: {weight} is above 10000")));
             }
         }
+        // A tenant's first route starts from nothing: lanes it does not name get none of its runs.
+        let own_route_before = tenant.is_empty() || current.iter().any(|(lane, _, _)| {
+            gw.switches.now().lane_weights.contains_key(&target(lane, tenant))
+        });
         let after: u64 = current
             .iter()
-            .map(|(lane, _, w)| u64::from(req.weights.get(lane).copied().unwrap_or(*w)))
+            .map(|(lane, _, w)| {
+                let kept = if own_route_before { *w } else { 0 };
+                u64::from(req.weights.get(lane).copied().unwrap_or(kept))
+            })
             .sum();
         if after == 0 {
             return Err(Status::failed_precondition("these weights would leave no lane taking new runs"));
         }
         for (lane, weight) in &req.weights {
-            write(gw, lane, *weight, &actor, &req.reason, true).await?;
+            write(gw, &target(lane, tenant), *weight, &actor, &req.reason, true).await?;
         }
     }
     if let Err(e) = gw.switches.refresh(&gw.store).await {
         tracing::warn!(error = %e, "cannot re-read the switches; they refresh on their own");
     }
-    list(gw).await
+    list(gw, tenant).await
 }
 
-async fn write(gw: &Gateway, lane: &str, weight: u32, actor: &str, reason: &str, in_force: bool) -> Result<(), Status> {
+fn check_tenant(tenant: &str) -> Result<(), Status> {
+    if tenant.is_empty() {
+        return Ok(());
+    }
+    crate::tenant::check_name(tenant).map_err(|m| Status::invalid_argument(format!("tenant: {m}")))
+}
+
+async fn write(gw: &Gateway, target: &str, weight: u32, actor: &str, reason: &str, in_force: bool) -> Result<(), Status> {
     let setting = SwitchSetting {
         switch: name::LANE_WEIGHT.into(),
-        target: lane.to_string(),
+        target: target.to_string(),
         value: weight.to_string(),
         actor: actor.to_string(),
         reason: reason.trim().to_string(),
@@ -136,7 +170,7 @@ async fn write(gw: &Gateway, lane: &str, weight: u32, actor: &str, reason: &str,
     };
     gw.store.set_switch(&setting, in_force).await.map_err(store_error)?;
     metrics::counter!(crate::metric_definitions::SWITCH_CHANGES, "switch" => name::LANE_WEIGHT).increment(1);
-    tracing::info!(lane, weight, actor, reason, reset = !in_force, "lane weight changed");
+    tracing::info!(switch_target = target, weight, actor, reason, reset = !in_force, "lane weight changed");
     Ok(())
 }
 

@@ -30,7 +30,7 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     validate(&spec, &policy, &catalog).map_err(|e| Status::invalid_argument(e.to_string()))?;
     // The fingerprint is of the spec as the client sent it: a retry routed elsewhere is the same run.
     let print = fingerprint(&spec);
-    crate::lanes::route(gw, &mut spec)?;
+    crate::lanes::route(gw, tenant, &mut spec)?;
     crate::admission::check_pressure(gw, tenant, &spec, now_ms()).await?;
     let lane = spec.lane.clone();
     let mut run_id = uuid::Uuid::now_v7().to_string();

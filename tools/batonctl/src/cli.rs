@@ -223,12 +223,19 @@ pub enum LanesCommand {
         reason: String,
     },
     /// Each lane: routing weight, paused, runs not yet ended, queued tasks, version set.
-    List,
+    List {
+        /// A tenant's own route instead of the fleet's.
+        #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
+        route: String,
+    },
     /// Set routing weights, e.g. `main=95 canary=5` (the lanes not named keep theirs).
     Weights {
         /// LANE=WEIGHT pairs.
         #[arg(required = true, value_name = "LANE=WEIGHT")]
         weights: Vec<String>,
+        /// A tenant's own route instead of the fleet's.
+        #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
+        route: String,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,
@@ -237,6 +244,9 @@ pub enum LanesCommand {
     Rollback {
         /// The lane.
         lane: String,
+        /// A tenant's own route instead of the fleet's.
+        #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
+        route: String,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,
@@ -252,8 +262,11 @@ pub enum LanesCommand {
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
     },
-    /// Drop every weight override: the configured weights apply again.
+    /// Drop every weight override (or a tenant's whole route): the configured weights apply again.
     Reset {
+        /// A tenant's own route instead of the fleet's.
+        #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
+        route: String,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,

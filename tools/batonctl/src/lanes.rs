@@ -16,34 +16,37 @@ use crate::output::Printer;
 /// Runs one `lanes` subcommand.
 pub async fn run(client: &mut Client, printer: Printer, actor: &str, command: LanesCommand) -> anyhow::Result<ExitCode> {
     let actor = actor.to_string();
-    let weights = |weights: BTreeMap<String, u32>, reason: String| SetLaneWeightsRequest {
+    let weights = |weights: BTreeMap<String, u32>, reason: String, tenant: String| SetLaneWeightsRequest {
         weights,
         reset: false,
         actor: actor.clone(),
         reason,
+        tenant,
     };
     let lanes = match command {
         LanesCommand::Pause { lane, reason } => return pause(client, printer, &actor, lane, true, reason).await,
         LanesCommand::Resume { lane, reason } => return pause(client, printer, &actor, lane, false, reason).await,
-        LanesCommand::List => client.admin.list_lanes(client.request(ListLanesRequest {})).await?.into_inner(),
-        LanesCommand::Weights { weights: pairs, reason } => {
-            let req = weights(parse_weights(&pairs)?, reason);
+        LanesCommand::List { route } => {
+            client.admin.list_lanes(client.request(ListLanesRequest { tenant: route })).await?.into_inner()
+        }
+        LanesCommand::Weights { weights: pairs, reason, route } => {
+            let req = weights(parse_weights(&pairs)?, reason, route);
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
-        LanesCommand::Rollback { lane, reason } => {
-            let req = weights(BTreeMap::from([(lane, 0)]), reason);
+        LanesCommand::Rollback { lane, reason, route } => {
+            let req = weights(BTreeMap::from([(lane, 0)]), reason, route);
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
-        LanesCommand::Reset { reason } => {
-            let req = SetLaneWeightsRequest { weights: BTreeMap::new(), reset: true, actor: actor.clone(), reason };
+        LanesCommand::Reset { reason, route } => {
+            let req = SetLaneWeightsRequest { weights: BTreeMap::new(), reset: true, actor: actor.clone(), reason, tenant: route };
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
         LanesCommand::Drain { lane, reason, timeout_secs } => {
-            let req = weights(BTreeMap::from([(lane.clone(), 0)]), reason);
+            let req = weights(BTreeMap::from([(lane.clone(), 0)]), reason, String::new());
             client.admin.set_lane_weights(client.request(req)).await?;
             let deadline = Instant::now() + Duration::from_secs(timeout_secs);
             loop {
-                let now = client.admin.list_lanes(client.request(ListLanesRequest {})).await?.into_inner();
+                let now = client.admin.list_lanes(client.request(ListLanesRequest::default())).await?.into_inner();
                 let left = now.lanes.iter().find(|l| l.name == lane).map_or(0, |l| l.active_runs);
                 if left == 0 {
                     print(printer, &now);
