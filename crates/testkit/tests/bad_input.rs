@@ -1,4 +1,5 @@
-//! Bad input at the edge gets a clear gRPC status and writes nothing; a bad config stops a
+//! Bad input at the edge (oversized, 10,000 labels, deep JSON, invalid UTF-8, undecodable task
+//! records) gets a clear gRPC status and writes nothing; a bad config stops a
 //! service with exit code 2 and a one-line reason naming the key.
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +11,30 @@ use tonic::Code;
 async fn submit_err(stack: &Stack, spec: Option<RunSpec>) -> tonic::Status {
     let mut client = stack.client().await;
     client.submit_run(SubmitRunRequest { spec, idempotency_key: String::new() }).await.unwrap_err()
+}
+
+/// `SubmitRunRequest` as bytes on the wire: `spec` (1) holding `goal` (1) as raw bytes.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawSubmit {
+    #[prost(message, optional, tag = "1")]
+    spec: Option<RawSpec>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawSpec {
+    #[prost(bytes = "vec", tag = "1")]
+    goal: Vec<u8>,
+}
+
+async fn submit_raw_goal(stack: &Stack, goal: Vec<u8>) -> tonic::Status {
+    let endpoint = format!("http://127.0.0.1:{}", stack.grpc_port);
+    let channel = tonic::transport::Endpoint::from_shared(endpoint).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/baton.v1.RunService/SubmitRun");
+    let codec = tonic_prost::ProstCodec::<RawSubmit, baton_proto::v1::SubmitRunResponse>::default();
+    let request = tonic::Request::new(RawSubmit { spec: Some(RawSpec { goal }) });
+    grpc.unary(request, path, codec).await.unwrap_err()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,6 +79,12 @@ async fn bad_requests_get_clear_statuses_and_write_nothing() {
     let e = submit_err(&stack, Some(script(&[("echo", &deep)]))).await;
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("steps[0].args_json"), "{e}");
+
+    // A string field that is not UTF-8 (sent as raw bytes under RunSpec.goal's tag): refused
+    // while decoding, before any handler runs.
+    let e = submit_raw_goal(&stack, vec![b'h', 0xff, 0xfe, b'!']).await;
+    assert!(matches!(e.code(), Code::Internal | Code::InvalidArgument), "{e:?}");
+    assert!(e.message().contains("UTF-8") || e.message().contains("utf-8"), "{e:?}");
 
     let mut spec = echoes(1);
     spec.budget = Some(baton_proto::v1::Budget { max_steps: 1_000_000, ..Default::default() });
