@@ -47,7 +47,13 @@ impl Producer {
             .set("compression.type", "none");
         let inner: Client = std::sync::Arc::new(c.create_with_context(Reports).map_err(Error::Client)?);
         spawn_poller(&inner);
-        Ok(Self { inner, topics: Topics::new(&kafka.topic_prefix), wake: None, route: None, redaction: Default::default() })
+        Ok(Self {
+            inner,
+            topics: Topics::new(&kafka.topic_prefix),
+            wake: None,
+            route: None,
+            redaction: Default::default(),
+        })
     }
 
     /// Wakes paused consumers through `wake` after each task or retry (set before cloning).
@@ -116,7 +122,13 @@ impl Producer {
     /// Copies a record that did not decode as a task to the DLQ topic as it came (same key and
     /// bytes), with headers naming where it came from and why it was refused, so an operator
     /// can inspect it while its partition moves on.
-    pub async fn send_undecodable(&self, origin: (&str, i32, i64), key: &[u8], payload: &[u8], error: &str) -> Result<()> {
+    pub async fn send_undecodable(
+        &self,
+        origin: (&str, i32, i64),
+        key: &[u8],
+        payload: &[u8],
+        error: &str,
+    ) -> Result<()> {
         let (origin_topic, partition, offset) = origin;
         let (partition, offset) = (partition.to_string(), offset.to_string());
         let headers = [

@@ -564,8 +564,19 @@ pub struct Telemetry {
 
 impl Default for Telemetry {
     fn default() -> Self {
-        let redact_fields = ["password", "passwd", "secret", "token", "api_key", "apikey", "authorization",
-            "access_token", "refresh_token", "client_secret", "private_key"];
+        let redact_fields = [
+            "password",
+            "passwd",
+            "secret",
+            "token",
+            "api_key",
+            "apikey",
+            "authorization",
+            "access_token",
+            "refresh_token",
+            "client_secret",
+            "private_key",
+        ];
         Self {
             log_level: "info".into(),
             log_format: "json".into(),

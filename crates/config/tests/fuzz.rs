@@ -20,10 +20,7 @@ fn entry() -> impl Strategy<Value = String> {
         field("endpoint", vec!["\"http://127.0.0.1:2\"", "\"::\""]),
         field("timeout_ms", vec!["0", "100", "-1", "99999999999"]),
         field("method", vec!["\"POST\"", "\"GET\"", "\"BREW\""]),
-        field(
-            "args_schema",
-            vec!["{ type = \"object\" }", "{ type = 7 }", "{ minimum = \"x\" }", "\"schema\"", "{}"],
-        ),
+        field("args_schema", vec!["{ type = \"object\" }", "{ type = 7 }", "{ minimum = \"x\" }", "\"schema\"", "{}"]),
         field("secret_headers", vec!["{ A = { env = \"X\" } }", "{ A = { env = \"\" } }", "{ A = 1 }"]),
     )
         .prop_map(|(name, a, b, c, d, e, f, g, h, i)| {

@@ -127,7 +127,10 @@ fn check_sizes(spec: &RunSpec) -> Result<(), SpecError> {
     for (key, value) in &spec.labels {
         let shown: String = key.chars().take(40).collect();
         if key.is_empty() || key.len() > MAX_LABEL_KEY_BYTES {
-            return Err(err(format!("spec.labels[{shown:?}]"), format!("key must be 1 to {MAX_LABEL_KEY_BYTES} bytes")));
+            return Err(err(
+                format!("spec.labels[{shown:?}]"),
+                format!("key must be 1 to {MAX_LABEL_KEY_BYTES} bytes"),
+            ));
         }
         if value.len() > MAX_LABEL_VALUE_BYTES {
             return Err(err(format!("spec.labels[{shown:?}]"), format!("value is over {MAX_LABEL_VALUE_BYTES} bytes")));

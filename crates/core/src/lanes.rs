@@ -63,7 +63,8 @@ mod tests {
     #[test]
     fn the_stamp_keeps_what_the_client_set_and_fills_the_rest_from_the_lane() {
         let client = VersionSet { model: "m-client".into(), ..Default::default() };
-        let lane = VersionSet { model: "m2".into(), agent: "a7".into(), baton_build: "0.1.0".into(), ..Default::default() };
+        let lane =
+            VersionSet { model: "m2".into(), agent: "a7".into(), baton_build: "0.1.0".into(), ..Default::default() };
         let v = stamp(Some(client), &lane);
         assert_eq!((v.model.as_str(), v.agent.as_str(), v.baton_build.as_str()), ("m-client", "a7", "0.1.0"));
     }

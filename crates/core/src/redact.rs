@@ -116,7 +116,8 @@ mod tests {
 
     #[test]
     fn configured_fields_are_masked_at_any_depth_and_in_any_case() {
-        let out = rule().json(r#"{"user":"ann","PASSWORD":"hunter22","pay":{"card_number":"4111"},"list":[{"password":1}]}"#);
+        let out =
+            rule().json(r#"{"user":"ann","PASSWORD":"hunter22","pay":{"card_number":"4111"},"list":[{"password":1}]}"#);
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["user"], "ann");
         assert_eq!(v["PASSWORD"], MASK);

@@ -46,9 +46,14 @@ fn run_spec() -> impl Strategy<Value = RunSpec> {
     });
     let kind = prop::option::of(prop_oneof![script, model]);
     let labels = prop::collection::hash_map(".{0,70}", ".{0,300}", 0..(MAX_LABELS + 4));
-    let budget = (any::<u32>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(steps, wall, tokens, cost)| {
-        Budget { max_steps: steps, max_wall_clock_ms: wall, max_tokens: tokens, max_cost_micros: cost, ..Default::default() }
-    });
+    let budget =
+        (any::<u32>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(steps, wall, tokens, cost)| Budget {
+            max_steps: steps,
+            max_wall_clock_ms: wall,
+            max_tokens: tokens,
+            max_cost_micros: cost,
+            ..Default::default()
+        });
     (
         ".{0,64}",
         kind,

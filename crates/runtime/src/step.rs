@@ -243,7 +243,8 @@ pub async fn execute(
     let deadline_first = state.deadline_at_ms > 0 && until_deadline < limits.step_timeout;
     let timeout = if deadline_first { until_deadline } else { limits.step_timeout };
     let calling = std::time::Instant::now();
-    let span = tracing::info_span!("tool_call", otel.kind = "client", tool = %call.tool, outcome = tracing::field::Empty);
+    let span =
+        tracing::info_span!("tool_call", otel.kind = "client", tool = %call.tool, outcome = tracing::field::Empty);
     let result = tokio::time::timeout(timeout, tool.invoke(invocation)).instrument(span.clone()).await;
     if cancel.is_cancelled() {
         return Err(Abandoned(Box::new(state)));
@@ -320,8 +321,10 @@ fn record_planner_call(state: &RunState, answer: &Result<Proposal, crate::Planne
     let outcome = match answer {
         Ok(p) => {
             let lane = state.lane.clone();
-            metrics::counter!(m::TOKENS, "direction" => "input", "lane" => lane.clone()).increment(p.usage.input_tokens);
-            metrics::counter!(m::TOKENS, "direction" => "output", "lane" => lane.clone()).increment(p.usage.output_tokens);
+            metrics::counter!(m::TOKENS, "direction" => "input", "lane" => lane.clone())
+                .increment(p.usage.input_tokens);
+            metrics::counter!(m::TOKENS, "direction" => "output", "lane" => lane.clone())
+                .increment(p.usage.output_tokens);
             metrics::counter!(m::COST, "lane" => lane).increment(p.usage.cost_micros);
             "ok"
         }

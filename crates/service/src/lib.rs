@@ -6,8 +6,8 @@
 
 pub mod control;
 mod infra;
-pub mod redaction;
 pub mod metric_definitions;
+pub mod redaction;
 mod route;
 pub mod switches;
 pub mod tools;

@@ -20,7 +20,14 @@ pub enum Bucket {
 impl Store {
     /// Takes a submit token from `tenant`'s bucket (`rate` per second, `burst` deep), leaving at
     /// least `keep` tokens behind (a low-priority submit keeps half the burst for the others).
-    pub async fn take_submit_token(&self, tenant: &str, now_ms: i64, rate: u32, burst: u32, keep: u32) -> Result<Bucket> {
+    pub async fn take_submit_token(
+        &self,
+        tenant: &str,
+        now_ms: i64,
+        rate: u32,
+        burst: u32,
+        keep: u32,
+    ) -> Result<Bucket> {
         let mut conn = self.conn().await?;
         let (taken, n): (i64, u64) = scripts()
             .rate_take

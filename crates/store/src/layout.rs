@@ -102,7 +102,11 @@ pub(crate) fn decode_run(key: &str, head: &[u8], status: Option<&str>, spec: Opt
     let corrupt = |reason: String| Error::Corrupt { key: key.to_string(), reason };
     let mut state = RunState::decode(head).map_err(|e| corrupt(e.to_string()))?;
     if state.schema_version > SCHEMA_VERSION {
-        return Err(Error::NewerSchema { key: key.to_string(), found: state.schema_version, supported: SCHEMA_VERSION });
+        return Err(Error::NewerSchema {
+            key: key.to_string(),
+            found: state.schema_version,
+            supported: SCHEMA_VERSION,
+        });
     }
     if let Some(s) = status.and_then(baton_core::status::parse) {
         state.status = s as i32;

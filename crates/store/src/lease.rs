@@ -1,9 +1,9 @@
 //! The step pipeline's atomic operations (DESIGN §5): claim a step under a fresh fence,
 //! renew the lease while it runs, and commit the next checkpoint only if the fence still holds.
 
+use baton_core::redact::Redaction;
 use baton_core::status;
 use baton_core::stop::StopRequest;
-use baton_core::redact::Redaction;
 use baton_proto::v1::{RunEvent, RunState, StepRecord};
 use prost::Message as _;
 use redis::{ScriptInvocation, Value};

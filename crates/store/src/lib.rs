@@ -2,9 +2,9 @@
 //! `{R}` keys ([`scripts`]); global indexes are updated beside them, and every reader of an
 //! index re-checks the per-run keys before acting.
 
+mod admission;
 mod api_keys;
 mod audit;
-mod admission;
 mod breakers;
 mod dead_letters;
 mod fleet;

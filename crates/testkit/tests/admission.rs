@@ -22,7 +22,11 @@ fn as_tenant<T>(message: T, tenant: &str) -> tonic::Request<T> {
     request
 }
 
-async fn try_submit(client: &mut RunServiceClient<Channel>, tenant: &str, spec: RunSpec) -> Result<String, tonic::Status> {
+async fn try_submit(
+    client: &mut RunServiceClient<Channel>,
+    tenant: &str,
+    spec: RunSpec,
+) -> Result<String, tonic::Status> {
     let req = SubmitRunRequest { spec: Some(spec), idempotency_key: String::new() };
     client.submit_run(as_tenant(req, tenant)).await.map(|r| r.into_inner().run_id)
 }

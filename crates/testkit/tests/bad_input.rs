@@ -189,9 +189,10 @@ async fn an_undecodable_task_goes_to_the_dead_letter_topic_and_the_partition_mov
     while errors.len() < 2 && Instant::now() < deadline {
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) else { continue };
         let header = |name: &str| {
-            m.headers().and_then(|h| h.iter().find(|x| x.key == name)).and_then(|x| x.value).map(|v| {
-                String::from_utf8_lossy(v).to_string()
-            })
+            m.headers()
+                .and_then(|h| h.iter().find(|x| x.key == name))
+                .and_then(|x| x.value)
+                .map(|v| String::from_utf8_lossy(v).to_string())
         };
         assert_eq!(header("baton-origin-topic").as_deref(), Some("baton.tasks.main"));
         assert_eq!(m.key(), Some(&b"garbage"[..]));

@@ -66,7 +66,9 @@ async fn every_service_exports_lint_clean_metrics_idle_and_busy() {
     // Step durations by the tool the step called and how it ended.
     let echo_step = "baton_worker_step_duration_seconds_count{tool=\"echo\",outcome=\"completed\"}";
     assert_eq!(value(&worker, echo_step), Some(5.0), "{worker}");
-    assert!(worker.contains("baton_worker_step_duration_seconds_bucket{tool=\"echo\",outcome=\"completed\",le=\"0.001\"}"));
+    assert!(
+        worker.contains("baton_worker_step_duration_seconds_bucket{tool=\"echo\",outcome=\"completed\",le=\"0.001\"}")
+    );
     // Every service says which version it runs.
     for name in services {
         let text = stack.metrics(stack.find(name)).await;

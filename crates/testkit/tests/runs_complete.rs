@@ -34,7 +34,8 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
     assert!(listed.contains("baton.v1.RunService") && listed.contains("baton.v1.AdminService"), "{listed}");
     let described = grpcurl(stack.grpc_port, &[], &["describe", "baton.v1.RunService"]).await;
     assert!(described.contains("rpc SubmitRun"), "{described}");
-    const SUBMIT: &str = r#"{"spec":{"goal":"grpcurl","planner":{"script":{"steps":[{"tool":"echo","argsJson":"{}"}]}}}}"#;
+    const SUBMIT: &str =
+        r#"{"spec":{"goal":"grpcurl","planner":{"script":{"steps":[{"tool":"echo","argsJson":"{}"}]}}}}"#;
     let submitted = grpcurl(stack.grpc_port, &["-d", SUBMIT], &["baton.v1.RunService/SubmitRun"]).await;
     let reply: serde_json::Value = serde_json::from_str(&submitted).unwrap_or_else(|e| panic!("{e}: {submitted}"));
     let by_grpcurl = reply["runId"].as_str().expect("a run id").to_string();

@@ -8,9 +8,10 @@ use baton_core::machine::requeue;
 use baton_proto::v1::admin_service_server::AdminService;
 use baton_proto::v1::{
     CheckReadinessRequest, CheckReadinessResponse, DiscardDeadLetterRequest, DiscardDeadLetterResponse,
-    ListDeadLettersRequest, ListDeadLettersResponse, ListSwitchesRequest, ListSwitchesResponse, ListToolsRequest,
-    ListToolsResponse, ReloadToolsRequest, ReloadToolsResponse, RequeueDeadLetterRequest, RequeueDeadLetterResponse,
-    RunStatus, SetLaneSwitchRequest, ListLanesRequest, ListLanesResponse, SetLaneWeightsRequest, SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
+    ListDeadLettersRequest, ListDeadLettersResponse, ListLanesRequest, ListLanesResponse, ListSwitchesRequest,
+    ListSwitchesResponse, ListToolsRequest, ListToolsResponse, ReloadToolsRequest, ReloadToolsResponse,
+    RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus, SetLaneSwitchRequest, SetLaneWeightsRequest,
+    SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
 };
 use baton_service::control::resume_run;
 use baton_store::Index;

@@ -122,16 +122,18 @@ pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<Lis
     } else {
         for (lane, weight) in &req.weights {
             if !gw.config.runs.lanes.contains(lane) {
-                return Err(Status::invalid_argument(format!("weights: unknown lane {lane:?} (lanes: {:?})", gw.config.runs.lanes)));
+                return Err(Status::invalid_argument(format!(
+                    "weights: unknown lane {lane:?} (lanes: {:?})",
+                    gw.config.runs.lanes
+                )));
             }
             if *weight > 10_000 {
                 return Err(Status::invalid_argument(format!("weights[{lane:?}]: {weight} is above 10000")));
             }
         }
         // A tenant's first route starts from nothing: lanes it does not name get none of its runs.
-        let own_route_before = tenant.is_empty() || current.iter().any(|(lane, _, _)| {
-            gw.switches.now().lane_weights.contains_key(&target(lane, tenant))
-        });
+        let own_route_before = tenant.is_empty()
+            || current.iter().any(|(lane, _, _)| gw.switches.now().lane_weights.contains_key(&target(lane, tenant)));
         let after: u64 = current
             .iter()
             .map(|(lane, _, w)| {
@@ -159,7 +161,14 @@ fn check_tenant(tenant: &str) -> Result<(), Status> {
     crate::tenant::check_name(tenant).map_err(|m| Status::invalid_argument(format!("tenant: {m}")))
 }
 
-async fn write(gw: &Gateway, target: &str, weight: u32, actor: &str, reason: &str, in_force: bool) -> Result<(), Status> {
+async fn write(
+    gw: &Gateway,
+    target: &str,
+    weight: u32,
+    actor: &str,
+    reason: &str,
+    in_force: bool,
+) -> Result<(), Status> {
     let setting = SwitchSetting {
         switch: name::LANE_WEIGHT.into(),
         target: target.to_string(),

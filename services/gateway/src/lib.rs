@@ -9,8 +9,8 @@ mod auth;
 mod cancel;
 mod change;
 mod convert;
-mod lanes;
 mod keys;
+mod lanes;
 pub mod metric_definitions;
 mod readiness;
 mod reconcile;
@@ -56,7 +56,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Infra::start("gateway", &config, &config.gateway.ops_listen, 10_000, metric_definitions::describe, &shutdown)
             .await?;
     let readiness = infra.readiness.clone();
-    let authenticator = auth::Authenticator::from_config(&config.auth, &|k| std::env::var(k).ok(), infra.store.clone())?;
+    let authenticator =
+        auth::Authenticator::from_config(&config.auth, &|k| std::env::var(k).ok(), infra.store.clone())?;
 
     let listener = tokio::net::TcpListener::bind(&config.gateway.listen)
         .await

@@ -5,8 +5,8 @@
 //! ([`crate::admission`]).
 
 use baton_proto::v1::{
-    BreakerState, ListSwitchesRequest, ListSwitchesResponse, SetLaneSwitchRequest, SetLimitRequest, SetTenantCapRequest,
-    SetToolSwitchRequest, SwitchChange, ToolInfo,
+    BreakerState, ListSwitchesRequest, ListSwitchesResponse, SetLaneSwitchRequest, SetLimitRequest,
+    SetTenantCapRequest, SetToolSwitchRequest, SwitchChange, ToolInfo,
 };
 use baton_service::switches::name;
 use baton_store::SwitchSetting;
@@ -15,7 +15,6 @@ use tonic::Status;
 
 use crate::convert::{actor_arg, store_error};
 use crate::Gateway;
-
 
 fn change_of(s: &SwitchSetting) -> SwitchChange {
     SwitchChange {
@@ -110,7 +109,8 @@ pub async fn set_limit(gw: &Gateway, req: SetLimitRequest) -> Result<SwitchChang
         let known: Vec<&str> = name::LIMITS.iter().map(|(l, _)| *l).collect();
         return Err(Status::invalid_argument(format!("limit: {:?} is not one of {}", req.limit, known.join(", "))));
     };
-    crate::tenant::check_name(&req.target).map_err(|m| Status::invalid_argument(format!("target ({applies_to}): {m}")))?;
+    crate::tenant::check_name(&req.target)
+        .map_err(|m| Status::invalid_argument(format!("target ({applies_to}): {m}")))?;
     if *applies_to == "lane" && !gw.config.runs.lanes.contains(&req.target) {
         return Err(Status::invalid_argument(format!("target: unknown lane {:?}", req.target)));
     }

@@ -33,7 +33,8 @@ pub async fn sample_lanes(config: Config, store: baton_store::Store, stop: Cance
                     let total: i64 = lags.iter().map(|l| l.lag).sum();
                     for l in lags {
                         let partition = l.partition.to_string();
-                        metrics::gauge!(m::LANE_LAG, "lane" => lane.clone(), "partition" => partition).set(l.lag as f64);
+                        metrics::gauge!(m::LANE_LAG, "lane" => lane.clone(), "partition" => partition)
+                            .set(l.lag as f64);
                     }
                     if let Err(e) = store.set_lane_lag(lane, total.max(0) as u64, baton_telemetry::now_ms()).await {
                         tracing::debug!(lane = %lane, error = %e, "cannot record the lane's lag for admission");

@@ -67,7 +67,10 @@ pub fn describe() {
     metrics::gauge!(FLEET_INFLIGHT_OVERDUE).set(0.0);
     describe_gauge!(FLEET_OLDEST_APPROVAL, Unit::Seconds, "Age of the oldest approval request still waiting.");
     metrics::gauge!(FLEET_OLDEST_APPROVAL).set(0.0);
-    describe_gauge!(LANE_LAG, "Records on a lane's task partition its worker group has not committed past, by lane and partition.");
+    describe_gauge!(
+        LANE_LAG,
+        "Records on a lane's task partition its worker group has not committed past, by lane and partition."
+    );
     for name in [REDISPATCHED, REPUBLISHED, LEASES_BROKEN, DEAD_WORKERS, TIMED_OUT] {
         metrics::counter!(name).absolute(0);
     }

@@ -82,8 +82,10 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
                     %error, "undecodable task: copied to the dead-letter topic, partition moves on");
                 metrics::counter!(crate::metric_definitions::TASKS_UNDECODABLE).increment(1);
                 // Off the consume loop: a slow broker must not hold the partition behind it.
-                let (producer, origin) = (worker.producer.clone(), (topic.to_string(), message.partition(), message.offset()));
-                let (key, payload) = (message.key().unwrap_or_default().to_vec(), message.payload().unwrap_or_default().to_vec());
+                let (producer, origin) =
+                    (worker.producer.clone(), (topic.to_string(), message.partition(), message.offset()));
+                let (key, payload) =
+                    (message.key().unwrap_or_default().to_vec(), message.payload().unwrap_or_default().to_vec());
                 tokio::spawn(async move {
                     let at = (origin.0.as_str(), origin.1, origin.2);
                     if let Err(e) = producer.send_undecodable(at, &key, &payload, &error).await {

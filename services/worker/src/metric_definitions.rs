@@ -66,7 +66,11 @@ pub fn describe() {
     describe_counter!(DEAD_LETTERS, Unit::Count, "Runs dead-lettered after exhausting retries.");
     describe_counter!(LEASES_LOST, Unit::Count, "Steps abandoned because their lease was gone.");
     describe_counter!(LEASES_RELEASED, Unit::Count, "Steps handed back on drain.");
-    describe_counter!(TASKS_UNDECODABLE, Unit::Count, "Task records that were not a Task (copied to the DLQ topic, skipped).");
+    describe_counter!(
+        TASKS_UNDECODABLE,
+        Unit::Count,
+        "Task records that were not a Task (copied to the DLQ topic, skipped)."
+    );
     describe_counter!(REJOINS, Unit::Count, "Consumer-group rejoins forced by an orphaned partition.");
     describe_gauge!(BREAKER_STATE, "A manifest tool's circuit breaker as last seen: 0 closed, 1 half open, 2 open.");
     describe_counter!(BREAKER_REJECTIONS, Unit::Count, "Calls held because their tool's circuit breaker was open.");

@@ -146,7 +146,12 @@ pub async fn tool_switch(client: &mut Client, printer: Printer, req: SetToolSwit
 }
 
 /// `limits set LIMIT TARGET VALUE`
-pub async fn limits(client: &mut Client, printer: Printer, actor: &str, command: LimitsCommand) -> anyhow::Result<ExitCode> {
+pub async fn limits(
+    client: &mut Client,
+    printer: Printer,
+    actor: &str,
+    command: LimitsCommand,
+) -> anyhow::Result<ExitCode> {
     let LimitsCommand::Set { limit, target, value, reason } = command;
     let req = SetLimitRequest { limit, target, value, actor: actor.to_string(), reason };
     let change = client.admin.set_limit(client.request(req)).await?.into_inner();

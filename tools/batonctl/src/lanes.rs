@@ -14,7 +14,12 @@ use crate::cli::LanesCommand;
 use crate::output::Printer;
 
 /// Runs one `lanes` subcommand.
-pub async fn run(client: &mut Client, printer: Printer, actor: &str, command: LanesCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    client: &mut Client,
+    printer: Printer,
+    actor: &str,
+    command: LanesCommand,
+) -> anyhow::Result<ExitCode> {
     let actor = actor.to_string();
     let weights = |weights: BTreeMap<String, u32>, reason: String, tenant: String| SetLaneWeightsRequest {
         weights,
@@ -38,7 +43,13 @@ pub async fn run(client: &mut Client, printer: Printer, actor: &str, command: La
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
         LanesCommand::Reset { reason, route } => {
-            let req = SetLaneWeightsRequest { weights: BTreeMap::new(), reset: true, actor: actor.clone(), reason, tenant: route };
+            let req = SetLaneWeightsRequest {
+                weights: BTreeMap::new(),
+                reset: true,
+                actor: actor.clone(),
+                reason,
+                tenant: route,
+            };
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
         LanesCommand::Drain { lane, reason, timeout_secs } => {
