@@ -42,7 +42,7 @@ fn run_spec() -> impl Strategy<Value = RunSpec> {
         planner::Kind::Script(ScriptPlan { steps })
     });
     let model = (".{0,8}", ".{0,40}", prop::option::of(-1.0f32..3.0)).prop_map(|(endpoint, system_prompt, t)| {
-        planner::Kind::Model(ModelPlanner { endpoint, system_prompt, temperature: t, ..Default::default() })
+        planner::Kind::Model(ModelPlanner { endpoint, system_prompt, temperature: t })
     });
     let kind = prop::option::of(prop_oneof![script, model]);
     let labels = prop::collection::hash_map(".{0,70}", ".{0,300}", 0..(MAX_LABELS + 4));
@@ -93,7 +93,7 @@ proptest! {
             Ok(state) => {
                 prop_assert!(spec.goal.len() <= policy.max_goal_bytes);
                 prop_assert!(spec.labels.len() <= MAX_LABELS);
-                let budget = state.spec.as_ref().and_then(|s| s.budget.clone()).unwrap_or_default();
+                let budget = state.spec.as_ref().and_then(|s| s.budget).unwrap_or_default();
                 prop_assert!(budget.max_steps <= policy.ceiling_max_steps);
                 prop_assert!(budget.max_tokens <= policy.ceiling_max_tokens);
             }

@@ -147,7 +147,9 @@ async fn a_model_proposes_and_the_runtime_decides() {
         serde_json::json!({"order_id": 7, "password": "[redacted]", "note": "token [redacted]"})
     );
     let store = baton_store::Store::new(&baton_config::Redis { url: a.stack.redis.url(), pool_size: 2 }).unwrap();
-    let audit = baton_testkit::events_audit::audit(&store, &a.stack.broker.bootstrap(), &[fixed.clone()], WITHIN).await;
+    let audit =
+        baton_testkit::events_audit::audit(&store, &a.stack.broker.bootstrap(), std::slice::from_ref(&fixed), WITHIN)
+            .await;
     assert!(audit.missing.is_empty(), "{audit:?}");
     assert!(audit.texts.iter().any(|t| t.contains("[redacted]")), "{audit:?}");
     assert!(!audit.texts.iter().any(|t| t.contains("hunter22") || t.contains("s3cret")), "{audit:?}");

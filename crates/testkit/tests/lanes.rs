@@ -44,8 +44,7 @@ fn weights(pairs: &[(&str, u32)], reason: &str) -> SetLaneWeightsRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_gets_its_share_and_a_rollback_lets_its_runs_finish_where_they_started() {
-    let mut opts = StackOptions::default();
-    opts.config_toml = LANES.into();
+    let mut opts = StackOptions { config_toml: LANES.into(), ..Default::default() };
     opts.env.push(("BATON_SWITCHES_REFRESH_MS".into(), "100".into()));
     let mut stack = Stack::full("lanes", opts).await;
     stack.start_with("worker", &[("BATON_WORKER_LANE", "canary")]).await;

@@ -109,7 +109,7 @@ pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<Lis
     if req.reason.trim().is_empty() {
         return Err(Status::invalid_argument("reason: is required (why traffic moves; it is audited)"));
     }
-    if req.reset == !req.weights.is_empty() {
+    if req.reset != req.weights.is_empty() {
         return Err(Status::invalid_argument("give either weights or reset"));
     }
     check_tenant(&req.tenant)?;
