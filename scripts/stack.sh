@@ -5,7 +5,8 @@
 #
 #   scripts/stack.sh up      build and start everything, wait until every service is ready
 #   scripts/stack.sh down    stop services (SIGTERM, bounded drain), then the broker and Redis
-#   scripts/stack.sh status  show what runs
+#   scripts/stack.sh status  probe what runs: Redis PING, a Kafka ApiVersions request to the broker,
+#                            each service's /readyz (with its reason); exit 1 if anything is unhealthy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -88,10 +89,94 @@ down() {
   done
 }
 
+# host:port of a redis:// URL or of the first broker of a bootstrap list.
+redis_addr() { local a=${BATON_REDIS_URL#*://}; a=${a##*@}; a=${a%%/*}; echo "${a:-127.0.0.1:6379}"; }
+broker_addr() { local a=${BATON_KAFKA_BROKERS%%,*}; echo "${a#*://}"; }
+
+# Opens fd 3 to host:port, giving up after 3 s (an unroutable address would hang for minutes).
+connect3() { # host port
+  timeout 3 bash -c ': <>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null && { exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null
+}
+
+# Redis answers PING with +PONG.
+probe_redis() { # host port
+  connect3 "$1" "$2" || { echo "nothing answers on $1:$2"; return 1; }
+  printf 'PING\r\n' >&3
+  local reply=""; IFS= read -r -t 3 reply <&3 || true; exec 3>&-
+  case "$reply" in +PONG*) echo "answers PING on $1:$2" ;; "") echo "no answer to PING on $1:$2"; return 1 ;;
+    *) echo "PING on $1:$2 answered: ${reply%$'\r'}"; return 1 ;; esac
+}
+
+# A real Kafka request: ApiVersions v0 (api key 18, correlation id 7, client id baton-status);
+# the broker must answer with the same correlation id and error code 0.
+probe_broker() { # host port
+  connect3 "$1" "$2" || { echo "nothing answers on $1:$2"; return 1; }
+  printf '\x00\x00\x00\x16\x00\x12\x00\x00\x00\x00\x00\x07\x00\x0cbaton-status' >&3
+  local head; head=$(timeout 3 head -c 10 <&3 | od -An -tx1 | tr -d ' \n'); exec 3>&-
+  case "$head" in
+    ????????000000070000) echo "answers a Kafka ApiVersions request on $1:$2" ;;
+    "") echo "port $1:$2 open but no answer to a Kafka ApiVersions request within 3 s"; return 1 ;;
+    *) echo "unexpected answer to a Kafka ApiVersions request on $1:$2 (${head})"; return 1 ;;
+  esac
+}
+
+# GET /readyz: prints "ready" or the service's reason ("not ready: kafka unreachable, ...").
+probe_ready() { # port
+  connect3 127.0.0.1 "$1" || { echo "nothing listens on ops port $1"; return 1; }
+  printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3
+  local answer; answer=$(timeout 3 cat <&3 | tr -d '\r'); exec 3>&-
+  local body; body=$(printf '%s\n' "$answer" | sed '1,/^$/d' | head -1)
+  case "$(printf '%s\n' "$answer" | head -1)" in
+    *" 200 "*) echo "ready (:$1)" ;;
+    "") echo "no answer on ops port $1 within 3 s"; return 1 ;;
+    *) echo "${body:-not ready} (:$1)"; return 1 ;;
+  esac
+}
+
 status() {
+  local bad=0 up=0 infra_bad="" line hints=()
+  local redis; redis=$(redis_addr)
+  local broker; broker=$(broker_addr)
+  local own_redis="" own_broker=""
+  [ "$BATON_REDIS_URL" = "redis://127.0.0.1:$REDIS_PORT" ] && own_redis=1
+  [ "$BATON_KAFKA_BROKERS" = "127.0.0.1:$BROKER_PORT" ] && own_broker=1
   for s in redis broker $SERVICES; do
-    if alive "$s"; then echo "$s: running (pid $(cat "$STATE/$s.pid"))"; else echo "$s: stopped"; fi
+    local proc ok=1
+    if alive "$s"; then proc="running (pid $(cat "$STATE/$s.pid"))"; up=1
+    elif [ -f "$STATE/$s.pid" ]; then proc="exited"; ok=0
+    elif { [ "$s" = redis ] && [ -z "$own_redis" ]; } || { [ "$s" = broker ] && [ -z "$own_broker" ]; }; then
+      proc="external"
+    else proc="stopped"; ok=0
+    fi
+    case "$s" in
+      redis) line=$(probe_redis "${redis%:*}" "${redis##*:}") || ok=0 ;;
+      broker) line=$(probe_broker "${broker%:*}" "${broker##*:}") || ok=0 ;;
+      *) if [ "$proc" = stopped ]; then line="-"; else line=$(probe_ready "${OPS[$s]}") || ok=0; fi ;;
+    esac
+    printf '%-10s %-22s %s\n' "$s:" "$proc" "$line"
+    [ "$ok" = 1 ] && continue
+    bad=1
+    case "$s" in redis|broker) infra_bad=1 ;; esac
+    case "$proc" in
+      running*) case "$s" in
+          redis|broker) hints+=("$s process alive but not answering: scripts/stack.sh down && scripts/stack.sh up") ;;
+          # "kafka/redis unreachable" when the broker or Redis already failed above: that hint covers it.
+          *) case "$line" in *unreachable*) [ -n "$infra_bad" ] && continue ;; esac
+            hints+=("$s runs but is not ready (${line% (*}): see $STATE/$s.log") ;;
+        esac ;;
+      external) if [ "$s" = redis ]; then hints+=("Redis at BATON_REDIS_URL=$BATON_REDIS_URL is not answering")
+        else hints+=("the broker at BATON_KAFKA_BROKERS=$BATON_KAFKA_BROKERS is not answering"); fi ;;
+      exited) hints+=("$s exited: see $STATE/$s.log, then scripts/stack.sh up (starts what is not running)") ;;
+      *) hints+=("$s is not running: scripts/stack.sh up (starts what is not running)") ;;
+    esac
   done
+  if [ "$up" = 0 ] && [ "$bad" = 1 ]; then
+    log "the stack is not running: start it with scripts/stack.sh up"
+    return 1
+  fi
+  for h in "${hints[@]}"; do log "$h"; done
+  if [ "$bad" = 0 ]; then log "stack healthy"; else log "stack NOT healthy"; fi
+  return "$bad"
 }
 
 case "${1:-}" in
