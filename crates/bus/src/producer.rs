@@ -152,8 +152,7 @@ impl Producer {
     /// reached [`MAX_BATCH_BYTES`] is handed to the producer now. Nothing waits for the broker.
     pub async fn enqueue_events(&self, events: &[RunEvent], pending: &mut Pending) -> Result<()> {
         for event in events {
-            let mut event = event.clone();
-            self.redaction.event(&mut event);
+            let event = self.redaction.redacted(event).unwrap_or_else(|| event.clone());
             pending.batch_bytes += event.encoded_len();
             pending.batch.push(event);
         }

@@ -68,6 +68,17 @@ impl Redaction {
         out
     }
 
+    /// The event as it may leave, when the rule changes anything in it; `None` when it can go as
+    /// is (most events: no arguments, no secret in their text), so nothing is copied.
+    pub fn redacted(&self, event: &RunEvent) -> Option<RunEvent> {
+        if self.is_empty() || (event.args_json.is_empty() && !self.secrets.iter().any(|s| event.detail.contains(s))) {
+            return None;
+        }
+        let mut out = event.clone();
+        self.event(&mut out);
+        (out != *event).then_some(out)
+    }
+
     /// Masks what an event carries of a call: its arguments and its detail text.
     pub fn event(&self, event: &mut RunEvent) {
         if self.is_empty() {
@@ -147,7 +158,10 @@ mod tests {
             detail: "tool said sk-live-123456".into(),
             ..Default::default()
         };
+        assert_eq!(r.redacted(&RunEvent { detail: "nothing secret".into(), ..Default::default() }), None);
+        let masked = r.redacted(&e).expect("masked");
         r.event(&mut e);
+        assert_eq!(masked, e);
         assert_eq!(e.args_json, r#"{"password":"[redacted]"}"#);
         assert_eq!(e.detail, "tool said [redacted]");
     }

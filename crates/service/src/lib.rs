@@ -126,8 +126,14 @@ fn spawn_probes(
 /// Creates the fleet's topics, retrying every second until it works or `shutdown` fires.
 async fn ensure_topics(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<()> {
     loop {
-        match baton_bus::admin::ensure_topics(&config.kafka, &config.runs.lanes, &config.scheduler.retry_tiers_ms).await
-        {
+        // An unreachable broker can hold one attempt for a minute: SIGTERM must not wait for it.
+        let attempt =
+            baton_bus::admin::ensure_topics(&config.kafka, &config.runs.lanes, &config.scheduler.retry_tiers_ms);
+        let result = tokio::select! {
+            r = attempt => r,
+            _ = shutdown.cancelled() => anyhow::bail!("shut down before topics could be created"),
+        };
+        match result {
             Ok(()) => return Ok(()),
             Err(e) => tracing::warn!(error = %e, "cannot create topics yet, retrying"),
         }

@@ -81,13 +81,10 @@ pub(crate) fn checkpoint_write(
         invocation.arg(step);
     }
     for event in events {
-        if redaction.is_empty() {
-            invocation.arg(event.encode_to_vec());
-        } else {
-            let mut event = event.clone();
-            redaction.event(&mut event);
-            invocation.arg(event.encode_to_vec());
-        }
+        match redaction.redacted(event) {
+            Some(masked) => invocation.arg(masked.encode_to_vec()),
+            None => invocation.arg(event.encode_to_vec()),
+        };
     }
 }
 
