@@ -1,8 +1,8 @@
 //! Lanes and rollout over real processes: two lanes with their own worker groups and version
 //! sets; a canary weight of 10 % sends 10 % ± 3 % of 1,000 runs to the canary lane, each stamped
-//! with its lane's versions; a tenant with a route of its own goes where it says while the
-//! others follow the fleet's; a rollback sends no new run to the canary while the runs it holds
-//! finish there, never changing lane or version.
+//! with its lane's versions; a tenant, or an agent, with a route of its own goes where it says
+//! while the others follow the fleet's; a rollback sends no new run to the canary while the runs
+//! it holds finish there, never changing lane or version.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -30,6 +30,10 @@ model = "m1"
 weight = 0
 agent = "support-v2"
 model = "m2"
+
+[models.gpt]
+base_url = "http://127.0.0.1:9/v1"
+model = "gpt-test"
 "#;
 
 fn weights(pairs: &[(&str, u32)], reason: &str) -> SetLaneWeightsRequest {
@@ -39,6 +43,7 @@ fn weights(pairs: &[(&str, u32)], reason: &str) -> SetLaneWeightsRequest {
         actor: "release-bot".into(),
         reason: reason.into(),
         tenant: String::new(),
+        agent: String::new(),
     }
 }
 
@@ -143,4 +148,15 @@ async fn a_canary_gets_its_share_and_a_rollback_lets_its_runs_finish_where_they_
         assert!(std::time::Instant::now() < deadline, "{canary:?}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+
+    // An agent's route: runs naming the model endpoint "gpt" go to the canary, a script run
+    // still follows the fleet's route (all to main since the rollback).
+    let mut gpt_route = weights(&[("canary", 100)], "gpt on v2");
+    gpt_route.agent = "gpt".into();
+    admin.set_lane_weights(gpt_route).await.unwrap();
+    let model_run = baton_core::plan::model_spec("gpt", "say hi", &["echo"]);
+    let req = SubmitRunRequest { spec: Some(model_run), idempotency_key: String::new() };
+    assert_eq!(client.submit_run(req).await.unwrap().into_inner().lane, "canary");
+    let req = SubmitRunRequest { spec: Some(echoes(1)), idempotency_key: String::new() };
+    assert_eq!(client.submit_run(req).await.unwrap().into_inner().lane, "main");
 }

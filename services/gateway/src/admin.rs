@@ -149,7 +149,8 @@ impl AdminService for Admin {
 
     #[tracing::instrument(skip_all)]
     async fn list_lanes(&self, request: Request<ListLanesRequest>) -> Result<Response<ListLanesResponse>, Status> {
-        crate::lanes::list(&self.0, &request.into_inner().tenant).await.map(Response::new)
+        let req = request.into_inner();
+        crate::lanes::list(&self.0, &req.tenant, &req.agent).await.map(Response::new)
     }
 
     #[tracing::instrument(skip_all)]

@@ -1,6 +1,7 @@
 //! Lanes and rollout: a run submitted without a lane is routed by the lanes' weights — its
 //! tenant's own route if an operator gave it one (`lane.weight` switches on `<lane>@<tenant>`),
-//! else the fleet's (config `[lanes.<name>] weight`, overridden by `lane.weight` on `<lane>`) —
+//! else its agent's (`<lane>@agent:<name>`: the grpc agent or the model endpoint it names), else
+//! the fleet's (config `[lanes.<name>] weight`, overridden by `lane.weight` on `<lane>`) —
 //! and stamped with its lane's version set; both never change for that run (pinning).
 //! ListLanes shows each lane; SetLaneWeights moves traffic (a canary, a rollback), audited like
 //! every switch. A rollback sends no new run to the lane; the runs it holds finish on it.
@@ -32,21 +33,53 @@ fn versions(gw: &Gateway, lane: &str) -> VersionSet {
     }
 }
 
-/// The switch target of `lane`'s weight in `tenant`'s route (`<lane>` for the fleet's).
-fn target(lane: &str, tenant: &str) -> String {
-    if tenant.is_empty() {
+/// The switch target of `lane`'s weight in route `route`: `<tenant>`, `agent:<name>`, or empty
+/// for the fleet's (`<lane>`).
+fn target(lane: &str, route: &str) -> String {
+    if route.is_empty() {
         lane.to_string()
     } else {
-        format!("{lane}@{tenant}")
+        format!("{lane}@{route}")
     }
 }
 
-/// Every lane's (name, configured weight, weight in force) for runs of `tenant` (empty: the
-/// fleet's route). With no weight anywhere, `main` (or the first lane) takes everything.
-fn weights(gw: &Gateway, tenant: &str) -> Vec<(String, u32, u32)> {
+/// True when an operator gave `route` weights of its own.
+fn has_route(gw: &Gateway, route: &str) -> bool {
+    !route.is_empty()
+        && gw.switches.now().lane_weights.keys().any(|t| t.split_once('@').is_some_and(|(_, of)| of == route))
+}
+
+/// The route of a request: a tenant's, an agent's (`agent:<name>`), or the fleet's (empty).
+fn route_key(tenant: &str, agent: &str) -> Result<String, Status> {
+    match (tenant.is_empty(), agent.is_empty()) {
+        (true, true) => Ok(String::new()),
+        (false, true) => {
+            crate::tenant::check_name(tenant).map_err(|m| Status::invalid_argument(format!("tenant: {m}")))?;
+            Ok(tenant.to_string())
+        }
+        (true, false) => {
+            crate::tenant::check_name(agent).map_err(|m| Status::invalid_argument(format!("agent: {m}")))?;
+            Ok(format!("agent:{agent}"))
+        }
+        (false, false) => Err(Status::invalid_argument("name a tenant or an agent, not both")),
+    }
+}
+
+/// The agent a spec names: its grpc agent or its model endpoint.
+fn agent_of(spec: &RunSpec) -> Option<&str> {
+    use baton_proto::v1::planner::Kind;
+    match spec.planner.as_ref()?.kind.as_ref()? {
+        Kind::Grpc(a) => Some(a.agent.as_str()),
+        Kind::Model(m) => Some(m.endpoint.as_str()),
+        Kind::Script(_) => None,
+    }
+}
+
+/// Every lane's (name, configured weight, weight in force) in route `route` (empty: the
+/// fleet's). With no weight anywhere, `main` (or the first lane) takes everything.
+fn weights(gw: &Gateway, route: &str) -> Vec<(String, u32, u32)> {
     let switches = gw.switches.now();
-    let own_route = !tenant.is_empty()
-        && switches.lane_weights.keys().any(|t| t.split_once('@').is_some_and(|(_, who)| who == tenant));
+    let own_route = has_route(gw, route);
     let lanes = &gw.config.runs.lanes;
     let any_configured = gw.config.lanes.values().any(|l| l.weight > 0);
     let fallback = if lanes.iter().any(|l| l == "main") { "main" } else { lanes[0].as_str() };
@@ -59,7 +92,7 @@ fn weights(gw: &Gateway, tenant: &str) -> Vec<(String, u32, u32)> {
                 _ => 0,
             };
             let weight = if own_route {
-                switches.lane_weights.get(&target(lane, tenant)).copied().unwrap_or(0)
+                switches.lane_weights.get(&target(lane, route)).copied().unwrap_or(0)
             } else {
                 switches.lane_weights.get(lane.as_str()).copied().unwrap_or(configured)
             };
@@ -68,11 +101,19 @@ fn weights(gw: &Gateway, tenant: &str) -> Vec<(String, u32, u32)> {
         .collect()
 }
 
-/// Routes a spec without a lane (by `tenant`'s route) and stamps the version set of the lane it
-/// runs on.
+/// Routes a spec without a lane (by its tenant's route, else its agent's, else the fleet's) and
+/// stamps the version set of the lane it runs on.
 pub fn route(gw: &Gateway, tenant: &str, spec: &mut RunSpec) -> Result<(), Status> {
     if spec.lane.is_empty() {
-        let weights: Vec<(String, u32)> = weights(gw, tenant).into_iter().map(|(lane, _, w)| (lane, w)).collect();
+        let agent_route = agent_of(spec).map(|a| format!("agent:{a}")).unwrap_or_default();
+        let key = if has_route(gw, tenant) {
+            tenant
+        } else if has_route(gw, &agent_route) {
+            agent_route.as_str()
+        } else {
+            ""
+        };
+        let weights: Vec<(String, u32)> = weights(gw, key).into_iter().map(|(lane, _, w)| (lane, w)).collect();
         // A v7 uuid ends in 62 random bits: enough to roll with.
         let roll = uuid::Uuid::now_v7().as_u128() as u64 & ((1 << 62) - 1);
         let lane = pick(&weights, roll)
@@ -83,12 +124,12 @@ pub fn route(gw: &Gateway, tenant: &str, spec: &mut RunSpec) -> Result<(), Statu
     Ok(())
 }
 
-/// ListLanes: the lanes, with the weights of `tenant`'s route (empty: the fleet's).
-pub async fn list(gw: &Gateway, tenant: &str) -> Result<ListLanesResponse, Status> {
-    check_tenant(tenant)?;
+/// ListLanes: the lanes, with the weights of a tenant's or an agent's route (neither: the fleet's).
+pub async fn list(gw: &Gateway, tenant: &str, agent: &str) -> Result<ListLanesResponse, Status> {
+    let route = route_key(tenant, agent)?;
     let switches = gw.switches.now();
     let mut lanes = Vec::new();
-    for (lane, configured, weight) in weights(gw, tenant) {
+    for (lane, configured, weight) in weights(gw, &route) {
         let active_runs = count_active(gw, &lane).await?;
         lanes.push(LaneInfo {
             paused: switches.paused_lanes.contains(&lane),
@@ -112,12 +153,11 @@ pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<Lis
     if req.reset != req.weights.is_empty() {
         return Err(Status::invalid_argument("give either weights or reset"));
     }
-    check_tenant(&req.tenant)?;
-    let tenant = req.tenant.as_str();
-    let current = weights(gw, tenant);
+    let route = route_key(&req.tenant, &req.agent)?;
+    let current = weights(gw, &route);
     if req.reset {
         for (lane, _, _) in &current {
-            write(gw, &target(lane, tenant), 0, &actor, &req.reason, false).await?;
+            write(gw, &target(lane, &route), 0, &actor, &req.reason, false).await?;
         }
     } else {
         for (lane, weight) in &req.weights {
@@ -131,9 +171,8 @@ pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<Lis
                 return Err(Status::invalid_argument(format!("weights[{lane:?}]: {weight} is above 10000")));
             }
         }
-        // A tenant's first route starts from nothing: lanes it does not name get none of its runs.
-        let own_route_before = tenant.is_empty()
-            || current.iter().any(|(lane, _, _)| gw.switches.now().lane_weights.contains_key(&target(lane, tenant)));
+        // A first route of a tenant or agent starts from nothing: lanes it does not name get none.
+        let own_route_before = route.is_empty() || has_route(gw, &route);
         let after: u64 = current
             .iter()
             .map(|(lane, _, w)| {
@@ -145,20 +184,13 @@ pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<Lis
             return Err(Status::failed_precondition("these weights would leave no lane taking new runs"));
         }
         for (lane, weight) in &req.weights {
-            write(gw, &target(lane, tenant), *weight, &actor, &req.reason, true).await?;
+            write(gw, &target(lane, &route), *weight, &actor, &req.reason, true).await?;
         }
     }
     if let Err(e) = gw.switches.refresh(&gw.store).await {
         tracing::warn!(error = %e, "cannot re-read the switches; they refresh on their own");
     }
-    list(gw, tenant).await
-}
-
-fn check_tenant(tenant: &str) -> Result<(), Status> {
-    if tenant.is_empty() {
-        return Ok(());
-    }
-    crate::tenant::check_name(tenant).map_err(|m| Status::invalid_argument(format!("tenant: {m}")))
+    list(gw, &req.tenant, &req.agent).await
 }
 
 async fn write(

@@ -227,6 +227,9 @@ pub enum LanesCommand {
         /// A tenant's own route instead of the fleet's.
         #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
         route: String,
+        /// An agent's route (a grpc agent or a model endpoint name) instead of the fleet's.
+        #[arg(long, value_name = "AGENT", default_value = "", hide_default_value = true, conflicts_with = "route")]
+        agent: String,
     },
     /// Set routing weights, e.g. `main=95 canary=5` (the lanes not named keep theirs).
     Weights {
@@ -236,6 +239,9 @@ pub enum LanesCommand {
         /// A tenant's own route instead of the fleet's.
         #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
         route: String,
+        /// An agent's route (a grpc agent or a model endpoint name) instead of the fleet's.
+        #[arg(long, value_name = "AGENT", default_value = "", hide_default_value = true, conflicts_with = "route")]
+        agent: String,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,
@@ -247,6 +253,9 @@ pub enum LanesCommand {
         /// A tenant's own route instead of the fleet's.
         #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
         route: String,
+        /// An agent's route (a grpc agent or a model endpoint name) instead of the fleet's.
+        #[arg(long, value_name = "AGENT", default_value = "", hide_default_value = true, conflicts_with = "route")]
+        agent: String,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,
@@ -267,6 +276,9 @@ pub enum LanesCommand {
         /// A tenant's own route instead of the fleet's.
         #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
         route: String,
+        /// An agent's route (a grpc agent or a model endpoint name) instead of the fleet's.
+        #[arg(long, value_name = "AGENT", default_value = "", hide_default_value = true, conflicts_with = "route")]
+        agent: String,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,

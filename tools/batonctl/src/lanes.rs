@@ -21,39 +21,36 @@ pub async fn run(
     command: LanesCommand,
 ) -> anyhow::Result<ExitCode> {
     let actor = actor.to_string();
-    let weights = |weights: BTreeMap<String, u32>, reason: String, tenant: String| SetLaneWeightsRequest {
-        weights,
-        reset: false,
-        actor: actor.clone(),
-        reason,
-        tenant,
+    let weights = |weights: BTreeMap<String, u32>, reason: String, tenant: String, agent: String| {
+        SetLaneWeightsRequest { weights, reset: false, actor: actor.clone(), reason, tenant, agent }
     };
     let lanes = match command {
         LanesCommand::Pause { lane, reason } => return pause(client, printer, &actor, lane, true, reason).await,
         LanesCommand::Resume { lane, reason } => return pause(client, printer, &actor, lane, false, reason).await,
-        LanesCommand::List { route } => {
-            client.admin.list_lanes(client.request(ListLanesRequest { tenant: route })).await?.into_inner()
+        LanesCommand::List { route, agent } => {
+            client.admin.list_lanes(client.request(ListLanesRequest { tenant: route, agent })).await?.into_inner()
         }
-        LanesCommand::Weights { weights: pairs, reason, route } => {
-            let req = weights(parse_weights(&pairs)?, reason, route);
+        LanesCommand::Weights { weights: pairs, reason, route, agent } => {
+            let req = weights(parse_weights(&pairs)?, reason, route, agent);
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
-        LanesCommand::Rollback { lane, reason, route } => {
-            let req = weights(BTreeMap::from([(lane, 0)]), reason, route);
+        LanesCommand::Rollback { lane, reason, route, agent } => {
+            let req = weights(BTreeMap::from([(lane, 0)]), reason, route, agent);
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
-        LanesCommand::Reset { reason, route } => {
+        LanesCommand::Reset { reason, route, agent } => {
             let req = SetLaneWeightsRequest {
                 weights: BTreeMap::new(),
                 reset: true,
                 actor: actor.clone(),
                 reason,
                 tenant: route,
+                agent,
             };
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
         LanesCommand::Drain { lane, reason, timeout_secs } => {
-            let req = weights(BTreeMap::from([(lane.clone(), 0)]), reason, String::new());
+            let req = weights(BTreeMap::from([(lane.clone(), 0)]), reason, String::new(), String::new());
             client.admin.set_lane_weights(client.request(req)).await?;
             let deadline = Instant::now() + Duration::from_secs(timeout_secs);
             loop {
