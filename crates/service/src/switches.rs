@@ -52,8 +52,11 @@ pub struct SwitchState {
     pub lane_caps: BTreeMap<String, u32>,
     /// Lanes' queue limits (consumer lag, records).
     pub lane_queue_limits: BTreeMap<String, u64>,
-    /// Lanes' routing weights set by an operator.
+    /// Lanes' routing weights set by an operator, by switch target (`<lane>` for the fleet's
+    /// route, `<lane>@<route>` for a tenant's or an agent's).
     pub lane_weights: BTreeMap<String, u32>,
+    /// The routes (tenants, `agent:<name>`) that have weights of their own.
+    pub routes: std::collections::BTreeSet<String>,
     /// Each lane's consumer lag as the reaper last read it, and when (read with the switches).
     pub lane_lag: BTreeMap<String, (u64, i64)>,
     /// Every setting, as read.
@@ -76,29 +79,14 @@ impl SwitchState {
                 name::LANE_PAUSED if on => {
                     state.paused_lanes.insert(s.target.clone());
                 }
-                name::TENANT_MAX_ACTIVE_RUNS => {
-                    if let Ok(cap) = s.value.parse() {
-                        state.tenant_caps.insert(s.target.clone(), cap);
-                    }
-                }
-                name::TENANT_SUBMIT_RATE => {
-                    if let Ok(rate) = s.value.parse() {
-                        state.tenant_rates.insert(s.target.clone(), rate);
-                    }
-                }
-                name::LANE_MAX_ACTIVE_RUNS => {
-                    if let Ok(cap) = s.value.parse() {
-                        state.lane_caps.insert(s.target.clone(), cap);
-                    }
-                }
+                name::TENANT_MAX_ACTIVE_RUNS => number(&mut state.tenant_caps, s),
+                name::TENANT_SUBMIT_RATE => number(&mut state.tenant_rates, s),
+                name::LANE_MAX_ACTIVE_RUNS => number(&mut state.lane_caps, s),
+                name::LANE_MAX_QUEUED => number(&mut state.lane_queue_limits, s),
                 name::LANE_WEIGHT => {
-                    if let Ok(weight) = s.value.parse() {
-                        state.lane_weights.insert(s.target.clone(), weight);
-                    }
-                }
-                name::LANE_MAX_QUEUED => {
-                    if let Ok(limit) = s.value.parse() {
-                        state.lane_queue_limits.insert(s.target.clone(), limit);
+                    number(&mut state.lane_weights, s);
+                    if let Some((_, route)) = s.target.split_once('@') {
+                        state.routes.insert(route.to_string());
                     }
                 }
                 _ => {}
@@ -106,6 +94,13 @@ impl SwitchState {
         }
         state.settings = settings;
         state
+    }
+}
+
+/// Records a numeric setting under its target (a value that does not parse is ignored).
+fn number<T: std::str::FromStr>(into: &mut BTreeMap<String, T>, s: &SwitchSetting) {
+    if let Ok(n) = s.value.parse() {
+        into.insert(s.target.clone(), n);
     }
 }
 

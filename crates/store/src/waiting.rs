@@ -40,13 +40,15 @@ impl Store {
         Ok(conn.zrange(keys::approvals(tenant), 0, limit.max(1) as isize - 1).await?)
     }
 
-    /// Lists run `run_id` in the active set `set`; returns how many are listed now, it included
-    /// (one round trip).
-    pub async fn active_admit(&self, set: &str, run_id: &str, at_ms: i64) -> Result<u64> {
+    /// Lists run `run_id` in each of the active sets `sets`; returns how many each lists now, it
+    /// included (one round trip for all of them).
+    pub async fn active_admit(&self, sets: &[String], run_id: &str, at_ms: i64) -> Result<Vec<u64>> {
         let mut conn = self.conn().await?;
-        let (count,): (u64,) =
-            redis::pipe().zadd(set, run_id, at_ms).ignore().zcard(set).query_async(&mut conn).await?;
-        Ok(count)
+        let mut pipe = redis::pipe();
+        for set in sets {
+            pipe.zadd(set, run_id, at_ms).ignore().zcard(set);
+        }
+        Ok(pipe.query_async(&mut conn).await?)
     }
 
     /// The runs listed in the active set `set` (at most `limit`).

@@ -129,3 +129,11 @@ pub async fn wait_for_status(
 ) -> Result<Run, String> {
     wait_for_run(client, run_id, within, |run| run.status() == status).await
 }
+
+/// `message` as a call acting for `tenant` (the `x-baton-tenant` header of a gateway without
+/// authentication).
+pub fn as_tenant<T>(message: T, tenant: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("x-baton-tenant", tenant.parse().expect("a tenant name is valid header text"));
+    request
+}

@@ -9,18 +9,12 @@ use std::time::{Duration, Instant};
 
 use baton_proto::v1::run_service_client::RunServiceClient;
 use baton_proto::v1::{ListRunsRequest, Priority, RunSpec, SetLaneSwitchRequest, SetLimitRequest, SubmitRunRequest};
-use baton_testkit::runs::{echoes, watch_to_end};
+use baton_testkit::runs::{as_tenant, echoes, watch_to_end};
 use baton_testkit::{Stack, StackOptions};
 use tonic::transport::Channel;
 use tonic::Code;
 
 const WITHIN: Duration = Duration::from_secs(60);
-
-fn as_tenant<T>(message: T, tenant: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("x-baton-tenant", tenant.parse().unwrap());
-    request
-}
 
 async fn try_submit(
     client: &mut RunServiceClient<Channel>,

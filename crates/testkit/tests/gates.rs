@@ -14,7 +14,7 @@ use baton_proto::v1::{
 };
 use baton_testkit::agents::{eventually, model_run, with_autonomy, AgentStack};
 use baton_testkit::model_server::Reply;
-use baton_testkit::runs::{check_history, script, submit, wait_for_run, wait_for_status, watch_to_end};
+use baton_testkit::runs::{as_tenant, check_history, script, submit, wait_for_run, wait_for_status, watch_to_end};
 use baton_testkit::tool_server::Behavior;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -45,12 +45,6 @@ fn resolve(run_id: &str, a: &Approval, decision: ApprovalDecision, actor: &str) 
         actor: actor.into(),
         comment: String::new(),
     }
-}
-
-fn as_tenant<T>(message: T, tenant: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("x-baton-tenant", tenant.parse().unwrap());
-    request
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,72 +75,65 @@ pub async fn check_pressure(gw: &Gateway, tenant: &str, spec: &RunSpec, now_ms: 
     Ok(())
 }
 
-/// Lists `run_id` among its tenant's and its lane's runs not yet ended, or refuses the submit
-/// when that puts either over its cap (the listings are taken back; nothing else is stored).
+/// Lists `run_id` among its tenant's and its lane's runs not yet ended (one round trip for
+/// both), or refuses the submit when that puts either over its cap: the listings are taken
+/// back and nothing else is stored.
 pub async fn admit_under_caps(gw: &Gateway, tenant: &str, lane: &str, run_id: &str, now_ms: i64) -> Result<(), Status> {
     let switches = gw.switches.now();
-    let tenant_cap = switches.tenant_caps.get(tenant).copied().unwrap_or(gw.config.runs.max_active_per_tenant);
-    let tenant_set = keys::active_runs(tenant);
-    under_cap(gw, &tenant_set, run_id, tenant_cap, now_ms, |others| {
-        refuse(
+    let caps = [
+        (
+            keys::active_runs(tenant),
+            switches.tenant_caps.get(tenant).copied().unwrap_or(gw.config.runs.max_active_per_tenant),
             name::TENANT_MAX_ACTIVE_RUNS,
-            format!(
-                "tenant {tenant:?} has {others} runs not yet ended and its cap is {tenant_cap} ({}); submit again when one ends",
-                name::TENANT_MAX_ACTIVE_RUNS
-            ),
-            RETRY_QUEUED_MS,
-        )
-    })
-    .await?;
-    let lane_cap = switches.lane_caps.get(lane).copied().unwrap_or(gw.config.runs.max_active_per_lane);
-    let lane_set = keys::lane_active_runs(lane);
-    let lane_admitted = under_cap(gw, &lane_set, run_id, lane_cap, now_ms, |others| {
-        refuse(
+            format!("tenant {tenant:?}"),
+        ),
+        (
+            keys::lane_active_runs(lane),
+            switches.lane_caps.get(lane).copied().unwrap_or(gw.config.runs.max_active_per_lane),
             name::LANE_MAX_ACTIVE_RUNS,
-            format!(
-                "lane {lane:?} has {others} runs not yet ended and its cap is {lane_cap} ({}); submit again when one ends",
-                name::LANE_MAX_ACTIVE_RUNS
-            ),
-            RETRY_QUEUED_MS,
-        )
-    })
-    .await;
-    if lane_admitted.is_err() {
-        gw.store.active_drop(&tenant_set, &[run_id.to_string()]).await.map_err(store_error)?;
+            format!("lane {lane:?}"),
+        ),
+    ];
+    let sets: Vec<String> = caps.iter().map(|(set, ..)| set.clone()).collect();
+    let counts = gw.store.active_admit(&sets, run_id, now_ms).await.map_err(store_error)?;
+    for ((set, cap, limit, who), count) in caps.iter().zip(counts) {
+        let cap = u64::from(*cap);
+        if (cap == 0 || count <= cap) && count < PRUNE_AT {
+            continue;
+        }
+        // At the cap (or the listing is large): drop the runs that ended, then count again.
+        let (ended, _) = drop_ended(gw, set, (cap as usize).max(PRUNE_BATCH), run_id).await?;
+        let others = count.saturating_sub(ended + 1);
+        if cap > 0 && others >= cap {
+            for set in &sets {
+                gw.store.active_drop(set, &[run_id.to_string()]).await.map_err(store_error)?;
+            }
+            return Err(refuse(
+                limit,
+                format!(
+                    "{who} has {others} runs not yet ended and its cap is {cap} ({limit}); submit again when one ends"
+                ),
+                RETRY_QUEUED_MS,
+            ));
+        }
     }
-    lane_admitted
+    Ok(())
 }
 
-/// Lists `run_id` in the active set `set` and checks `cap` (0: none), pruning ended runs from
-/// the set when it is at the cap (or large). One round trip while under the cap.
-async fn under_cap(
-    gw: &Gateway,
-    set: &str,
-    run_id: &str,
-    cap: u32,
-    now_ms: i64,
-    refusal: impl FnOnce(u64) -> Status,
-) -> Result<(), Status> {
-    let cap = u64::from(cap);
-    let count = gw.store.active_admit(set, run_id, now_ms).await.map_err(store_error)?;
-    if (cap == 0 || count <= cap) && count < PRUNE_AT {
-        return Ok(());
-    }
-    let listed = gw.store.active_list(set, (cap as usize).max(PRUNE_BATCH)).await.map_err(store_error)?;
+/// Drops the runs that ended from the active set `set` (its first `limit` entries, `except`
+/// left alone); returns how many were dropped and how many are still active.
+pub(crate) async fn drop_ended(gw: &Gateway, set: &str, limit: usize, except: &str) -> Result<(u64, u64), Status> {
+    let listed = gw.store.active_list(set, limit).await.map_err(store_error)?;
     let mut ended = Vec::new();
-    for listed_id in listed.into_iter().filter(|id| id != run_id) {
-        let state = gw.store.load_run(&listed_id).await.map_err(store_error)?;
-        if state.is_none_or(|s| baton_core::status::is_terminal(s.status())) {
-            ended.push(listed_id);
+    let mut active = 0;
+    for id in listed.into_iter().filter(|id| id != except) {
+        match gw.store.load_run(&id).await.map_err(store_error)? {
+            Some(s) if !baton_core::status::is_terminal(s.status()) => active += 1,
+            _ => ended.push(id),
         }
     }
     gw.store.active_drop(set, &ended).await.map_err(store_error)?;
-    let others = count.saturating_sub(ended.len() as u64 + 1);
-    if cap > 0 && others >= cap {
-        gw.store.active_drop(set, &[run_id.to_string()]).await.map_err(store_error)?;
-        return Err(refusal(others));
-    }
-    Ok(())
+    Ok((ended.len() as u64, active))
 }
 
 /// RESOURCE_EXHAUSTED naming `limit`, with a `retry-after-ms` hint; counted by limit.

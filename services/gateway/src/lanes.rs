@@ -13,7 +13,6 @@ use baton_store::{keys, SwitchSetting};
 use baton_telemetry::now_ms;
 use tonic::Status;
 
-use crate::convert::store_error;
 use crate::Gateway;
 
 /// Most runs checked per lane when ListLanes counts the runs not yet ended.
@@ -45,8 +44,7 @@ fn target(lane: &str, route: &str) -> String {
 
 /// True when an operator gave `route` weights of its own.
 fn has_route(gw: &Gateway, route: &str) -> bool {
-    !route.is_empty()
-        && gw.switches.now().lane_weights.keys().any(|t| t.split_once('@').is_some_and(|(_, of)| of == route))
+    gw.switches.now().routes.contains(route)
 }
 
 /// The route of a request: a tenant's, an agent's (`agent:<name>`), or the fleet's (empty).
@@ -146,10 +144,7 @@ pub async fn list(gw: &Gateway, tenant: &str, agent: &str) -> Result<ListLanesRe
 
 /// SetLaneWeights: every named lane's weight (audited), or back to the configured ones.
 pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<ListLanesResponse, Status> {
-    let actor = crate::convert::actor_arg(&req.actor, &req.reason, "changes lane weights")?;
-    if req.reason.trim().is_empty() {
-        return Err(Status::invalid_argument("reason: is required (why traffic moves; it is audited)"));
-    }
+    let (actor, reason) = crate::switches::who_and_why(&req.actor, &req.reason)?;
     if req.reset != req.weights.is_empty() {
         return Err(Status::invalid_argument("give either weights or reset"));
     }
@@ -157,7 +152,7 @@ pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<Lis
     let current = weights(gw, &route);
     if req.reset {
         for (lane, _, _) in &current {
-            write(gw, &target(lane, &route), 0, &actor, &req.reason, false).await?;
+            write(gw, &target(lane, &route), 0, &actor, &reason, false).await?;
         }
     } else {
         for (lane, weight) in &req.weights {
@@ -184,15 +179,13 @@ pub async fn set_weights(gw: &Gateway, req: SetLaneWeightsRequest) -> Result<Lis
             return Err(Status::failed_precondition("these weights would leave no lane taking new runs"));
         }
         for (lane, weight) in &req.weights {
-            write(gw, &target(lane, &route), *weight, &actor, &req.reason, true).await?;
+            write(gw, &target(lane, &route), *weight, &actor, &reason, true).await?;
         }
-    }
-    if let Err(e) = gw.switches.refresh(&gw.store).await {
-        tracing::warn!(error = %e, "cannot re-read the switches; they refresh on their own");
     }
     list(gw, &req.tenant, &req.agent).await
 }
 
+/// One weight, as an audited switch (in force, or dropped to fall back on the configured one).
 async fn write(
     gw: &Gateway,
     target: &str,
@@ -206,27 +199,14 @@ async fn write(
         target: target.to_string(),
         value: weight.to_string(),
         actor: actor.to_string(),
-        reason: reason.trim().to_string(),
+        reason: reason.to_string(),
         at_ms: now_ms(),
     };
-    gw.store.set_switch(&setting, in_force).await.map_err(store_error)?;
-    metrics::counter!(crate::metric_definitions::SWITCH_CHANGES, "switch" => name::LANE_WEIGHT).increment(1);
-    tracing::info!(switch_target = target, weight, actor, reason, reset = !in_force, "lane weight changed");
-    Ok(())
+    crate::switches::apply(gw, setting, in_force).await.map(|_| ())
 }
 
 /// The lane's runs not yet ended (the listing is pruned of ended ones on the way).
 async fn count_active(gw: &Gateway, lane: &str) -> Result<u64, Status> {
     let set = keys::lane_active_runs(lane);
-    let listed = gw.store.active_list(&set, COUNT_AT_MOST).await.map_err(store_error)?;
-    let mut ended = Vec::new();
-    let mut active = 0;
-    for id in listed {
-        match gw.store.load_run(&id).await.map_err(store_error)? {
-            Some(s) if !baton_core::status::is_terminal(s.status()) => active += 1,
-            _ => ended.push(id),
-        }
-    }
-    gw.store.active_drop(&set, &ended).await.map_err(store_error)?;
-    Ok(active)
+    crate::admission::drop_ended(gw, &set, COUNT_AT_MOST, "").await.map(|(_, active)| active)
 }

@@ -28,7 +28,7 @@ fn change_of(s: &SwitchSetting) -> SwitchChange {
 }
 
 /// Writes one change (audited), refreshes this gateway's view, and returns it.
-async fn apply(gw: &Gateway, setting: SwitchSetting, in_force: bool) -> Result<SwitchChange, Status> {
+pub(crate) async fn apply(gw: &Gateway, setting: SwitchSetting, in_force: bool) -> Result<SwitchChange, Status> {
     gw.store.set_switch(&setting, in_force).await.map_err(store_error)?;
     if let Err(e) = gw.switches.refresh(&gw.store).await {
         tracing::warn!(error = %e, "cannot re-read the switches; they refresh on their own");
@@ -39,7 +39,7 @@ async fn apply(gw: &Gateway, setting: SwitchSetting, in_force: bool) -> Result<S
     Ok(change_of(&setting))
 }
 
-fn who_and_why(actor: &str, reason: &str) -> Result<(String, String), Status> {
+pub(crate) fn who_and_why(actor: &str, reason: &str) -> Result<(String, String), Status> {
     let actor = actor_arg(actor, reason, "changes the switch")?;
     if reason.trim().is_empty() {
         return Err(Status::invalid_argument("reason: is required (why the switch changes; it is audited)"));

@@ -206,7 +206,7 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
 fn tool_label(worker: &Worker, tool: String) -> String {
     if tool.is_empty() {
         "none".to_string()
-    } else if worker.tools().0.get(&tool).is_some() {
+    } else if worker.catalog.catalog().get(&tool).is_some() {
         tool
     } else {
         "other".to_string()

@@ -224,24 +224,18 @@ pub enum LanesCommand {
     },
     /// Each lane: routing weight, paused, runs not yet ended, queued tasks, version set.
     List {
-        /// A tenant's own route instead of the fleet's.
-        #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
-        route: String,
-        /// An agent's route (a grpc agent or a model endpoint name) instead of the fleet's.
-        #[arg(long, value_name = "AGENT", default_value = "", hide_default_value = true, conflicts_with = "route")]
-        agent: String,
+        /// Which route: the fleet's, a tenant's or an agent's.
+        #[command(flatten)]
+        route: RouteArgs,
     },
     /// Set routing weights, e.g. `main=95 canary=5` (the lanes not named keep theirs).
     Weights {
         /// LANE=WEIGHT pairs.
         #[arg(required = true, value_name = "LANE=WEIGHT")]
         weights: Vec<String>,
-        /// A tenant's own route instead of the fleet's.
-        #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
-        route: String,
-        /// An agent's route (a grpc agent or a model endpoint name) instead of the fleet's.
-        #[arg(long, value_name = "AGENT", default_value = "", hide_default_value = true, conflicts_with = "route")]
-        agent: String,
+        /// Which route: the fleet's, a tenant's or an agent's.
+        #[command(flatten)]
+        route: RouteArgs,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,
@@ -250,12 +244,9 @@ pub enum LanesCommand {
     Rollback {
         /// The lane.
         lane: String,
-        /// A tenant's own route instead of the fleet's.
-        #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
-        route: String,
-        /// An agent's route (a grpc agent or a model endpoint name) instead of the fleet's.
-        #[arg(long, value_name = "AGENT", default_value = "", hide_default_value = true, conflicts_with = "route")]
-        agent: String,
+        /// Which route: the fleet's, a tenant's or an agent's.
+        #[command(flatten)]
+        route: RouteArgs,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,
@@ -273,16 +264,24 @@ pub enum LanesCommand {
     },
     /// Drop every weight override (or a tenant's whole route): the configured weights apply again.
     Reset {
-        /// A tenant's own route instead of the fleet's.
-        #[arg(long, value_name = "TENANT", default_value = "", hide_default_value = true)]
-        route: String,
-        /// An agent's route (a grpc agent or a model endpoint name) instead of the fleet's.
-        #[arg(long, value_name = "AGENT", default_value = "", hide_default_value = true, conflicts_with = "route")]
-        agent: String,
+        /// Which route: the fleet's, a tenant's or an agent's.
+        #[command(flatten)]
+        route: RouteArgs,
         /// Why (audited).
         #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
         reason: String,
     },
+}
+
+/// The route a `lanes` command reads or changes (neither flag: the fleet's).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RouteArgs {
+    /// A tenant's own route instead of the fleet's.
+    #[arg(long = "route", value_name = "TENANT", default_value = "", hide_default_value = true)]
+    pub tenant: String,
+    /// An agent's route (a grpc agent or a model endpoint name) instead of the fleet's.
+    #[arg(long, value_name = "AGENT", default_value = "", hide_default_value = true, conflicts_with = "tenant")]
+    pub agent: String,
 }
 
 /// `tenants` subcommands.

@@ -10,7 +10,7 @@ use baton_proto::v1::{ListLanesRequest, ListLanesResponse, SetLaneSwitchRequest,
 use batonctl::client::Client;
 use serde_json::json;
 
-use crate::cli::LanesCommand;
+use crate::cli::{LanesCommand, RouteArgs};
 use crate::output::Printer;
 
 /// Runs one `lanes` subcommand.
@@ -21,36 +21,36 @@ pub async fn run(
     command: LanesCommand,
 ) -> anyhow::Result<ExitCode> {
     let actor = actor.to_string();
-    let weights = |weights: BTreeMap<String, u32>, reason: String, tenant: String, agent: String| {
+    let weights = |weights: BTreeMap<String, u32>, reason: String, RouteArgs { tenant, agent }: RouteArgs| {
         SetLaneWeightsRequest { weights, reset: false, actor: actor.clone(), reason, tenant, agent }
     };
     let lanes = match command {
         LanesCommand::Pause { lane, reason } => return pause(client, printer, &actor, lane, true, reason).await,
         LanesCommand::Resume { lane, reason } => return pause(client, printer, &actor, lane, false, reason).await,
-        LanesCommand::List { route, agent } => {
-            client.admin.list_lanes(client.request(ListLanesRequest { tenant: route, agent })).await?.into_inner()
+        LanesCommand::List { route: RouteArgs { tenant, agent } } => {
+            client.admin.list_lanes(client.request(ListLanesRequest { tenant, agent })).await?.into_inner()
         }
-        LanesCommand::Weights { weights: pairs, reason, route, agent } => {
-            let req = weights(parse_weights(&pairs)?, reason, route, agent);
+        LanesCommand::Weights { weights: pairs, reason, route } => {
+            let req = weights(parse_weights(&pairs)?, reason, route);
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
-        LanesCommand::Rollback { lane, reason, route, agent } => {
-            let req = weights(BTreeMap::from([(lane, 0)]), reason, route, agent);
+        LanesCommand::Rollback { lane, reason, route } => {
+            let req = weights(BTreeMap::from([(lane, 0)]), reason, route);
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
-        LanesCommand::Reset { reason, route, agent } => {
+        LanesCommand::Reset { reason, route: RouteArgs { tenant, agent } } => {
             let req = SetLaneWeightsRequest {
                 weights: BTreeMap::new(),
                 reset: true,
                 actor: actor.clone(),
                 reason,
-                tenant: route,
+                tenant,
                 agent,
             };
             client.admin.set_lane_weights(client.request(req)).await?.into_inner()
         }
         LanesCommand::Drain { lane, reason, timeout_secs } => {
-            let req = weights(BTreeMap::from([(lane.clone(), 0)]), reason, String::new(), String::new());
+            let req = weights(BTreeMap::from([(lane.clone(), 0)]), reason, RouteArgs::default());
             client.admin.set_lane_weights(client.request(req)).await?;
             let deadline = Instant::now() + Duration::from_secs(timeout_secs);
             loop {
