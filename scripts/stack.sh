@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 STATE="$ROOT/.baton"
+# BATON_DEV_REDIS_FSYNC: Redis appendfsync, everysec (default: a crash of this machine can lose
+# the last second) or always (nothing acknowledged is lost); see docs/failure-model.md.
 # BATON_PROFILE: debug (or dev, the default) or release; cargo calls the debug profile "dev".
 case "${BATON_PROFILE:-debug}" in
   debug|dev) CARGO_PROFILE=dev; PROFILE_DIR=debug ;;
@@ -61,7 +63,9 @@ up() {
   bash scripts/install-deps.sh
   cargo build --workspace --bins --profile "$CARGO_PROFILE"
   if [ "$BATON_REDIS_URL" = "redis://127.0.0.1:$REDIS_PORT" ]; then
-    start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes --dir "$STATE"
+    # everysec: a crash of this machine can lose the last second of writes (docs/failure-model.md).
+    start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
+      --appendfsync "${BATON_DEV_REDIS_FSYNC:-everysec}" --dir "$STATE"
     wait_port redis "$REDIS_PORT"
   fi
   if [ "$BATON_KAFKA_BROKERS" = "127.0.0.1:$BROKER_PORT" ]; then

@@ -8,6 +8,10 @@ POST /update_address  write, idempotent: a repeated Idempotency-Key returns the 
                       ("replayed": true) and changes nothing
 POST /charge_card     external, NOT idempotent: every call charges (the ledger shows repeats)
 GET  /calls           every call received, with its Idempotency-Key and traceparent
+
+The two tools with side effects fence their callers (Kleppmann's fencing tokens): each keeps
+the newest Baton-Fence it accepted per run (X-Baton-Run-Id) and refuses an older one with 409,
+so a worker that stalled and lost the run to a newer owner cannot act late.
 """
 import argparse
 import json
@@ -18,10 +22,24 @@ ORDERS = {
     "A1": {"order_id": "A1", "status": "in transit", "address": "1 Main St", "amount": 42.5},
     "B7": {"order_id": "B7", "status": "delivered", "address": "9 Oak Ave", "amount": 19.0},
 }
-LOCK = threading.Lock()
+LOCK = threading.RLock()
 CALLS: list[dict] = []
 SEEN_KEYS: dict[str, dict] = {}
 CHARGES: list[dict] = []
+NEWEST_FENCE: dict[str, int] = {}
+
+
+def stale_caller(run_id: str, fence_header: str) -> str | None:
+    """Why a write must be refused (its fence is older than the run's newest), or None.
+
+    Call with LOCK held, right where the effect happens; records the fence as the newest."""
+    if not run_id or not fence_header:
+        return None
+    fence, newest = int(fence_header), NEWEST_FENCE.get(run_id, 0)
+    if fence < newest:
+        return f"stale caller: fence {fence} is older than {newest} for run {run_id}"
+    NEWEST_FENCE[run_id] = fence
+    return None
 
 
 class Tools(BaseHTTPRequestHandler):
@@ -60,7 +78,11 @@ class Tools(BaseHTTPRequestHandler):
         if handler is None:
             self.reply(404, {"error": f"no tool at {self.path}"})
             return
-        status, body = handler(args, key)
+        with LOCK:  # the fence is checked where the effect happens, under the same lock
+            stale = None
+            if handler is not lookup:
+                stale = stale_caller(self.headers.get("X-Baton-Run-Id", ""), self.headers.get("Baton-Fence", ""))
+            status, body = (409, {"error": stale}) if stale else handler(args, key)
         self.reply(status, body)
 
 

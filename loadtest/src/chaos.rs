@@ -171,6 +171,10 @@ pub struct ChaosArgs {
     /// [chaos] Long runs of 30 short steps instead of the mixed workload: kills land mid-slice.
     #[arg(long)]
     pub long_runs: bool,
+    /// [chaos] Races: a quarter of the runs are cancelled while stepping into a wait, a quarter
+    /// dead-letter, and every other worker disruption is a stall past its liveness (SIGSTOP).
+    #[arg(long)]
+    pub races: bool,
 }
 
 impl ChaosArgs {
@@ -192,6 +196,7 @@ impl ChaosArgs {
             flaky_rate: self.flaky_rate,
             settle: Duration::from_secs(self.settle_secs),
             long_runs: self.long_runs,
+            races: self.races,
         })
     }
 }
@@ -243,6 +248,7 @@ mod tests {
             flaky_rate: 0.2,
             settle_secs: 60,
             long_runs: false,
+            races: false,
         }
     }
 

@@ -1,63 +1,161 @@
-//! The dead-letter index the AdminService reads: the same records as `baton.tasks.dlq`,
-//! kept by run id until an operator requeues or discards them.
+//! Dead letters as the AdminService reads them. A run's letter lives in its own slot
+//! (`baton:letter:{R}`), written by the same atomic commit that ends the run `dead_lettered`
+//! (see `lua/commit.lua`) and expiring with the run; a requeue's update takes it away in the
+//! same way. The time index `baton:dlq:by-time` is written *before* that commit, so a crash
+//! never leaves a letter unlisted; a listing re-checks the run and drops only entries that can
+//! no longer become a letter. The letter's `sent` flag records that its `baton.tasks.dlq`
+//! record was delivered; until then the run keeps its in-flight entry and the reaper re-sends it.
 
 use baton_proto::v1::DeadLetter;
 use prost::Message as _;
 use redis::AsyncCommands as _;
 
-use crate::{keys, Error, Result, Store};
+use crate::{keys, scripts::scripts, Error, Result, Store};
+
+/// One page of dead letters, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterPage {
+    /// The letters.
+    pub letters: Vec<DeadLetter>,
+    /// Where the next page starts (`<dead_at_ms>/<run id>` of the last letter), if there may be more.
+    pub next: Option<String>,
+}
+
+/// Index entries read per round trip while listing.
+const LIST_CHUNK: usize = 256;
+/// Most index entries one listing looks at (a tenant filter may skip many).
+const LIST_SCAN_LIMIT: usize = 8192;
 
 impl Store {
-    /// Records (or replaces) the dead letter of a run.
-    pub async fn dead_letter_put(&self, letter: &DeadLetter) -> Result<()> {
+    /// Lists run `run_id`'s letter in the time index, ahead of the commit that writes it.
+    pub async fn dead_letter_index(&self, run_id: &str, dead_at_ms: i64) -> Result<()> {
         let mut conn = self.conn().await?;
-        let mut pipe = redis::pipe();
-        pipe.hset(keys::DEAD_LETTERS, &letter.run_id, letter.encode_to_vec())
-            .ignore()
-            .zadd(keys::DEAD_LETTERS_BY_TIME, &letter.run_id, letter.dead_at_ms)
-            .ignore();
-        let _: () = pipe.query_async(&mut conn).await?;
+        let _: () = conn.zadd(keys::DEAD_LETTERS_BY_TIME, run_id, dead_at_ms).await?;
         Ok(())
     }
 
-    /// The dead letter of a run, if any.
-    pub async fn dead_letter_get(&self, run_id: &str) -> Result<Option<DeadLetter>> {
+    /// The dead letter of a run, if any, and whether its topic record was delivered.
+    pub async fn dead_letter_get(&self, run_id: &str) -> Result<Option<(DeadLetter, bool)>> {
         let mut conn = self.conn().await?;
-        let bytes: Option<Vec<u8>> = conn.hget(keys::DEAD_LETTERS, run_id).await?;
-        bytes.map(|b| decode(&b)).transpose()
+        let (letter, sent): (Option<Vec<u8>>, Option<i64>) =
+            redis::cmd("HMGET").arg(keys::dead_letter(run_id)).arg("letter").arg("sent").query_async(&mut conn).await?;
+        if let Some(bytes) = letter {
+            return Ok(Some((decode(&keys::dead_letter(run_id), &bytes)?, sent == Some(1))));
+        }
+        let legacy: Option<Vec<u8>> = conn.hget(keys::LEGACY_DEAD_LETTERS, run_id).await?;
+        legacy.map(|b| decode(keys::LEGACY_DEAD_LETTERS, &b).map(|l| (l, true))).transpose()
     }
 
-    /// Up to `limit` dead letters, oldest first, optionally of one tenant.
-    pub async fn dead_letters(&self, tenant: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>> {
+    /// Records that the run's letter reached the dead-letter topic (nothing if it is gone).
+    pub async fn dead_letter_sent(&self, run_id: &str) -> Result<()> {
         let mut conn = self.conn().await?;
-        let ids: Vec<String> = conn.zrange(keys::DEAD_LETTERS_BY_TIME, 0, -1).await?;
-        let mut out = Vec::new();
-        for chunk in ids.chunks(256) {
-            let rows: Vec<Option<Vec<u8>>> =
-                redis::cmd("HMGET").arg(keys::DEAD_LETTERS).arg(chunk).query_async(&mut conn).await?;
-            for bytes in rows.into_iter().flatten() {
-                let letter = decode(&bytes)?;
-                if tenant.is_none_or(|t| t == letter.tenant) {
-                    out.push(letter);
-                    if out.len() >= limit {
-                        return Ok(out);
+        let _: i64 = scripts().letter_sent.key(keys::dead_letter(run_id)).invoke_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Up to `limit` dead letters after `after` (a page's `next`), oldest first, optionally of
+    /// one tenant. Reads at most a bounded stretch of the index per call.
+    pub async fn dead_letters(
+        &self,
+        tenant: Option<&str>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<DeadLetterPage> {
+        let mut conn = self.conn().await?;
+        let (mut from, mut skip_through) = match after.and_then(|a| a.split_once('/')) {
+            Some((score, id)) => (score.parse::<i64>().unwrap_or(0), Some(id.to_string())),
+            None => (i64::MIN, None),
+        };
+        let mut page = DeadLetterPage::default();
+        let mut scanned = 0;
+        while scanned < LIST_SCAN_LIMIT {
+            let entries: Vec<(String, i64)> = redis::cmd("ZRANGE")
+                .arg(keys::DEAD_LETTERS_BY_TIME)
+                .arg(if from == i64::MIN { "-inf".to_string() } else { from.to_string() })
+                .arg("+inf")
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(LIST_CHUNK)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await?;
+            let full = entries.len() == LIST_CHUNK;
+            // Entries at the cursor's score up to its run id were on an earlier page.
+            let fresh: Vec<(String, i64)> = entries
+                .into_iter()
+                .filter(|(id, score)| skip_through.as_ref().is_none_or(|last| *score > from || id > last))
+                .collect();
+            scanned += fresh.len().max(1);
+            for (run_id, score) in &fresh {
+                (from, skip_through) = (*score, Some(run_id.clone()));
+                match self.dead_letter_get(run_id).await? {
+                    Some((letter, _)) if tenant.is_none_or(|t| t == letter.tenant) => {
+                        page.letters.push(letter);
+                        if page.letters.len() >= limit {
+                            page.next = Some(format!("{score}/{run_id}"));
+                            return Ok(page);
+                        }
                     }
+                    Some(_) => {}
+                    None => self.prune_dead_letter_entry(run_id, *score).await?,
                 }
             }
+            if !full {
+                return Ok(page);
+            }
         }
-        Ok(out)
+        page.next = skip_through.map(|id| format!("{from}/{id}"));
+        Ok(page)
     }
 
-    /// Removes a run's dead letter. True if there was one.
+    /// Drops a listing entry without a letter if the run can no longer gain one under it: the
+    /// run is gone or ended (a run still going may be about to commit its letter; a requeued and
+    /// again dead-lettered run re-lists itself under a later time, which this does not remove).
+    async fn prune_dead_letter_entry(&self, run_id: &str, score: i64) -> Result<()> {
+        let status = self.run_status(run_id).await?;
+        if status.is_none_or(baton_core::status::is_terminal) {
+            let mut conn = self.conn().await?;
+            let _: i64 = scripts()
+                .unindex
+                .key(keys::DEAD_LETTERS_BY_TIME)
+                .arg(run_id)
+                .arg(score)
+                .invoke_async(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a run's dead letter (discard): the letter, its legacy copy and its listing.
+    /// True if there was one.
     pub async fn dead_letter_remove(&self, run_id: &str) -> Result<bool> {
         let mut conn = self.conn().await?;
         let mut pipe = redis::pipe();
-        pipe.hdel(keys::DEAD_LETTERS, run_id).zrem(keys::DEAD_LETTERS_BY_TIME, run_id).ignore();
-        let (removed,): (i64,) = pipe.query_async(&mut conn).await?;
-        Ok(removed == 1)
+        pipe.del(keys::dead_letter(run_id))
+            .hdel(keys::LEGACY_DEAD_LETTERS, run_id)
+            .zrem(keys::DEAD_LETTERS_BY_TIME, run_id)
+            .ignore();
+        let (removed, legacy): (i64, i64) = pipe.query_async(&mut conn).await?;
+        Ok(removed + legacy > 0)
+    }
+
+    /// Unlists a requeued run's letter (its update already removed the letter) if the listing
+    /// is still the one at `dead_at_ms`, and drops any legacy copy.
+    pub async fn dead_letter_unlist(&self, run_id: &str, dead_at_ms: i64) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let _: i64 = scripts()
+            .unindex
+            .key(keys::DEAD_LETTERS_BY_TIME)
+            .arg(run_id)
+            .arg(dead_at_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        let _: i64 = conn.hdel(keys::LEGACY_DEAD_LETTERS, run_id).await?;
+        Ok(())
     }
 }
 
-fn decode(bytes: &[u8]) -> Result<DeadLetter> {
-    DeadLetter::decode(bytes).map_err(|e| Error::Corrupt { key: keys::DEAD_LETTERS.into(), reason: e.to_string() })
+fn decode(key: &str, bytes: &[u8]) -> Result<DeadLetter> {
+    DeadLetter::decode(bytes).map_err(|e| Error::Corrupt { key: key.into(), reason: e.to_string() })
 }

@@ -56,26 +56,22 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the run from `index` if its due time is still `due_ms` (nobody took over since).
+    /// Removes the run from `index` if its due time is still `due_ms`: the entry is the one the
+    /// caller wrote or read, and nobody wrote a fresher one since (a requeue, a wake, a new
+    /// claim). Every removal is conditional so; an unconditional one could drop the entry a
+    /// resume just wrote and strand the run.
     pub async fn index_clear(&self, index: Index, run_id: &str, due_ms: i64) -> Result<bool> {
         let mut conn = self.conn().await?;
         let removed: i64 = scripts().unindex.key(index.key()).arg(run_id).arg(due_ms).invoke_async(&mut conn).await?;
         Ok(removed == 1)
     }
 
-    /// Removes the run from `index` unconditionally.
-    pub async fn index_drop(&self, index: Index, run_id: &str) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let _: () = conn.zrem(index.key(), run_id).await?;
-        Ok(())
-    }
-
-    /// Removes a finished run from every index.
-    pub async fn index_drop_all(&self, run_id: &str) -> Result<()> {
+    /// [`Store::index_clear`] of several entries in one round trip.
+    pub async fn index_clear_all(&self, run_id: &str, entries: &[(Index, i64)]) -> Result<()> {
         let mut conn = self.conn().await?;
         let mut pipe = redis::pipe();
-        for index in [Index::Inflight, Index::Deadlines, Index::Timers] {
-            pipe.zrem(index.key(), run_id).ignore();
+        for (index, due_ms) in entries {
+            pipe.invoke_script(scripts().unindex.key(index.key()).arg(run_id).arg(*due_ms)).ignore();
         }
         let _: () = pipe.query_async(&mut conn).await?;
         Ok(())
@@ -85,6 +81,12 @@ impl Store {
     pub async fn index_due(&self, index: Index, now_ms: i64, limit: usize) -> Result<Vec<(String, i64)>> {
         let mut conn = self.conn().await?;
         Ok(conn.zrangebyscore_limit_withscores(index.key(), "-inf", now_ms, 0, limit as isize).await?)
+    }
+
+    /// The run's due time in `index`, if it has an entry.
+    pub async fn index_score(&self, index: Index, run_id: &str) -> Result<Option<i64>> {
+        let mut conn = self.conn().await?;
+        Ok(conn.zscore(index.key(), run_id).await?)
     }
 
     /// The earliest due time in `index`, if any.

@@ -55,8 +55,15 @@ pub fn ledger(idempotency_key: &str) -> String {
     format!("baton:ledger:{{{run}}}:{idempotency_key}")
 }
 
-/// Dead letters by run id (protobuf `DeadLetter`).
-pub const DEAD_LETTERS: &str = "baton:dlq";
+/// The dead letter of run `r`: `letter` (protobuf `DeadLetter`) and `sent` (1 once the record
+/// is on the dead-letter topic). Written by the commit that dead-letters the run, in its slot.
+pub fn dead_letter(r: &str) -> String {
+    format!("baton:letter:{{{r}}}")
+}
+
+/// Dead letters by run id, as written before they moved into the run's slot (read, and
+/// removed, for upgrades only).
+pub const LEGACY_DEAD_LETTERS: &str = "baton:dlq";
 
 /// Dead letters by time, for listing.
 pub const DEAD_LETTERS_BY_TIME: &str = "baton:dlq:by-time";

@@ -4,8 +4,8 @@
 use baton_core::redact::Redaction;
 use baton_core::status;
 use baton_core::stop::StopRequest;
-use baton_proto::v1::{RunEvent, RunState, StepRecord};
-use prost::Message as _;
+use baton_proto::v1::{DeadLetter, RunEvent, RunState, StepRecord};
+use prost::Message;
 use redis::{ScriptInvocation, Value};
 
 use crate::layout::{decode_run, decode_steps, head_bytes, new_steps, spec_to_store};
@@ -68,6 +68,7 @@ pub(crate) fn checkpoint_write(
         .key(keys::events(r))
         .key(keys::steps(r))
         .key(keys::spec(r))
+        .key(keys::dead_letter(r))
         .arg(head_bytes(state))
         .arg(status::name(state.status()))
         .arg(state.next_step)
@@ -89,12 +90,15 @@ pub(crate) fn checkpoint_write(
 }
 
 /// What a commit got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitOutcome {
     /// The checkpoint and events were written and the lease dropped.
     Committed,
     /// Someone claimed the run after us: nothing was written.
     Fenced,
+    /// A stop (cancel, deadline) is pending and the checkpoint would have let the run go on:
+    /// nothing was written. The caller commits the stop instead (the lease still holds).
+    Stopped(StopRequest),
 }
 
 impl Store {
@@ -178,14 +182,16 @@ impl Store {
     /// Writes `state` and appends `events` (the events `state` gained since the last commit)
     /// if no one claimed the run since `lease` was granted and nothing was committed since the
     /// state was read, then drops the lease. A terminal state is kept for `retention_ms` more.
+    /// A run that ends dead-lettered is committed with its `letter`, atomically.
     pub async fn commit(
         &self,
         lease: &Lease,
         state: &RunState,
         events: &[RunEvent],
         retention_ms: u64,
+        letter: Option<&DeadLetter>,
     ) -> Result<CommitOutcome> {
-        self.write_under_lease(lease, state, events, retention_ms, 0).await
+        self.write_under_lease(lease, state, events, retention_ms, 0, letter).await
     }
 
     /// Like [`Store::commit`], but keeps the lease (renewed to `ttl_ms`): the worker goes on
@@ -197,7 +203,7 @@ impl Store {
         events: &[RunEvent],
         ttl_ms: u64,
     ) -> Result<CommitOutcome> {
-        self.write_under_lease(lease, state, events, 0, ttl_ms.max(1)).await
+        self.write_under_lease(lease, state, events, 0, ttl_ms.max(1), None).await
     }
 
     async fn write_under_lease(
@@ -207,13 +213,25 @@ impl Store {
         events: &[RunEvent],
         retention_ms: u64,
         keep_ttl_ms: u64,
+        letter: Option<&DeadLetter>,
     ) -> Result<CommitOutcome> {
         let mut conn = self.conn().await?;
         let mut invocation = scripts().commit.prepare_invoke();
         let read_seq = state.event_seq.saturating_sub(events.len() as u64);
-        invocation.arg(&lease.token).arg(lease.fence).arg(read_seq).arg(keep_ttl_ms);
+        let letter = letter.map(Message::encode_to_vec).unwrap_or_default();
+        invocation.arg(&lease.token).arg(lease.fence).arg(read_seq).arg(keep_ttl_ms).arg(letter);
         checkpoint_write(&mut invocation, state, events, retention_ms, &self.redaction);
-        let verdict: String = invocation.invoke_async(&mut conn).await?;
-        Ok(if verdict == "ok" { CommitOutcome::Committed } else { CommitOutcome::Fenced })
+        let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        let stop = reply.get(1);
+        Ok(match reply.first().map(String::as_str).unwrap_or_default() {
+            "ok" => CommitOutcome::Committed,
+            "stopped" => match stop.and_then(|s| StopRequest::decode(s)) {
+                Some(stop) => CommitOutcome::Stopped(stop),
+                None => {
+                    return Err(Error::Corrupt { key: keys::run(&lease.run_id), reason: format!("bad stop {stop:?}") })
+                }
+            },
+            _ => CommitOutcome::Fenced,
+        })
     }
 }

@@ -31,6 +31,7 @@ use redis::AsyncConnectionConfig;
 pub use admission::Bucket;
 pub use audit::AuditEntry;
 pub use breakers::{BreakerGate, BreakerLimits, BreakerView};
+pub use dead_letters::DeadLetterPage;
 pub use fleet::FleetSample;
 pub use index::Index;
 pub use lease::{Claim, CommitOutcome, Granted, Lease};

@@ -123,6 +123,16 @@ impl Store {
         Ok(self.run_view(run_id, 0).await?.map(|v| v.state))
     }
 
+    /// A run's status, without decoding its checkpoint; `None` if it does not exist.
+    pub async fn run_status(&self, run_id: &str) -> Result<Option<RunStatus>> {
+        let mut conn = self.conn().await?;
+        let name: Option<String> = conn.hget(keys::run(run_id), "status").await?;
+        name.map(|n| {
+            status::parse(&n).ok_or_else(|| Error::Corrupt { key: keys::run(run_id), reason: format!("status {n:?}") })
+        })
+        .transpose()
+    }
+
     /// The checkpoint of a run with its step count and its latest `latest` steps.
     pub async fn run_view(&self, run_id: &str, latest: usize) -> Result<Option<RunView>> {
         let mut conn = self.conn().await?;

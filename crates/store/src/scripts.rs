@@ -35,6 +35,8 @@ pub struct Scripts {
     pub breaker_record: Script,
     /// Take a token from a tenant's submit bucket (`lua/rate_take.lua`).
     pub rate_take: Script,
+    /// Mark a dead letter delivered to its topic (`lua/letter_sent.lua`).
+    pub letter_sent: Script,
 }
 
 /// The process-wide scripts.
@@ -50,12 +52,12 @@ pub fn scripts() -> &'static Scripts {
         let checkpoint = include_str!("lua/checkpoint.lua");
         Scripts {
             claim: Script::new(&format!("{prelude}{}", include_str!("lua/claim.lua"))),
-            commit: Script::new(&format!("{checkpoint}{}", include_str!("lua/commit.lua"))),
+            commit: Script::new(&format!("{prelude}{checkpoint}{}", include_str!("lua/commit.lua"))),
             create: Script::new(include_str!("lua/create.lua")),
             renew: Script::new(include_str!("lua/renew.lua")),
             unindex: Script::new(include_str!("lua/unindex.lua")),
             read: Script::new(include_str!("lua/read.lua")),
-            update: Script::new(&format!("{checkpoint}{}", include_str!("lua/update.lua"))),
+            update: Script::new(&format!("{prelude}{checkpoint}{}", include_str!("lua/update.lua"))),
             request_stop: Script::new(&format!("{prelude}{}", include_str!("lua/request_stop.lua"))),
             release: Script::new(include_str!("lua/release.lua")),
             published: Script::new(include_str!("lua/published.lua")),
@@ -63,6 +65,7 @@ pub fn scripts() -> &'static Scripts {
             breaker_allow: Script::new(include_str!("lua/breaker_allow.lua")),
             breaker_record: Script::new(include_str!("lua/breaker_record.lua")),
             rate_take: Script::new(include_str!("lua/rate_take.lua")),
+            letter_sent: Script::new(include_str!("lua/letter_sent.lua")),
         }
     })
 }

@@ -1,5 +1,6 @@
-//! Changing runs nobody is executing (cancel, timer wake, deadline, requeue) by
-//! compare-and-set on the fence, and asking the worker that *is* executing one to stop it.
+//! Changing runs nobody is executing (cancel, timer wake, deadline, approval, reconciliation,
+//! requeue) by compare-and-set on the fence and the event sequence read, and asking the worker
+//! that *is* executing one to stop it.
 
 use baton_core::stop::StopRequest;
 use baton_proto::v1::{RunEvent, RunState};
@@ -18,6 +19,11 @@ pub struct Snapshot {
     pub fence: u64,
     /// Whether a worker holds the run's lease.
     pub leased: bool,
+    /// The checkpoint's last event sequence number at the time of the read.
+    pub seq: u64,
+    /// A stop (cancel, deadline) asked of the worker that held the run and not yet applied:
+    /// whatever changes the run next must end it so.
+    pub stop: Option<StopRequest>,
 }
 
 /// What a compare-and-set got.
@@ -29,6 +35,9 @@ pub enum UpdateOutcome {
     Leased,
     /// The run changed since the read: read again.
     Conflict,
+    /// A stop is pending and the write would have let the run go on: read again and commit
+    /// the stop ([`Snapshot::stop`]) instead.
+    Stopped,
 }
 
 impl Store {
@@ -43,7 +52,7 @@ impl Store {
             .key(keys::spec(run_id))
             .invoke_async(&mut conn)
             .await?;
-        let [fence, head, status_name, leased, spec] = reply.as_slice() else {
+        let [fence, head, status_name, leased, spec, seq, stop] = reply.as_slice() else {
             return Ok(None);
         };
         let fence: u64 = redis::from_redis_value_ref(fence)?;
@@ -51,11 +60,15 @@ impl Store {
         let status_name: String = redis::from_redis_value_ref(status_name)?;
         let leased: i64 = redis::from_redis_value_ref(leased)?;
         let spec: Option<Vec<u8>> = redis::from_redis_value_ref(spec)?;
+        let seq: u64 = redis::from_redis_value_ref(seq)?;
+        let stop: Option<String> = redis::from_redis_value_ref(stop)?;
         let state = decode_run(&keys::run(run_id), &head, Some(&status_name), spec.as_deref())?;
-        Ok(Some(Snapshot { state, fence, leased: leased == 1 }))
+        let stop = stop.as_deref().and_then(StopRequest::decode);
+        Ok(Some(Snapshot { state, fence, leased: leased == 1, seq, stop }))
     }
 
-    /// Writes `state` and appends `events` if the run is unleased and unchanged since `read`.
+    /// Writes `state` and appends `events` if the run is unleased and unchanged since `read`
+    /// (same fence, same event sequence) and no stop is pending unless `state` is terminal.
     /// A terminal state is kept for `retention_ms` more; a live one is kept indefinitely.
     pub async fn update(
         &self,
@@ -66,12 +79,13 @@ impl Store {
     ) -> Result<UpdateOutcome> {
         let mut conn = self.conn().await?;
         let mut invocation = scripts().update.prepare_invoke();
-        invocation.arg(read.fence);
+        invocation.arg(read.fence).arg(read.seq);
         checkpoint_write(&mut invocation, state, events, retention_ms, &self.redaction);
         let verdict: String = invocation.invoke_async(&mut conn).await?;
         Ok(match verdict.as_str() {
             "ok" => UpdateOutcome::Updated,
             "leased" => UpdateOutcome::Leased,
+            "stopped" => UpdateOutcome::Stopped,
             _ => UpdateOutcome::Conflict,
         })
     }
@@ -83,12 +97,18 @@ impl Store {
         Ok(stop.as_deref().and_then(StopRequest::decode))
     }
 
-    /// Records a stop request for the worker executing the run (its heartbeat reads it).
-    /// Returns `missing`, `terminal` or `ok`.
+    /// Records a stop request for the worker executing the run (its heartbeat, its next
+    /// commit and any later claim read it). Returns `ok`, or `missing`, `terminal` or
+    /// `unleased` (nobody executes it: stop it by compare-and-set).
     pub async fn request_stop(&self, run_id: &str, request: &StopRequest) -> Result<String> {
         let mut conn = self.conn().await?;
-        let verdict: String =
-            scripts().request_stop.key(keys::run(run_id)).arg(request.encode()).invoke_async(&mut conn).await?;
+        let verdict: String = scripts()
+            .request_stop
+            .key(keys::run(run_id))
+            .key(keys::lease(run_id))
+            .arg(request.encode())
+            .invoke_async(&mut conn)
+            .await?;
         Ok(verdict)
     }
 }

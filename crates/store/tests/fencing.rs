@@ -71,21 +71,21 @@ async fn a_commit_with_an_old_fence_is_rejected_and_changes_nothing() {
 
     // A's late commit is rejected and leaves checkpoint, history and B's lease untouched.
     let late = completed(state_a, lease_a.fence, "worker-a");
-    assert_eq!(store.commit(&lease_a, &late.state, &late.events, 0).await.unwrap(), CommitOutcome::Fenced);
+    assert_eq!(store.commit(&lease_a, &late.state, &late.events, 0, None).await.unwrap(), CommitOutcome::Fenced);
     assert_eq!(store.load_run("run-f").await.unwrap().unwrap(), before);
     assert_eq!(store.events_after("run-f", None, 100).await.unwrap().len(), events_before);
     assert!(store.renew(&lease_b, 5_000).await.unwrap().0, "B still holds its lease");
 
     // B commits; the step is recorded once, by B.
     let t = completed(state_b, lease_b.fence, "worker-b");
-    assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0, None).await.unwrap(), CommitOutcome::Committed);
     let after = store.run_view("run-f", 10).await.unwrap().unwrap();
     assert_eq!(after.state.next_step, 1);
     assert_eq!(after.steps_total, 1);
     assert_eq!(after.latest[0].worker, "worker-b");
 
     // Committing the same transition twice is refused: no duplicated events.
-    assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Fenced);
+    assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0, None).await.unwrap(), CommitOutcome::Fenced);
     assert_eq!(store.events_after("run-f", None, 100).await.unwrap().len(), events_before + 1);
     // Duplicate task for the finished step 0: stale. A task for step 2: not reached yet.
     assert_eq!(refused(store.claim("run-f", 0, 0, "worker-c", 100).await.unwrap()), "stale");
@@ -101,7 +101,7 @@ async fn a_finished_run_refuses_claims_and_expires_after_retention() {
     let (lease, state) = granted(store.claim("run-d", 0, 0, "w", 5_000).await.unwrap());
     let t = completed(state, lease.fence, "w");
     assert_eq!(t.state.status(), baton_proto::v1::RunStatus::Succeeded);
-    assert_eq!(store.commit(&lease, &t.state, &t.events, 300).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.commit(&lease, &t.state, &t.events, 300, None).await.unwrap(), CommitOutcome::Committed);
     assert_eq!(refused(store.claim("run-d", 1, 0, "w", 100).await.unwrap()), "terminal");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(store.load_run("run-d").await.unwrap().is_none(), "retention expired the finished run");
@@ -134,7 +134,7 @@ async fn a_proposal_commit_keeps_the_lease_and_the_tool_result_follows_under_the
     );
     // The tool's result commits under the same fence and drops the lease.
     let done = apply_outcome(proposed.state, &call, Outcome::Completed { output_json: "{}".into() }, &ctx, 0.0);
-    assert_eq!(store.commit(&lease, &done.state, &done.events, 0).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.commit(&lease, &done.state, &done.events, 0, None).await.unwrap(), CommitOutcome::Committed);
     let stored = store.run_view("run-p", 10).await.unwrap().unwrap();
     assert!(stored.state.pending.is_none());
     assert_eq!(stored.steps_total, 1);
@@ -152,7 +152,7 @@ async fn history_lives_outside_the_checkpoint_old_checkpoints_upgrade_and_newer_
     for step in 0..2 {
         let (lease, state) = granted(store.claim("run-l", step, 0, "w", 5_000).await.unwrap());
         let t = completed(state, lease.fence, "w");
-        assert_eq!(store.commit(&lease, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Committed);
+        assert_eq!(store.commit(&lease, &t.state, &t.events, 0, None).await.unwrap(), CommitOutcome::Committed);
     }
     let view = store.run_view("run-l", 1).await.unwrap().unwrap();
     assert_eq!((view.steps_total, view.latest.len(), view.latest[0].step), (2, 1, 1));
@@ -191,7 +191,7 @@ async fn history_lives_outside_the_checkpoint_old_checkpoints_upgrade_and_newer_
     assert!(view.state.spec.is_some(), "the inline spec is read");
     let (lease, state) = granted(store.claim("run-v1", 1, 0, "w", 5_000).await.unwrap());
     let t = completed(state, lease.fence, "w");
-    assert_eq!(store.commit(&lease, &t.state, &t.events, 0).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.commit(&lease, &t.state, &t.events, 0, None).await.unwrap(), CommitOutcome::Committed);
     let view = store.run_view("run-v1", 10).await.unwrap().unwrap();
     assert_eq!(view.latest.iter().map(|s| s.step).collect::<Vec<_>>(), vec![0, 1], "moved to the list, in order");
     assert!(view.state.steps.is_empty());

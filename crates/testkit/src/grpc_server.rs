@@ -25,6 +25,8 @@ struct Shared {
     replies: HashMap<String, VecDeque<AgentReply>>,
     proposals: HashMap<String, Vec<ProposeRequest>>,
     invocations: Vec<InvokeRequest>,
+    /// The newest fence accepted per run: an older caller is refused.
+    newest_fence: HashMap<String, u64>,
 }
 
 #[derive(Clone)]
@@ -104,7 +106,17 @@ impl AgentService for Handler {
 impl ToolService for Handler {
     async fn invoke(&self, request: Request<InvokeRequest>) -> Result<Response<InvokeResponse>, Status> {
         let req = request.into_inner();
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).invocations.push(req.clone());
+        {
+            let mut shared = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let newest = shared.newest_fence.entry(req.run_id.clone()).or_default();
+            if req.fence < *newest {
+                let message =
+                    format!("stale caller: fence {} is older than {} (run {})", req.fence, newest, req.run_id);
+                return Err(Status::failed_precondition(message));
+            }
+            *newest = req.fence;
+            shared.invocations.push(req.clone());
+        }
         let output = serde_json::json!({ "tool": req.tool, "key": req.idempotency_key, "args": req.args_json });
         Ok(Response::new(InvokeResponse { output_json: output.to_string(), error: None }))
     }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod agents;
+mod aof;
 pub mod chaos;
 pub mod events_audit;
 pub mod grpc_server;

@@ -18,6 +18,16 @@ pub struct Redis {
     /// The process.
     pub proc: Proc,
     aof: bool,
+    /// With AOF: the append-only file's recent lengths, for [`Redis::crash`].
+    samples: Option<(crate::aof::AofSamples, tokio_util::sync::CancellationToken)>,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some((_, stop)) = &self.samples {
+            stop.cancel();
+        }
+    }
 }
 
 impl Redis {
@@ -47,7 +57,11 @@ impl Redis {
         .collect();
         let proc = Proc::spawn(&format!("redis-{port}"), &exe, &args, &[], dir.path());
         assert!(wait_for_port(port, START_WITHIN).await, "redis-server did not start:\n{}", proc.log_text());
-        Self { port, proc, aof }
+        let samples = aof.then(|| {
+            let stop = tokio_util::sync::CancellationToken::new();
+            (crate::aof::AofSamples::start(dir.path(), stop.clone()), stop)
+        });
+        Self { port, proc, aof, samples }
     }
 
     /// Kills it with SIGKILL and starts it again on the same port and directory.
@@ -55,6 +69,19 @@ impl Redis {
         self.proc.kill().await;
         let fresh = Self::start_on(dir, self.port, self.aof).await;
         *self = fresh;
+    }
+
+    /// A crash of the Redis *host*, not just of the process: Redis is frozen, killed, and its
+    /// append-only file is cut back to what had been fsynced — its length `unsynced` ago, as
+    /// `appendfsync everysec` may lose; zero under `always` (this stack's setting), where every
+    /// write is fsynced before Redis answers it — then it starts again. Returns the bytes cut.
+    pub async fn crash(&mut self, dir: &TempDir, unsynced: Duration) -> u64 {
+        self.proc.freeze();
+        let cut = self.samples.as_ref().map_or(0, |(s, _)| s.cut_back(dir.path(), unsynced));
+        self.proc.kill().await;
+        let fresh = Self::start_on(dir, self.port, self.aof).await;
+        *self = fresh;
+        cut
     }
 
     /// `redis://127.0.0.1:<port>`.

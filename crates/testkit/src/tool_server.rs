@@ -1,6 +1,9 @@
 //! An HTTP tool server over real HTTP, for tests and demos: `/tools/<name>` answers as its
 //! [`Behavior`] says and records every call (method, headers, body, query), so a test can count
-//! calls and check the idempotency key and `traceparent` each one carried.
+//! calls and check the idempotency key and `traceparent` each one carried. Like a careful
+//! external system it fences callers: it keeps the newest `Baton-Fence` it accepted per run and
+//! refuses (409) a call with an older one — checked when the call arrives and again when it
+//! takes effect (after any delay), so a caller that stalled mid-call cannot act late.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,13 @@ pub enum Behavior {
     Always(u16),
     /// Like `Ok`, after a delay.
     Slow(Duration),
+    /// Like `Ok`; the first `times` calls take effect only after `delay`.
+    SlowFirst {
+        /// How long those calls take.
+        delay: Duration,
+        /// How many calls are slow.
+        times: u32,
+    },
 }
 
 /// One call the server received.
@@ -46,12 +56,32 @@ pub struct RecordedCall {
     pub body: Value,
     /// The query string.
     pub query: String,
+    /// The `Baton-Fence` header, if any.
+    pub fence: Option<u64>,
+}
+
+/// What became of one call: it took effect, or it was refused as a stale caller's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The call took effect (whatever the behavior answered).
+    Accepted,
+    /// Refused with 409: its fence was older than the newest accepted for its run.
+    StaleFence {
+        /// The call's fence.
+        fence: u64,
+        /// The newest fence accepted for the run when it was refused.
+        newest: u64,
+    },
 }
 
 #[derive(Default)]
 struct Tools {
     behavior: HashMap<String, Behavior>,
     calls: HashMap<String, Vec<RecordedCall>>,
+    /// Per tool, each call's verdict, in the order they were decided.
+    verdicts: HashMap<String, Vec<(RecordedCall, Verdict)>>,
+    /// The newest fence accepted per run id.
+    newest_fence: HashMap<String, u64>,
 }
 
 /// The running server; stops when dropped.
@@ -86,10 +116,35 @@ impl ToolServer {
         self.tools.lock().unwrap_or_else(|e| e.into_inner()).behavior.insert(name.to_string(), behavior);
     }
 
-    /// Every call of `name` so far.
+    /// Every call of `name` so far, as received.
     pub fn calls(&self, name: &str) -> Vec<RecordedCall> {
         self.tools.lock().unwrap_or_else(|e| e.into_inner()).calls.get(name).cloned().unwrap_or_default()
     }
+
+    /// The calls of `name` decided so far, with what became of each, in the order decided.
+    pub fn verdicts(&self, name: &str) -> Vec<(RecordedCall, Verdict)> {
+        self.tools.lock().unwrap_or_else(|e| e.into_inner()).verdicts.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// Decides whether a call with `fence` for `run` may take effect now, and records it.
+fn fence_check(tools: &Mutex<Tools>, name: &str, run: &str, record: &RecordedCall, settle: bool) -> Verdict {
+    let mut t = tools.lock().unwrap_or_else(|e| e.into_inner());
+    let newest = t.newest_fence.get(run).copied().unwrap_or(0);
+    let verdict = match record.fence {
+        Some(fence) if fence < newest => Verdict::StaleFence { fence, newest },
+        Some(fence) => {
+            if settle {
+                t.newest_fence.insert(run.to_string(), fence);
+            }
+            Verdict::Accepted
+        }
+        None => Verdict::Accepted,
+    };
+    if settle || verdict != Verdict::Accepted {
+        t.verdicts.entry(name.to_string()).or_default().push((record.clone(), verdict.clone()));
+    }
+    verdict
 }
 
 async fn call(
@@ -111,7 +166,9 @@ async fn call(
             .collect(),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         query: uri.query().unwrap_or_default().to_string(),
+        fence: header("baton-fence").and_then(|f| f.parse().ok()),
     };
+    let run = header("x-baton-run-id").unwrap_or_default();
     let (behavior, n) = {
         let mut t = tools.lock().unwrap_or_else(|e| e.into_inner());
         let calls = t.calls.entry(name.clone()).or_default();
@@ -119,19 +176,32 @@ async fn call(
         let n = calls.len() as u32;
         (t.behavior.get(&name).cloned().unwrap_or(Behavior::Ok), n)
     };
+    let refused = |verdict: Verdict| {
+        (StatusCode::CONFLICT, json!({"error": format!("stale caller refused: {verdict:?}")}).to_string())
+    };
+    if let v @ Verdict::StaleFence { .. } = fence_check(&tools, &name, &run, &record, false) {
+        return refused(v);
+    }
+    let delay = match behavior {
+        Behavior::Slow(delay) => Some(delay),
+        Behavior::SlowFirst { delay, times } if n <= times => Some(delay),
+        _ => None,
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    // The effect happens now: a newer caller may have been accepted meanwhile.
+    if let v @ Verdict::StaleFence { .. } = fence_check(&tools, &name, &run, &record, true) {
+        return refused(v);
+    }
     let ok = || (StatusCode::OK, json!({"tool": name, "args": record.body, "call": n}).to_string());
     let status = |code: u16| {
         let s = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (s, json!({"error": format!("scripted {code} from {name}")}).to_string())
     };
     match behavior {
-        Behavior::Ok => ok(),
         Behavior::FailFirst { status: code, times } if n <= times => status(code),
-        Behavior::FailFirst { .. } => ok(),
         Behavior::Always(code) => status(code),
-        Behavior::Slow(delay) => {
-            tokio::time::sleep(delay).await;
-            ok()
-        }
+        Behavior::Ok | Behavior::FailFirst { .. } | Behavior::Slow(_) | Behavior::SlowFirst { .. } => ok(),
     }
 }

@@ -254,7 +254,7 @@ async fn tenants_see_only_their_own_runs_whatever_credential_or_header() {
             let discard = DiscardDeadLetterRequest { run_id: id.to_string() };
             assert_code(admin.discard_dead_letter(authed(discard, b)).await, Code::PermissionDenied, "discard");
         }
-        let list = ListDeadLettersRequest { tenant: "a".into(), limit: 0 };
+        let list = ListDeadLettersRequest { tenant: "a".into(), ..Default::default() };
         assert_code(admin.list_dead_letters(authed(list, b)).await, Code::PermissionDenied, "list dead letters");
     }
     // `x-baton-tenant: a` with B's credential never reaches A's runs.

@@ -3,7 +3,9 @@
 //! runs whose workers are killed mid-slice. The mixed runs include approval waits (granted by
 //! the driver) and an upstream tool whose circuit breaker trips. Nothing may be lost, no step
 //! committed twice, no ledger effect re-executed after its commit, every approval request
-//! answered once, and every committed event reaches baton.events.
+//! answered once, and every committed event reaches baton.events. Then the races: cancels
+//! racing transitions into a wait, runs dead-lettered while workers die, and workers stalled
+//! past their liveness instead of killed.
 //! `baton-loadtest --mode chaos` runs the same driver longer (docs/reliability.md).
 #![allow(clippy::unwrap_used)]
 
@@ -22,6 +24,7 @@ fn config(restart_infra: bool) -> ChaosConfig {
         flaky_rate: 0.2,
         settle: Duration::from_secs(120),
         long_runs: false,
+        races: false,
     }
 }
 
@@ -66,4 +69,14 @@ async fn killing_workers_mid_slice_loses_nothing() {
     let report = run(ChaosConfig { kill_control_plane: false, ..cfg }).await;
     assert_clean(&report);
     assert!(report.recoveries > 0, "no kill interrupted a slice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancels_dead_letters_and_stalls_racing_the_pipeline_lose_nothing() {
+    let cfg = ChaosConfig { runs: 40, races: true, kill_every: Duration::from_secs(3), ..config(false) };
+    let report = run(ChaosConfig { kill_control_plane: false, ..cfg }).await;
+    assert_clean(&report);
+    assert!(report.cancels >= 5, "too few cancels were accepted to race anything: {}", report.cancels);
+    assert!(report.dead_letters >= 5, "too few runs dead-lettered: {}", report.dead_letters);
+    assert!(report.stalls >= 1, "no worker was stalled");
 }

@@ -178,6 +178,12 @@ fn every_long_running_service_is_health_checked_and_waited_for() {
             assert!(deps["redis"].is_mapping() && deps["kafka-init"].is_mapping(), "{name}: {deps:?}");
         }
     }
+    // Redis fsyncs every write before answering it: a host crash loses nothing acknowledged.
+    let redis: Vec<&str> =
+        services["redis"]["command"].as_sequence().unwrap().iter().filter_map(|a| a.as_str()).collect();
+    let setting = |flag: &str| redis.iter().position(|a| *a == flag).and_then(|i| redis.get(i + 1)).copied();
+    assert_eq!(setting("--appendonly"), Some("yes"), "{redis:?}");
+    assert_eq!(setting("--appendfsync"), Some("always"), "{redis:?}");
 }
 
 #[test]

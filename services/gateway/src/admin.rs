@@ -13,7 +13,6 @@ use baton_proto::v1::{
     RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus, SetLaneSwitchRequest, SetLaneWeightsRequest,
     SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
 };
-use baton_service::control::resume_run;
 use baton_store::Index;
 use baton_telemetry::now_ms;
 use tonic::{Request, Response, Status};
@@ -38,8 +37,12 @@ impl AdminService for Admin {
             n => n as usize,
         };
         let tenant = (!req.tenant.is_empty()).then_some(req.tenant.as_str());
-        let dead_letters = self.0.store.dead_letters(tenant, limit).await.map_err(store_error)?;
-        Ok(Response::new(ListDeadLettersResponse { dead_letters }))
+        let after = (!req.page_token.is_empty()).then_some(req.page_token.as_str());
+        let page = self.0.store.dead_letters(tenant, limit, after).await.map_err(store_error)?;
+        Ok(Response::new(ListDeadLettersResponse {
+            dead_letters: page.letters,
+            next_page_token: page.next.unwrap_or_default(),
+        }))
     }
 
     #[tracing::instrument(skip_all)]
@@ -50,9 +53,9 @@ impl AdminService for Admin {
         let run_id = request.into_inner().run_id;
         run_id_arg(&run_id)?;
         let gw = &self.0;
-        if gw.store.dead_letter_get(&run_id).await.map_err(store_error)?.is_none() {
+        let Some((letter, _)) = gw.store.dead_letter_get(&run_id).await.map_err(store_error)? else {
             return Err(Status::not_found(format!("no dead letter for run {run_id}")));
-        }
+        };
         for _ in 0..20 {
             let Some(snapshot) = gw.store.read_for_update(&run_id).await.map_err(store_error)? else {
                 return Err(Status::not_found(format!("run {run_id} expired")));
@@ -61,16 +64,15 @@ impl AdminService for Admin {
                 return Err(Status::failed_precondition(format!("run {run_id} is not dead-lettered")));
             }
             let t = requeue(snapshot.state.clone(), "admin", now_ms());
-            let grace = gw.config.runs.dispatch_grace_ms;
             let deadline = [(Index::Deadlines, t.state.deadline_at_ms)];
-            if !resume_run(&gw.store, &gw.producer, &snapshot, &t, grace, gw.config.runs.retention_ms(), &deadline)
-                .await
-                .map_err(store_error)?
-            {
+            // The update takes the letter away with the status; its listing goes after.
+            if gw.control.resume(&snapshot, &t, &deadline).await.map_err(store_error)?.is_none() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             }
-            gw.store.dead_letter_remove(&run_id).await.map_err(store_error)?;
+            if let Err(e) = gw.store.dead_letter_unlist(&run_id, letter.dead_at_ms).await {
+                tracing::warn!(run_id, error = %e, "cannot unlist the requeued letter (listings re-check)");
+            }
             tracing::info!(run_id, step = t.state.next_step, "dead letter requeued");
             return Ok(Response::new(RequeueDeadLetterResponse { status: RunStatus::Running as i32 }));
         }

@@ -39,7 +39,7 @@ pub async fn resolve(
     }
     let run_id = &req.run_id;
     let policy = gw.config.approvals.policy();
-    let t = change_run(gw, tenant, run_id, |state| {
+    let (t, before) = change_run(gw, tenant, run_id, |state| {
         approval::check(state, &req.approval_id, &req.action_hash).map_err(|e| {
             metrics::counter!(crate::metric_definitions::APPROVALS, "result" => "refused").increment(1);
             Status::failed_precondition(e.to_string())
@@ -50,9 +50,10 @@ pub async fn resolve(
         })
     })
     .await?;
-    // The request is answered: its expiry timer and listing go (hints; readers re-check).
+    // The request is answered: its expiry timer (unless a newer timer replaced it) and listing
+    // go (hints; readers re-check).
     let cleanup = async {
-        gw.store.index_drop(Index::Timers, run_id).await?;
+        gw.store.index_clear(Index::Timers, run_id, before.wake_at_ms).await?;
         gw.store.approvals_drop(tenant, run_id).await
     };
     if let Err(e) = cleanup.await {

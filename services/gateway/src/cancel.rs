@@ -7,7 +7,7 @@ use std::time::Duration;
 use baton_core::status::{is_terminal, name};
 use baton_core::stop::StopRequest;
 use baton_proto::v1::{CancelRunResponse, RunStatus};
-use baton_service::control::{stop_run, Stopped};
+use baton_service::control::Stopped;
 use tonic::Status;
 
 use crate::convert::store_error;
@@ -32,8 +32,7 @@ pub async fn cancel(gw: &Gateway, tenant: &str, run_id: &str, reason: &str) -> R
         if is_terminal(status) {
             return Err(Status::failed_precondition(format!("run {run_id} already ended {}", name(status))));
         }
-        let retention_ms = gw.config.runs.retention_ms();
-        match stop_run(&gw.store, &gw.producer, &snapshot, &request, retention_ms).await.map_err(store_error)? {
+        match gw.control.stop(&snapshot, &request).await.map_err(store_error)? {
             Stopped::Requested => {
                 metrics::counter!(crate::metric_definitions::CANCELS, "path" => "in_flight").increment(1);
                 return Ok(CancelRunResponse { status: RunStatus::Running as i32 });

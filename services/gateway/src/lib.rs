@@ -45,6 +45,8 @@ pub(crate) struct Gateway {
     pub tools: Arc<LiveTools>,
     /// Operator switches in force (tenant caps are enforced here).
     pub switches: Arc<baton_service::switches::LiveSwitches>,
+    /// Stops and resumes runs nobody is executing (cancel, approvals, reconciliation, requeue).
+    pub control: baton_service::control::Control,
 }
 
 /// Runs the gateway until `shutdown` fires, then stops accepting calls and drains within
@@ -88,6 +90,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tools,
         switches,
         watchers: Arc::new(Semaphore::new(config.gateway.max_watchers)),
+        control: baton_service::control::Control::new(&config, infra.store.clone(), infra.producer.clone()),
         config,
         store: infra.store.clone(),
         producer: infra.producer.clone(),

@@ -37,7 +37,7 @@ pub async fn reconcile(gw: &Gateway, tenant: &str, req: ReconcileRunRequest) -> 
         }
     };
     let run_id = &req.run_id;
-    let t = change_run(gw, tenant, run_id, |state| {
+    let (t, _) = change_run(gw, tenant, run_id, |state| {
         reconcile::check(state, req.step).map_err(|e| Status::failed_precondition(e.to_string()))?;
         Ok(reconcile::resolve(state.clone(), &choice, &actor, &req.comment, now_ms()))
     })

@@ -5,22 +5,22 @@
 use baton_core::status::is_terminal;
 use baton_core::stop::StopRequest;
 use baton_proto::v1::RunStatus;
-use baton_service::control::{stop_run, Stopped};
+use baton_service::control::Stopped;
 use baton_store::Index;
 use baton_telemetry::now_ms;
 
 use crate::Reaper;
 
-/// Enforces the deadline of one due entry.
-pub async fn enforce(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
+/// Enforces the deadline of one entry, due `at` (removed only as read).
+pub async fn enforce(reaper: &Reaper, run_id: &str, at: i64) -> anyhow::Result<()> {
     let store = &reaper.store;
     let Some(snapshot) = store.read_for_update(run_id).await? else {
-        store.index_drop_all(run_id).await?;
+        store.index_clear(Index::Deadlines, run_id, at).await?;
         return Ok(());
     };
     let state = &snapshot.state;
     if is_terminal(state.status()) {
-        store.index_drop(Index::Deadlines, run_id).await?;
+        store.index_clear(Index::Deadlines, run_id, at).await?;
         return Ok(());
     }
     if state.deadline_at_ms > now_ms() {
@@ -34,8 +34,7 @@ pub async fn enforce(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
         by: "reaper".into(),
         message: format!("wall-clock deadline passed at step {}", state.next_step),
     };
-    let retention_ms = reaper.config.runs.retention_ms();
-    match stop_run(store, &reaper.producer, &snapshot, &request, retention_ms).await? {
+    match reaper.control.stop(&snapshot, &request).await? {
         Stopped::Ended(_) => {
             metrics::counter!(crate::metric_definitions::TIMED_OUT).increment(1);
             tracing::info!(run_id, "run timed out");

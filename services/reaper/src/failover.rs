@@ -21,7 +21,7 @@ pub async fn sweep(reaper: &Reaper) -> anyhow::Result<()> {
         for run_id in store.worker_runs(worker).await? {
             if store.break_lease(&run_id, worker).await? {
                 metrics::counter!(crate::metric_definitions::LEASES_BROKEN).increment(1);
-                if let Err(e) = recover(reaper, &run_id).await {
+                if let Err(e) = recover(reaper, &run_id, None).await {
                     // The in-flight entry stays: the regular sweep tries again.
                     tracing::warn!(run_id, error = %e, "cannot recover a dead worker's run yet");
                 }
@@ -37,8 +37,8 @@ pub async fn sweep(reaper: &Reaper) -> anyhow::Result<()> {
         // dispatch grace) but not claimed. Retries still in their back-off are due later.
         let grace = reaper.config.runs.dispatch_grace_ms as i64;
         let waiting = store.index_due(Index::Inflight, now_ms() + grace, reaper.config.reaper.batch).await?;
-        for (run_id, _) in waiting {
-            if let Err(e) = recover(reaper, &run_id).await {
+        for (run_id, at) in waiting {
+            if let Err(e) = recover(reaper, &run_id, Some(at)).await {
                 tracing::warn!(run_id, error = %e, "cannot re-dispatch a run waiting to be claimed");
             }
         }

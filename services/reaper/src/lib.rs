@@ -28,6 +28,8 @@ pub(crate) struct Reaper {
     pub producer: baton_bus::Producer,
     /// Operator switches: a paused lane's runs are not re-dispatched.
     pub switches: std::sync::Arc<baton_service::switches::LiveSwitches>,
+    /// Ends overdue runs nobody is executing.
+    pub control: baton_service::control::Control,
 }
 
 /// Runs the reaper until `shutdown` fires.
@@ -40,7 +42,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let every = Duration::from_millis(config.switches.refresh_ms);
     let switches = baton_service::switches::LiveSwitches::start(infra.store.clone(), every, infra.stopping()).await;
     tokio::spawn(lag::sample_lanes(config.clone(), infra.store.clone(), infra.stopping()));
-    let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone(), switches };
+    let control = baton_service::control::Control::new(&config, infra.store.clone(), infra.producer.clone());
+    let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone(), switches, control };
     let max_interval = reaper.config.reaper.max_interval_ms as i64;
     let mut sampled = std::time::Instant::now() - Duration::from_secs(1);
     loop {
@@ -106,10 +109,10 @@ async fn sample_fleet(reaper: &Reaper) {
 async fn sweep(reaper: &Reaper, index: Index) -> anyhow::Result<Option<i64>> {
     let batch = reaper.config.reaper.batch;
     let due = reaper.store.index_due(index, now_ms(), batch).await?;
-    for (run_id, _) in &due {
+    for (run_id, at) in &due {
         let result = match index {
-            Index::Deadlines => deadline::enforce(reaper, run_id).await,
-            _ => recover::recover(reaper, run_id).await,
+            Index::Deadlines => deadline::enforce(reaper, run_id, *at).await,
+            _ => recover::recover(reaper, run_id, Some(*at)).await,
         };
         if let Err(e) = result {
             tracing::warn!(run_id = %run_id, error = %e, "cannot handle due run yet");

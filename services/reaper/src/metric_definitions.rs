@@ -17,6 +17,9 @@ pub const DEAD_WORKERS: &str = "baton_reaper_dead_workers_total";
 /// Runs ended at their deadline by the reaper.
 pub const TIMED_OUT: &str = "baton_reaper_timed_out_total";
 
+/// Dead letters sent to the dead-letter topic by the reaper (their worker stopped before it could).
+pub const DEAD_LETTERS_RESENT: &str = "baton_reaper_dead_letters_sent_total";
+
 /// Fleet gauges, sampled from Redis about once a second by the reaper (run one reaper, or read
 /// them from one): runs in flight (leased, or dispatched and not yet claimed).
 pub const FLEET_IN_FLIGHT: &str = "baton_fleet_runs_in_flight";
@@ -71,7 +74,7 @@ pub fn describe() {
         LANE_LAG,
         "Records on a lane's task partition its worker group has not committed past, by lane and partition."
     );
-    for name in [REDISPATCHED, REPUBLISHED, LEASES_BROKEN, DEAD_WORKERS, TIMED_OUT] {
+    for name in [REDISPATCHED, REPUBLISHED, LEASES_BROKEN, DEAD_WORKERS, TIMED_OUT, DEAD_LETTERS_RESENT] {
         metrics::counter!(name).absolute(0);
     }
     describe_counter!(REDISPATCHED, Unit::Count, "Abandoned steps re-dispatched from their checkpoint.");
@@ -79,4 +82,9 @@ pub fn describe() {
     describe_counter!(LEASES_BROKEN, Unit::Count, "Leases of dead workers broken (their runs resume at once).");
     describe_counter!(DEAD_WORKERS, Unit::Count, "Workers found dead (stopped beating).");
     describe_counter!(TIMED_OUT, Unit::Count, "Runs ended at their deadline by the reaper.");
+    describe_counter!(
+        DEAD_LETTERS_RESENT,
+        Unit::Count,
+        "Dead letters sent to the dead-letter topic by the reaper (their worker stopped before it could)."
+    );
 }

@@ -1,8 +1,9 @@
 //! Recovery of abandoned work: a due `inflight` entry is re-checked against the run's own
 //! keys. If nobody holds the run, its events not yet confirmed on Kafka are re-published from
-//! its Redis stream first (at least once, in order); then a live run that is not waiting has
-//! its current step re-dispatched (unless an operator paused its lane), and any other entry is
-//! dropped.
+//! its Redis stream first (at least once, in order), and a dead-lettered run's letter is sent to
+//! the dead-letter topic if it never got there; then a live run that is not waiting has its
+//! current step re-dispatched (unless an operator paused its lane), and any other entry is
+//! removed — only as it was read, so an entry a resume wrote meanwhile stays.
 
 use baton_core::status::is_terminal;
 use baton_proto::v1::RunStatus;
@@ -11,11 +12,19 @@ use baton_telemetry::now_ms;
 
 use crate::Reaper;
 
-/// Re-checks one in-flight entry and recovers the run if it was abandoned.
-pub async fn recover(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
+/// Re-checks the in-flight entry of `run_id` (due `at`, as read; `None`: read it now) and
+/// recovers the run if it was abandoned.
+pub async fn recover(reaper: &Reaper, run_id: &str, at: Option<i64>) -> anyhow::Result<()> {
     let store = &reaper.store;
+    let at = match at {
+        Some(at) => at,
+        None => match store.index_score(Index::Inflight, run_id).await? {
+            Some(at) => at,
+            None => return Ok(()),
+        },
+    };
     let Some(state) = store.load_run(run_id).await? else {
-        store.index_drop_all(run_id).await?;
+        store.index_clear(Index::Inflight, run_id, at).await?;
         return Ok(());
     };
     if let Some(left) = store.lease_remaining_ms(run_id).await? {
@@ -30,8 +39,16 @@ pub async fn recover(reaper: &Reaper, run_id: &str) -> anyhow::Result<()> {
         metrics::counter!(crate::metric_definitions::REPUBLISHED).increment(unpublished.len() as u64);
         tracing::info!(run_id, events = unpublished.len(), "unconfirmed events re-published");
     }
+    if state.status() == RunStatus::DeadLettered {
+        if let Some((letter, false)) = store.dead_letter_get(run_id).await? {
+            reaper.producer.send_dead_letter(&letter).await?;
+            store.dead_letter_sent(run_id).await?;
+            metrics::counter!(crate::metric_definitions::DEAD_LETTERS_RESENT).increment(1);
+            tracing::info!(run_id, "dead letter sent to the dead-letter topic after its worker stopped");
+        }
+    }
     if is_terminal(state.status()) || state.status() == RunStatus::Waiting {
-        store.index_drop(Index::Inflight, run_id).await?;
+        store.index_clear(Index::Inflight, run_id, at).await?;
         return Ok(());
     }
     if reaper.switches.lane_paused(&state.lane) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use baton_core::machine::{wake, Next};
 use baton_proto::v1::RunStatus;
-use baton_service::control::resume_run;
+use baton_service::control::Control;
 use baton_store::{Index, Store};
 use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;
@@ -20,8 +20,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let max_interval = config.scheduler.timer_max_interval_ms as i64;
+    let control = Control::new(&config, store.clone(), producer);
     loop {
-        let next_due = match sweep(&config, &store, &producer).await {
+        let next_due = match sweep(&config, &store, &control).await {
             Ok(next) => next,
             Err(e) => {
                 tracing::warn!(error = %e, "timer sweep failed");
@@ -36,14 +37,10 @@ pub async fn run(
     }
 }
 
-async fn sweep(
-    config: &baton_config::Config,
-    store: &Store,
-    producer: &baton_bus::Producer,
-) -> anyhow::Result<Option<i64>> {
+async fn sweep(config: &baton_config::Config, store: &Store, control: &Control) -> anyhow::Result<Option<i64>> {
     let due = store.index_due(Index::Timers, now_ms(), config.scheduler.timer_batch).await?;
-    for (run_id, _) in &due {
-        if let Err(e) = wake_one(config, store, producer, run_id).await {
+    for (run_id, at) in &due {
+        if let Err(e) = wake_one(config, store, control, run_id, *at).await {
             tracing::warn!(run_id = %run_id, error = %e, "cannot wake run yet");
         }
     }
@@ -53,18 +50,21 @@ async fn sweep(
     Ok(store.index_next_due(Index::Timers).await?)
 }
 
+/// Wakes the run of the timer entry due `at`, if it still waits. Entries are removed only as
+/// read (`at`): a run that started waiting again meanwhile keeps its fresh entry.
 async fn wake_one(
     config: &baton_config::Config,
     store: &Store,
-    producer: &baton_bus::Producer,
+    control: &Control,
     run_id: &str,
+    at: i64,
 ) -> anyhow::Result<()> {
     let Some(snapshot) = store.read_for_update(run_id).await? else {
-        store.index_drop(Index::Timers, run_id).await?;
+        store.index_clear(Index::Timers, run_id, at).await?;
         return Ok(());
     };
     if snapshot.state.status() != RunStatus::Waiting {
-        store.index_drop(Index::Timers, run_id).await?;
+        store.index_clear(Index::Timers, run_id, at).await?;
         return Ok(());
     }
     if snapshot.state.wake_at_ms > now_ms() {
@@ -78,7 +78,7 @@ async fn wake_one(
         }
         baton_core::reconcile::WAIT_REASON => {
             // Waits for an operator, never for a clock.
-            store.index_drop(Index::Timers, run_id).await?;
+            store.index_clear(Index::Timers, run_id, at).await?;
             return Ok(());
         }
         _ => (wake(state, now_ms()), "timer"),
@@ -87,15 +87,13 @@ async fn wake_one(
         Next::Wait { wake_at_ms } => vec![(Index::Timers, wake_at_ms)],
         _ => Vec::new(),
     };
-    if !resume_run(store, producer, &snapshot, &t, config.runs.dispatch_grace_ms, config.runs.retention_ms(), &extra)
-        .await?
-    {
+    let Some(t) = control.resume(&snapshot, &t, &extra).await? else {
         // Claimed, cancelled or changed meanwhile: look again shortly.
         store.index_set(Index::Timers, run_id, now_ms() + 50).await?;
         return Ok(());
-    }
-    if extra.is_empty() {
-        store.index_drop(Index::Timers, run_id).await?;
+    };
+    if !matches!(t.next, Next::Wait { .. }) {
+        store.index_clear(Index::Timers, run_id, at).await?;
     }
     if kind == "approval" && baton_core::approval::waiting_on(&t.state).is_none() {
         store.approvals_drop(&t.state.tenant, run_id).await?;

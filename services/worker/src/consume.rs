@@ -189,8 +189,9 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
         }
         Claim::Refused(reason) => {
             tracing::info!(run_id = %task.run_id, step = task.step, attempt = task.attempt, %reason, "task dropped");
+            // A run that ended keeps whatever index entries it has: removing one here could
+            // race a requeue that just wrote a fresh one; the reaper clears them as it reads them.
             match reason.as_str() {
-                "terminal" | "missing" => worker.store.index_drop(Index::Inflight, &task.run_id).await?,
                 // Whoever holds the lease may have died before indexing it: make sure the reaper
                 // will look at the run once the lease expires.
                 "leased" => {

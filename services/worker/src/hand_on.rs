@@ -1,9 +1,10 @@
 //! Hand-on at the end of a slice (DESIGN §5 step 5): the slice's events reach Kafka (awaited
 //! here, once, and marked published), then what the transition asks for next is produced — a
-//! task, a retry on its tier topic, a dead letter, or nothing. A task or retry moves the run's
-//! in-flight entry to when the reaper should re-dispatch it if nobody claims it; a waiting or
-//! finished run's entry is cleared. If the events could not be confirmed, the entry stays: the
-//! reaper re-publishes them from the run's Redis stream.
+//! task, a retry on its tier topic, a dead letter's topic record (the letter itself was
+//! committed with the run's end), or nothing. A task or retry moves the run's in-flight entry to
+//! when the reaper should re-dispatch it if nobody claims it; a waiting or finished run's entry
+//! is cleared. If the events or the dead letter could not be confirmed, the entry stays: the
+//! reaper re-publishes them from Redis.
 
 use baton_bus::Pending;
 use baton_core::machine::{Next, Transition};
@@ -16,9 +17,34 @@ use crate::metric_definitions as m;
 use crate::pipeline::{phase, Origin};
 use crate::Worker;
 
-/// Hands the run on after `t` was committed; `events` are the slice's earlier events not yet
-/// confirmed. Returns the slice outcome label for metrics.
-pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: i64, origin: &Origin) -> &'static str {
+/// The dead letter `t` commits with the run's end, if it dead-letters the run; `origin` is the
+/// task record whose attempt failed last.
+pub fn dead_letter(t: &Transition, origin: &Origin) -> Option<DeadLetter> {
+    let Next::DeadLetter { step, tool, attempts, error } = &t.next else { return None };
+    Some(DeadLetter {
+        run_id: t.state.run_id.clone(),
+        tenant: t.state.tenant.clone(),
+        lane: t.state.lane.clone(),
+        step: *step,
+        tool: tool.clone(),
+        attempts: *attempts,
+        error: error.clone(),
+        origin_topic: origin.topic.clone(),
+        origin_partition: origin.partition,
+        origin_offset: origin.offset,
+        dead_at_ms: t.state.updated_at_ms,
+    })
+}
+
+/// Hands the run on after `t` was committed (with `letter`, if it dead-lettered the run);
+/// `events` are the slice's earlier events not yet confirmed. Returns the slice outcome label.
+pub async fn hand_on(
+    worker: &Worker,
+    t: &Transition,
+    mut events: Pending,
+    due: i64,
+    letter: Option<DeadLetter>,
+) -> &'static str {
     let run_id = &t.state.run_id;
     if let Err(e) = worker.producer.enqueue_events(&t.events, &mut events).await {
         tracing::warn!(error = %e, "events not handed to Kafka (the reaper re-publishes them from Redis)");
@@ -50,25 +76,12 @@ pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: 
         }
         Next::Wait { .. } => (Ok(()), "waiting"),
         Next::Hold => (Ok(()), "held"),
-        Next::DeadLetter { step, tool, attempts, error } => {
-            let letter = DeadLetter {
-                run_id: run_id.clone(),
-                tenant: t.state.tenant.clone(),
-                lane: t.state.lane.clone(),
-                step: *step,
-                tool: tool.clone(),
-                attempts: *attempts,
-                error: error.clone(),
-                origin_topic: origin.topic.clone(),
-                origin_partition: origin.partition,
-                origin_offset: origin.offset,
-                dead_at_ms: now_ms(),
-            };
-            if let Err(e) = worker.store.dead_letter_put(&letter).await {
-                tracing::warn!(error = %e, "dead letter not indexed in Redis");
-            }
+        Next::DeadLetter { .. } => {
             metrics::counter!(m::DEAD_LETTERS).increment(1);
-            (worker.producer.send_dead_letter(&letter).await, "dead_lettered")
+            match &letter {
+                Some(letter) => (send_letter(worker, letter).await, "dead_lettered"),
+                None => (Ok(()), "dead_lettered"),
+            }
         }
         Next::Nothing => (Ok(()), "finished"),
         // Never committed: the pipeline runs an accepted call before it commits.
@@ -79,8 +92,9 @@ pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: 
         tracing::warn!(error = %e, "hand-on not delivered; the reaper will re-dispatch");
         return "handoff_failed";
     }
+    let ended = [(Index::Inflight, due), (Index::Deadlines, t.state.deadline_at_ms)];
     let cleared = match t.next {
-        Next::DeadLetter { .. } | Next::Nothing if published => worker.store.index_drop_all(run_id).await,
+        Next::DeadLetter { .. } | Next::Nothing if published => worker.store.index_clear_all(run_id, &ended).await,
         // Not all events confirmed: the in-flight entry stays for the reaper to re-publish them.
         _ if !published => Ok(()),
         Next::Wait { .. } | Next::Hold => worker.store.index_clear(Index::Inflight, run_id, due).await.map(|_| ()),
@@ -91,6 +105,16 @@ pub async fn hand_on(worker: &Worker, t: &Transition, mut events: Pending, due: 
         tracing::warn!(error = %e, "cannot clear index entries");
     }
     label
+}
+
+/// Produces the dead letter's topic record and marks the letter sent; an error leaves it unsent
+/// (and the run's in-flight entry in place) for the reaper.
+async fn send_letter(worker: &Worker, letter: &DeadLetter) -> baton_bus::Result<()> {
+    worker.producer.send_dead_letter(letter).await?;
+    if let Err(e) = worker.store.dead_letter_sent(&letter.run_id).await {
+        tracing::warn!(error = %e, "dead letter delivered but not marked sent (the reaper may send it again)");
+    }
+    Ok(())
 }
 
 /// Awaits the delivery of the slice's events and records the run's events up to its latest as

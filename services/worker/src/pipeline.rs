@@ -6,7 +6,10 @@
 //! run goes back through its lane topic only to wait, retry, dead-letter, finish, or when the
 //! slice ends (`worker.slice_max_steps`, `worker.slice_max_ms`, or a drain). Events go to Kafka
 //! off the critical path and are awaited once, at the end of the slice ([`crate::hand_on`]).
-//! A pending stop (cancel, deadline) is committed instead of the step; a drain grace that runs
+//! A pending stop (cancel, deadline) ends the run at the first chance: the claim reports it,
+//! the heartbeat cancels the step in flight, and every commit that would let the run go on
+//! (a proposal, a started marker, commit-and-continue, a wait, a retry, the slice's end) is
+//! refused while one is pending and committed as the stop instead. A drain grace that runs
 //! out hands the run back to another worker at once.
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 use baton_bus::Pending;
 use baton_core::machine::{Next, StepContext, Transition};
 use baton_core::stop::StopRequest;
-use baton_proto::v1::{RunEvent, RunState, StepRecord};
+use baton_proto::v1::{DeadLetter, RunEvent, RunState, StepRecord};
 use baton_runtime::{execute, plan, Abandoned, Planned, StepEnv};
 use baton_store::layout::mark_committed;
 use baton_store::{CommitOutcome, Index, Lease};
@@ -153,6 +156,7 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
                     Cause::LeaseLost => End::Quit("abandoned"),
                 };
             }
+            Err((Halt::Stopped(t), _)) => break End::Finish(*t),
             Err((Halt::Fenced, _)) => break End::Quit("fenced"),
             Err((Halt::CommitFailed, _)) => break End::Quit("commit_failed"),
         };
@@ -174,6 +178,7 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
         phase("commit", committing);
         match committed {
             Ok(CommitOutcome::Committed) => {}
+            Ok(CommitOutcome::Stopped(stop)) => break End::Finish(stop.apply_after(t, now_ms())),
             Ok(CommitOutcome::Fenced) => break End::Quit("fenced"),
             Err(e) => {
                 tracing::warn!(error = %e, "commit failed; the reaper will redo the step");
@@ -217,6 +222,8 @@ fn tool_label(worker: &Worker, tool: String) -> String {
 enum Halt {
     /// Stopped by its token: lease lost, stop requested, or drain.
     Abandoned,
+    /// A stop is pending: the run's end to commit instead of the step.
+    Stopped(Box<Transition>),
     /// The proposal commit found a newer claim.
     Fenced,
     /// The proposal could not be made durable (Redis unavailable): nothing may run.
@@ -263,6 +270,11 @@ async fn advance(
                     let mut state = proposal.state;
                     match worker.store.checkpoint(lease, &state, &proposal.events, ttl).await {
                         Ok(CommitOutcome::Committed) => {}
+                        Ok(CommitOutcome::Stopped(stop)) => {
+                            // The proposal is recorded with the run's end; its tool never runs.
+                            let t = Transition { state: state.clone(), events: proposal.events, next: Next::Execute };
+                            return Err((Halt::Stopped(Box::new(stop.apply_after(t, now_ms()))), state));
+                        }
                         Ok(CommitOutcome::Fenced) => return Err((Halt::Fenced, state)),
                         Err(e) => {
                             tracing::warn!(error = %e, "proposal not committed; the step will be planned again");
@@ -286,10 +298,15 @@ async fn advance(
         if baton_core::reconcile::started(&state) {
             return Ok(baton_core::reconcile::cut_off(state, &call, &ctx));
         }
+        let unmarked = state.clone();
         baton_core::reconcile::mark_started(&mut state, &call, &worker.id, ctx.now_ms);
         let ttl = worker.config.worker.lease_ttl_ms;
         match worker.store.checkpoint(lease, &state, &[], ttl).await {
             Ok(CommitOutcome::Committed) => mark_committed(&mut state),
+            Ok(CommitOutcome::Stopped(stop)) => {
+                // The call never went out: the run ends without a started marker.
+                return Err((Halt::Stopped(Box::new(stop.apply(unmarked, now_ms()))), state));
+            }
             Ok(CommitOutcome::Fenced) => return Err((Halt::Fenced, state)),
             Err(e) => {
                 tracing::warn!(error = %e, "started marker not committed; the call does not go out");
@@ -304,6 +321,8 @@ async fn advance(
 }
 
 /// Step 4 and 5 at the end of a slice: commit `t` dropping the lease, then hand the run on.
+/// If a stop is pending and `t` would let the run go on, the stop is committed after `t`'s
+/// step instead.
 async fn finish(
     worker: &Worker,
     lease: &Lease,
@@ -312,44 +331,64 @@ async fn finish(
     due: i64,
     origin: &Origin,
 ) -> &'static str {
+    let mut t = t;
+    loop {
+        let letter = crate::hand_on::dead_letter(&t, origin);
+        if let Err(why) = index_ahead(worker, &t, letter.as_ref()).await {
+            return why;
+        }
+        let retention_ms = worker.config.runs.retention_ms();
+        let committing = Instant::now();
+        let committed = worker.store.commit(lease, &t.state, &t.events, retention_ms, letter.as_ref()).await;
+        phase("commit", committing);
+        match committed {
+            Ok(CommitOutcome::Committed) => {
+                if baton_core::status::is_terminal(t.state.status()) {
+                    baton_service::metric_definitions::count_finished(&t.state);
+                }
+                let handing_on = Instant::now();
+                let outcome = hand_on(worker, &t, events, due, letter).await;
+                phase("hand_on", handing_on);
+                return outcome;
+            }
+            // Refused only for a transition that lets the run go on; the stop's own end is not.
+            Ok(CommitOutcome::Stopped(stop)) => t = stop.apply_after(t, now_ms()),
+            Ok(CommitOutcome::Fenced) => {
+                tracing::warn!("commit rejected: a newer claim holds the run");
+                return "fenced";
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "commit failed; the reaper will redo the step");
+                return "commit_failed";
+            }
+        }
+    }
+}
+
+/// What must be findable before `t` is committed, so a crash right after the commit leaves
+/// nothing unindexed: a waiting run's timer, an approval request's listing, a dead letter's.
+async fn index_ahead(worker: &Worker, t: &Transition, letter: Option<&DeadLetter>) -> Result<(), &'static str> {
+    let run_id = &t.state.run_id;
     if let Next::Wait { wake_at_ms } = t.next {
-        // Index the timer first: a crash after the commit must not leave a waiting run unindexed.
-        if let Err(e) = worker.store.index_set(Index::Timers, &t.state.run_id, wake_at_ms).await {
+        if let Err(e) = worker.store.index_set(Index::Timers, run_id, wake_at_ms).await {
             tracing::warn!(error = %e, "cannot index timer; the step will be redone");
-            return "commit_failed";
+            return Err("commit_failed");
         }
     }
     if let Some(approval) = baton_core::approval::waiting_on(&t.state) {
-        // Listed first for the same reason: ListApprovals must find every waiting request.
-        let (tenant, run_id) = (&t.state.tenant, &t.state.run_id);
-        if let Err(e) = worker.store.approvals_add(tenant, run_id, approval.requested_at_ms).await {
+        // ListApprovals must find every waiting request.
+        if let Err(e) = worker.store.approvals_add(&t.state.tenant, run_id, approval.requested_at_ms).await {
             tracing::warn!(error = %e, "cannot list the approval request; the step will be redone");
-            return "commit_failed";
+            return Err("commit_failed");
         }
     }
-    let retention_ms = worker.config.runs.retention_ms();
-    let committing = Instant::now();
-    let committed = worker.store.commit(lease, &t.state, &t.events, retention_ms).await;
-    phase("commit", committing);
-    match committed {
-        Ok(CommitOutcome::Committed) => {
-            if baton_core::status::is_terminal(t.state.status()) {
-                baton_service::metric_definitions::count_finished(&t.state);
-            }
-            let handing_on = Instant::now();
-            let outcome = hand_on(worker, &t, events, due, origin).await;
-            phase("hand_on", handing_on);
-            outcome
-        }
-        Ok(CommitOutcome::Fenced) => {
-            tracing::warn!("commit rejected: a newer claim holds the run");
-            "fenced"
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "commit failed; the reaper will redo the step");
-            "commit_failed"
+    if let Some(letter) = letter {
+        if let Err(e) = worker.store.dead_letter_index(run_id, letter.dead_at_ms).await {
+            tracing::warn!(error = %e, "cannot list the dead letter; the step will be redone");
+            return Err("commit_failed");
         }
     }
+    Ok(())
 }
 
 /// Drain: release the lease and re-dispatch the same step so another worker takes it now.

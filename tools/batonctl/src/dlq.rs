@@ -18,7 +18,7 @@ use batonctl::client::Client;
 pub async fn run(client: &mut Client, printer: Printer, command: DlqCommand) -> anyhow::Result<ExitCode> {
     match command {
         DlqCommand::List(args) => {
-            let req = ListDeadLettersRequest { tenant: args.tenant_filter, limit: args.limit };
+            let req = ListDeadLettersRequest { tenant: args.tenant_filter, limit: args.limit, ..Default::default() };
             let resp = client.admin.list_dead_letters(client.request(req)).await?.into_inner();
             printer.dead_letters(&resp)?;
         }
@@ -140,8 +140,10 @@ mod tests {
 
     #[test]
     fn list_is_one_line_each() {
-        let resp =
-            ListDeadLettersResponse { dead_letters: vec![letter(), DeadLetter { run_id: "r2".into(), ..letter() }] };
+        let resp = ListDeadLettersResponse {
+            dead_letters: vec![letter(), DeadLetter { run_id: "r2".into(), ..letter() }],
+            ..Default::default()
+        };
         let text = text_list(&resp);
         let runs: Vec<&str> = text.lines().filter_map(|l| l.split(' ').next()).collect();
         assert_eq!(runs, ["r1", "r2"]);
@@ -150,7 +152,7 @@ mod tests {
 
     #[test]
     fn json_forms() {
-        let resp = ListDeadLettersResponse { dead_letters: vec![letter()] };
+        let resp = ListDeadLettersResponse { dead_letters: vec![letter()], ..Default::default() };
         let text = json_list(&resp).to_string();
         assert!(!text.contains('\n'));
         let back: Value = serde_json::from_str(&text).expect("valid JSON");

@@ -44,6 +44,7 @@ impl Tool for GrpcTool {
                 step: call.step,
                 attempt: call.attempt,
                 tenant: call.tenant.clone(),
+                fence: call.fence,
             });
             request.set_timeout(timeout);
             if let Some(tp) = baton_telemetry::trace::current_traceparent().and_then(|t| t.parse().ok()) {

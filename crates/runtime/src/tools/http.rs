@@ -1,5 +1,7 @@
 //! HTTP tools from the manifest. Each call sends `Idempotency-Key: <run>:<step>` (the same on
-//! every attempt of the step), `traceparent`, and `X-Baton-Run-Id` / `-Step` / `-Attempt`;
+//! every attempt of the step), `Baton-Fence` (the claim's fencing token: a tool refuses a
+//! caller older than the newest it has seen, see docs/failure-model.md), `traceparent`, and
+//! `X-Baton-Run-Id` / `-Step` / `-Attempt`;
 //! POST, PUT and PATCH send the arguments as the JSON body, GET and DELETE as query parameters.
 //! 2xx returns the body (JSON, or the text as a JSON string); 408, 429 (with `Retry-After`),
 //! 5xx, timeouts and connection errors are retryable; other 4xx and oversized bodies are not.
@@ -37,6 +39,7 @@ impl Tool for HttpTool {
                 .request(method.clone(), &a.url)
                 .timeout(Duration::from_millis(a.timeout_ms))
                 .header("idempotency-key", &call.idempotency_key)
+                .header("baton-fence", call.fence.to_string())
                 .header("x-baton-run-id", &call.run_id)
                 .header("x-baton-step", call.step.to_string())
                 .header("x-baton-attempt", call.attempt.to_string());

@@ -6,8 +6,12 @@
 //! committed once and in order with its `<run>:<step>` key, no ledger effect executed after its
 //! commit, every approval request answered once, and every committed event on `baton.events`. The submitter behaves like a
 //! good client (retries an unavailable gateway with the same idempotency key); if it or the
-//! auditor fails, the report says so and does not pass. Used by the `chaos` test (small) and
-//! `baton-loadtest --mode chaos`.
+//! auditor fails, the report says so and does not pass. With `races`, a share of the runs race
+//! cancels against transitions into a wait and exhaust their retries, and every other worker
+//! disruption is a stall past its liveness instead of a kill ([`races`]). Used by the `chaos`
+//! test (small) and `baton-loadtest --mode chaos`.
+
+pub mod races;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -44,6 +48,9 @@ pub struct ChaosConfig {
     /// Long runs of many short steps instead of the mixed workload: kills land mid-slice, while
     /// a run keeps its worker across steps.
     pub long_runs: bool,
+    /// Race workloads beside the mixed one (cancels racing a transition into a wait, runs that
+    /// dead-letter) and stalls past the liveness TTL instead of every other kill.
+    pub races: bool,
 }
 
 /// What happened and what the audit found.
@@ -84,6 +91,12 @@ pub struct ChaosReport {
     pub approvals: usize,
     /// Steps held because the upstream tool's circuit breaker was open.
     pub breaker_holds: usize,
+    /// Cancels the gateway accepted while the run raced towards a wait (each audited).
+    pub cancels: usize,
+    /// Dead-lettered runs whose letter and topic record were audited.
+    pub dead_letters: usize,
+    /// Workers stalled (SIGSTOP) past their liveness, then resumed.
+    pub stalls: usize,
 }
 
 impl ChaosReport {
@@ -103,7 +116,8 @@ impl ChaosReport {
         format!(
             "chaos: runs={} steps={} kills={} recoveries={} duplicates={} lost={} history_problems={} \
              ledger_repeats_before_commit={} recovery_p50_ms={} recovery_p99_ms={} events={} events_missing={} \
-             event_duplicates={} approvals={} breaker_holds={} driver_failures={} elapsed_s={:.1}\nstatuses: {:?}",
+             event_duplicates={} approvals={} breaker_holds={} cancels={} dead_letters={} stalls={} \
+             driver_failures={} elapsed_s={:.1}\nstatuses: {:?}",
             self.runs,
             self.steps,
             self.kills,
@@ -119,6 +133,9 @@ impl ChaosReport {
             self.event_duplicates,
             self.approvals,
             self.breaker_holds,
+            self.cancels,
+            self.dead_letters,
+            self.stalls,
             self.failures.len(),
             self.elapsed.as_secs_f64(),
             statuses,
@@ -249,22 +266,42 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
     // Submit at a steady rate while the driver breaks things.
     let submitter = {
         let mut client = client.clone();
-        let (n, rate, flaky, long) = (cfg.runs, cfg.submit_per_sec.max(1), cfg.flaky_rate, cfg.long_runs);
+        let (n, rate, flaky, long, racing) =
+            (cfg.runs, cfg.submit_per_sec.max(1), cfg.flaky_rate, cfg.long_runs, cfg.races);
         tokio::spawn(async move {
             let mut ids = Vec::with_capacity(n);
             let mut failures = Vec::new();
+            let mut cancels = Vec::new();
             for i in 0..n {
-                let spec = if long { long_workload() } else { workload(i, flaky) };
+                let kind = if racing { races::kind_of(i) } else { races::RaceKind::Mixed };
+                let spec = match kind {
+                    races::RaceKind::Mixed if long => long_workload(),
+                    races::RaceKind::Mixed => workload(i, flaky),
+                    _ => races::workload(kind, i),
+                };
                 match submit_retrying(&mut client, spec, &format!("chaos-{i}")).await {
-                    Ok(id) => ids.push(id),
+                    Ok(id) => {
+                        if kind == races::RaceKind::Cancelled {
+                            let delay = races::cancel_delay(i);
+                            cancels.push(tokio::spawn(races::cancel_after(client.clone(), id.clone(), delay)));
+                        }
+                        ids.push(id);
+                    }
                     Err(e) => failures.push(format!("submit chaos-{i}: {e}")),
                 }
                 tokio::time::sleep(Duration::from_millis(1_000 / u64::from(rate))).await;
             }
-            (ids, failures)
+            let mut accepted = HashMap::new();
+            for c in cancels {
+                if let Ok((id, ok)) = c.await {
+                    accepted.insert(id, ok);
+                }
+            }
+            (ids, failures, accepted)
         })
     };
     let mut kills: Vec<Instant> = Vec::new();
+    let mut stalls = 0usize;
     let mut round = 0usize;
     while !submitter.is_finished() {
         tokio::time::sleep(cfg.kill_every).await;
@@ -273,6 +310,15 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
             .filter(|i| stack.services[*i].name.starts_with("worker") && alive(&mut stack, *i))
             .collect();
         let victim = workers[round % workers.len()];
+        if cfg.races && round % 2 == 1 {
+            // A stall past the liveness TTL: the reaper breaks its leases, its runs move on,
+            // and when it resumes every late commit of its must be refused.
+            stack.services[victim].freeze();
+            races::thaw_later(stack.services[victim].pid(), Duration::from_secs(5));
+            kills.push(Instant::now());
+            stalls += 1;
+            continue;
+        }
         stack.services[victim].kill().await;
         kills.push(Instant::now());
         stack.start("worker").await;
@@ -286,7 +332,8 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
             }
         }
         if cfg.restart_infra && round == 3 {
-            stack.redis.restart(&stack.dir).await;
+            // A host crash: what was not fsynced is gone (nothing, under `appendfsync always`).
+            stack.redis.crash(&stack.dir, Duration::ZERO).await;
             kills.push(Instant::now());
         }
         if cfg.restart_infra && round == 4 {
@@ -294,11 +341,12 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
             kills.push(Instant::now());
         }
     }
-    let (ids, failures) = match submitter.await {
+    let (ids, failures, cancels) = match submitter.await {
         Ok(done) => done,
-        Err(e) => (Vec::new(), vec![format!("the submitter failed: {e}")]),
+        Err(e) => (Vec::new(), vec![format!("the submitter failed: {e}")], HashMap::new()),
     };
-    let mut report = audit(&stack, client, ids, &kills, started, cfg.settle).await;
+    let mut report = audit(&stack, client, ids, &cancels, &kills, started, cfg.settle).await;
+    report.stalls = stalls;
     stop_gates.cancel();
     report.approvals = approver.await.unwrap_or(0);
     report.failures.extend(failures);
@@ -336,6 +384,7 @@ async fn audit(
     stack: &Stack,
     mut client: baton_proto::v1::run_service_client::RunServiceClient<tonic::transport::Channel>,
     ids: Vec<String>,
+    cancels: &HashMap<String, bool>,
     kills: &[Instant],
     started: Instant,
     settle: Duration,
@@ -346,6 +395,7 @@ async fn audit(
     let kill_ms: Vec<i64> = kills.iter().map(|k| wall_start + k.duration_since(started).as_millis() as i64).collect();
     let mut report = ChaosReport { runs: ids.len(), kills: kills.len(), ..Default::default() };
     let deadline = Instant::now() + settle;
+    let mut dead = Vec::new();
     for id in &ids {
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
         let events = match watch_to_end(&mut client, id, left).await {
@@ -361,6 +411,12 @@ async fn audit(
             report.lost += 1;
         }
         *report.statuses.entry(baton_core::status::name(status).to_string()).or_default() += 1;
+        if cancels.get(id) == Some(&true) {
+            races::audit_cancel(&store, id, status, &mut report).await;
+        }
+        if status == RunStatus::DeadLettered {
+            dead.push(id.clone());
+        }
         match check_history(&events) {
             Ok(steps) => report.steps += u64::from(steps),
             Err(e) => report.history_problems.push(format!("{id}: {e}")),
@@ -382,6 +438,7 @@ async fn audit(
         recoveries(&events, &kill_ms, &mut report);
     }
     report.recovery_ms.sort_unstable();
+    races::audit_dead_letters(stack.admin().await, &stack.broker.bootstrap(), &dead, &mut report).await;
     let events = crate::events_audit::audit(&store, &stack.broker.bootstrap(), &ids, Duration::from_secs(60)).await;
     report.events = events.committed;
     report.events_missing = events.missing;
