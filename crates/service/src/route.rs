@@ -13,7 +13,6 @@ use std::time::Duration;
 use baton_bus::{Route, Topics};
 use baton_config::Config;
 use baton_store::Store;
-use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;
 
 /// Starts the refresher (until `stop`) and returns the producer's route.
@@ -27,7 +26,7 @@ pub fn spawn(config: &Config, store: Store, stop: CancellationToken) -> Route {
     tokio::spawn(async move {
         loop {
             for (lane, topic) in &lanes {
-                match store.live_partitions(lane, now_ms(), ttl).await {
+                match store.live_partitions(lane, ttl).await {
                     Ok(partitions) => {
                         table.write().unwrap_or_else(|e| e.into_inner()).insert(topic.clone(), partitions);
                     }

@@ -37,6 +37,16 @@ pub struct Scripts {
     pub rate_take: Script,
     /// Mark a dead letter delivered to its topic (`lua/letter_sent.lua`).
     pub letter_sent: Script,
+    /// A worker's liveness beat, by the server's clock (`lua/beat.lua`).
+    pub beat: Script,
+    /// Workers whose beat is too old, by the server's clock (`lua/dead_workers.lua`).
+    pub dead_workers: Script,
+    /// Is one worker still dead (`lua/worker_dead.lua`).
+    pub worker_dead: Script,
+    /// A worker's partitions and every partition's owner expiry (`lua/owners_publish.lua`).
+    pub owners_publish: Script,
+    /// Partitions owned by live workers (`lua/owners_live.lua`).
+    pub owners_live: Script,
 }
 
 /// The process-wide scripts.
@@ -50,6 +60,7 @@ pub fn scripts() -> &'static Scripts {
             .join(", ");
         let prelude = format!("local TERMINAL = {{{terminal}}}\n");
         let checkpoint = include_str!("lua/checkpoint.lua");
+        let clock = include_str!("lua/clock.lua");
         Scripts {
             claim: Script::new(&format!("{prelude}{}", include_str!("lua/claim.lua"))),
             commit: Script::new(&format!("{prelude}{checkpoint}{}", include_str!("lua/commit.lua"))),
@@ -66,6 +77,11 @@ pub fn scripts() -> &'static Scripts {
             breaker_record: Script::new(include_str!("lua/breaker_record.lua")),
             rate_take: Script::new(include_str!("lua/rate_take.lua")),
             letter_sent: Script::new(include_str!("lua/letter_sent.lua")),
+            beat: Script::new(&format!("{clock}{}", include_str!("lua/beat.lua"))),
+            dead_workers: Script::new(&format!("{clock}{}", include_str!("lua/dead_workers.lua"))),
+            worker_dead: Script::new(&format!("{clock}{}", include_str!("lua/worker_dead.lua"))),
+            owners_publish: Script::new(&format!("{clock}{}", include_str!("lua/owners_publish.lua"))),
+            owners_live: Script::new(&format!("{clock}{}", include_str!("lua/owners_live.lua"))),
         }
     })
 }

@@ -2,18 +2,19 @@
 //! Each worker beats into `baton:workers` (a sorted set: worker id → last beat, ms) and keeps
 //! the runs it holds in `baton:worker-runs:<id>`. The reaper finds workers whose beat is older
 //! than the liveness TTL, breaks the leases they still hold, and recovers those runs at once.
-//! The lease TTL still guards against a worker that is alive but stuck.
+//! The lease TTL still guards against a worker that is alive but stuck. Every beat and every
+//! test of death uses the Redis server's clock, never a host's: a worker whose clock is seconds
+//! off is neither declared dead while it beats nor kept alive after it stops.
 
 use redis::AsyncCommands as _;
 
 use crate::{keys, scripts::scripts, Result, Store};
 
 impl Store {
-    /// Records that worker `id` is alive now.
-    pub async fn worker_beat(&self, id: &str, now_ms: i64) -> Result<()> {
+    /// Records that worker `id` is alive now; returns the server's time of the beat (ms).
+    pub async fn worker_beat(&self, id: &str) -> Result<i64> {
         let mut conn = self.conn().await?;
-        let _: () = conn.zadd(keys::WORKERS, id, now_ms).await?;
-        Ok(())
+        Ok(scripts().beat.key(keys::WORKERS).arg(id).invoke_async(&mut conn).await?)
     }
 
     /// Removes worker `id` from the registry (it stopped cleanly, or the reaper is done with it).
@@ -25,10 +26,17 @@ impl Store {
         Ok(())
     }
 
-    /// Workers whose last beat is older than `ttl_ms` before `now_ms`.
-    pub async fn dead_workers(&self, now_ms: i64, ttl_ms: u64) -> Result<Vec<String>> {
+    /// Workers whose last beat is more than `ttl_ms` old.
+    pub async fn dead_workers(&self, ttl_ms: u64) -> Result<Vec<String>> {
         let mut conn = self.conn().await?;
-        Ok(conn.zrangebyscore(keys::WORKERS, "-inf", now_ms - ttl_ms as i64).await?)
+        Ok(scripts().dead_workers.key(keys::WORKERS).arg(ttl_ms).invoke_async(&mut conn).await?)
+    }
+
+    /// Whether worker `id` is still without a beat in the last `ttl_ms`.
+    pub async fn worker_still_dead(&self, id: &str, ttl_ms: u64) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let dead: i64 = scripts().worker_dead.key(keys::WORKERS).arg(id).arg(ttl_ms).invoke_async(&mut conn).await?;
+        Ok(dead == 1)
     }
 
     /// Notes that worker `id` holds run `run_id` (set at claim, cleared when the slice ends).

@@ -15,10 +15,16 @@ use crate::Reaper;
 /// Recovers the runs of every worker whose beat is older than `worker.liveness_ttl_ms`.
 pub async fn sweep(reaper: &Reaper) -> anyhow::Result<()> {
     let store = &reaper.store;
-    let dead = store.dead_workers(now_ms(), reaper.config.worker.liveness_ttl_ms).await?;
+    let ttl = reaper.config.worker.liveness_ttl_ms;
+    let dead = store.dead_workers(ttl).await?;
     for worker in &dead {
         let mut recovered = 0;
         for run_id in store.worker_runs(worker).await? {
+            // A worker that was only stalled and beats again keeps what it still holds.
+            if !store.worker_still_dead(worker, ttl).await? {
+                tracing::warn!(worker, "worker beats again; its remaining leases are kept");
+                break;
+            }
             if store.break_lease(&run_id, worker).await? {
                 metrics::counter!(crate::metric_definitions::LEASES_BROKEN).increment(1);
                 if let Err(e) = recover(reaper, &run_id, None).await {

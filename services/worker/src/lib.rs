@@ -63,13 +63,16 @@ impl Worker {
 }
 
 /// Beats into the worker registry every third of `worker.liveness_ttl_ms` until `stop`: a worker
-/// that stops beating is dead, and the reaper recovers its runs at once.
-fn spawn_liveness(worker: &Arc<Worker>, stop: CancellationToken) {
-    let (store, id) = (worker.store.clone(), worker.id.clone());
+/// that stops beating is dead, and the reaper recovers its runs at once. The beat has a Redis
+/// connection of its own, so it never waits behind steps for a pooled one, and is stamped with
+/// the Redis server's clock, so this host's clock does not matter.
+fn spawn_liveness(worker: &Arc<Worker>, stop: CancellationToken) -> anyhow::Result<()> {
+    let own = baton_config::Redis { pool_size: 1, ..worker.config.redis.clone() };
+    let (store, id) = (baton_store::Store::new(&own)?, worker.id.clone());
     let every = Duration::from_millis((worker.config.worker.liveness_ttl_ms / 3).max(100));
     tokio::spawn(async move {
         loop {
-            if let Err(e) = store.worker_beat(&id, baton_telemetry::now_ms()).await {
+            if let Err(e) = store.worker_beat(&id).await {
                 tracing::warn!(error = %e, "cannot record liveness");
             }
             tokio::select! {
@@ -78,6 +81,7 @@ fn spawn_liveness(worker: &Arc<Worker>, stop: CancellationToken) {
             }
         }
     });
+    Ok(())
 }
 
 /// Runs a worker until `shutdown` fires, then drains within `worker.drain_grace_ms`.
@@ -120,7 +124,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         draining: shutdown.clone(),
         config,
     });
-    spawn_liveness(&worker, infra.stopping());
+    spawn_liveness(&worker, infra.stopping())?;
     let result = consume::consume(worker.clone(), infra.readiness.clone(), shutdown).await;
     if let Err(e) = worker.store.worker_gone(&worker.id).await {
         tracing::warn!(error = %e, "cannot leave the worker registry; the reaper will");

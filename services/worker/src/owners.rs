@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use baton_bus::rdkafka::consumer::Consumer as _;
 use baton_bus::BatonConsumer;
 use baton_store::Store;
-use baton_telemetry::now_ms;
 
 /// State of the watchdog in one worker.
 pub struct Owners {
@@ -51,8 +50,9 @@ impl Owners {
         self.last_check = Instant::now();
         let mine: Vec<i32> =
             consumer.context().assigned().into_iter().filter(|(t, _)| *t == self.topic).map(|(_, p)| p).collect();
-        let fresh_until = now_ms() + 3 * self.every.as_millis() as i64;
-        let owners = match store.publish_owners(&self.key, &self.worker, &mine, fresh_until).await {
+        let fresh_for_ms = 3 * self.every.as_millis() as u64;
+        // Expiries and `now` are the Redis server's clock, the same for every worker.
+        let (now, owners) = match store.publish_owners(&self.key, &self.worker, &mine, fresh_for_ms).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot publish partition owners");
@@ -63,7 +63,6 @@ impl Owners {
             self.partitions = partition_count(consumer, &self.topic);
         }
         let Some(partitions) = self.partitions else { return };
-        let now = now_ms();
         for p in 0..partitions {
             let owned = owners.get(&p).is_some_and(|until| *until > now);
             if owned {

@@ -1,0 +1,159 @@
+//! Liveness on the fleet's clock: two workers whose host clocks are 5 s behind and 5 s ahead
+//! (libfaketime, Debian `faketime`) keep their runs under load — no lease broken, no step run
+//! twice — and a SIGKILLed one still loses its runs to the other within seconds.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use baton_proto::v1::{EventKind, RunStatus};
+use baton_testkit::runs::{check_history, final_status, script, submit, watch_to_end};
+use baton_testkit::{now_ms, Stack, StackOptions};
+
+const WITHIN: Duration = Duration::from_secs(90);
+
+fn libfaketime() -> String {
+    let found = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists());
+    found.expect("libfaketime not found: run scripts/install-deps.sh (Debian package faketime)").to_string()
+}
+
+/// The environment that runs a process with its clock `offset` off ("-5s", "+5s"); monotonic
+/// time stays true.
+fn skewed(offset: &str) -> Vec<(String, String)> {
+    vec![
+        ("LD_PRELOAD".into(), libfaketime()),
+        ("FAKETIME".into(), offset.into()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+        ("FAKETIME_NO_CACHE".into(), "1".into()),
+    ]
+}
+
+/// A run of ten short steps, two of them audited effects.
+fn run_spec() -> baton_proto::v1::RunSpec {
+    let mut steps = vec![("sleep", r#"{"ms":150}"#); 10];
+    steps[3] = ("ledger", "{}");
+    steps[8] = ("ledger", "{}");
+    script(&steps)
+}
+
+fn refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_with_skewed_clocks_keep_their_runs_and_a_dead_one_loses_them_in_seconds() {
+    // Production-like leases (30 s): only liveness, not lease expiry, can move a run in seconds.
+    let mut opts = StackOptions::default();
+    opts.env.retain(|(k, _)| k != "BATON_WORKER_LEASE_TTL_MS" && k != "BATON_WORKER_HEARTBEAT_MS");
+    opts.env.push(("BATON_WORKER_LEASE_TTL_MS".into(), "30000".into()));
+    opts.env.push(("BATON_WORKER_HEARTBEAT_MS".into(), "10000".into()));
+    let mut stack = Stack::infra("clock-skew", opts).await;
+    stack.start_gateway().await;
+    stack.start("scheduler").await;
+    let reaper = stack.start("reaper").await;
+    let (behind, ahead) = (skewed("-5s"), skewed("+5s"));
+    // libfaketime shifts librdkafka's timed waits too, so a skewed worker's broker probe (and
+    // its /readyz) lags, and its group membership can be sluggish: wait until the worker
+    // behind owns partitions of the lane instead. Both beat into the registry from the start.
+    let slow = stack.start_alive("worker", &refs(&behind)).await;
+    let fast = stack.start_alive("worker", &refs(&ahead)).await;
+    wait_until_each_owns_partitions(&stack, &[slow]).await;
+    let mut client = stack.client().await;
+
+    // Load across both workers for a while.
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(submit(&mut client, run_spec(), "").await);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    for id in &ids {
+        let events = watch_to_end(&mut client, id, WITHIN).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+        assert_eq!(final_status(&events), RunStatus::Succeeded, "{events:?}");
+        assert_eq!(check_history(&events), Ok(10));
+    }
+    let metrics = stack.metrics(reaper).await;
+    assert_eq!(counter(&metrics, "baton_reaper_dead_workers_total"), 0.0, "a live worker was declared dead");
+    assert_eq!(counter(&metrics, "baton_reaper_leases_broken_total"), 0.0, "a live worker's lease was broken");
+    assert_no_step_ran_twice(&stack, &ids).await;
+    let mut steps = 0.0;
+    for i in [slow, fast] {
+        steps += counter(&stack.metrics(i).await, "baton_worker_steps_total");
+    }
+    assert!(steps > 0.0, "the skewed workers took none of the load\n{}", stack.logs());
+
+    // A skewed worker dies mid-run: a worker with a true clock takes its runs within seconds.
+    // (The other skewed worker leaves first, drained: under libfaketime a skewed worker's broker
+    // waits are stretched too, so the survivor runs on a true clock.)
+    stack.services[fast].terminate(Duration::from_secs(20)).await;
+    let survivor = stack.start("worker").await;
+    wait_until_each_owns_partitions(&stack, &[survivor]).await;
+    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
+    let doomed = stack.instance_id(slow).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let held = loop {
+        let held = store.worker_runs(&doomed).await.unwrap();
+        if !held.is_empty() {
+            break held;
+        }
+        assert!(Instant::now() < deadline, "the skewed worker never took a run\n{}", stack.logs());
+        let mut spec = script(&[("sleep", r#"{"ms":400}"#); 20]);
+        spec.goal = "long".into();
+        submit(&mut client, spec, "").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let killed_at = now_ms();
+    let started = Instant::now();
+    stack.services[slow].kill().await;
+    let mut slowest = 0;
+    for id in &held {
+        let events = watch_to_end(&mut client, id, WITHIN).await.unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+        assert_eq!(final_status(&events), RunStatus::Succeeded);
+        assert_eq!(check_history(&events), Ok(20));
+        let next = events.iter().find(|e| e.at_ms > killed_at && e.kind() == EventKind::StepCompleted);
+        slowest = slowest.max(next.map_or(i64::MAX, |e| e.at_ms - killed_at));
+    }
+    let broken = counter(&stack.metrics(reaper).await, "baton_reaper_leases_broken_total");
+    assert!(broken >= 1.0, "the dead worker's leases were not broken ({:?} after the kill)", started.elapsed());
+    assert!(slowest < 5_000, "a run of the dead worker waited {slowest} ms for its next step");
+}
+
+/// Waits (at most 90 s) until each worker of `services` owns a partition of lane `main`.
+async fn wait_until_each_owns_partitions(stack: &Stack, services: &[usize]) {
+    let client = redis::Client::open(stack.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let owners: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg("baton:owners:main").query_async(&mut conn).await.unwrap();
+        let owns =
+            |i: &usize| stack.instance_id(*i).is_some_and(|w| owners.values().any(|v| v.starts_with(&format!("{w}|"))));
+        if services.iter().all(owns) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the skewed workers did not both get partitions: {owners:?}\n{}",
+            stack.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Every `ledger` step's effect was recorded once: no step ran again after a broken lease.
+async fn assert_no_step_ran_twice(stack: &Stack, ids: &[String]) {
+    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
+    for id in ids {
+        for step in [3, 8] {
+            let calls = store.ledger_calls(&format!("{id}:{step}")).await.unwrap();
+            assert_eq!(calls.len(), 1, "{id}:{step} ran {} times", calls.len());
+        }
+    }
+}
