@@ -1,5 +1,5 @@
 //! The human gates: `approvals list|approve|deny` and `reconcile`, with the text and JSON
-//! forms of their answers (operator switches: [`crate::switches`]). `approve` shows the exact
+//! forms of their answers (operator switches are in `switches.rs`). `approve` shows the exact
 //! action and its hash before it approves, and sends that hash: if the run's call changed
 //! meanwhile, the gateway refuses and nothing happens.
 

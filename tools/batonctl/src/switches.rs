@@ -1,6 +1,6 @@
 //! Operator switches over AdminService: `tenants cap`, `limits set` and `switches` (what is in
 //! force and the latest changes), and the one form every switch change is printed in (the tool
-//! switches of [`crate::tools`] and the lane pauses of [`crate::lanes`] use it too).
+//! switches and the lane pauses use it too).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
