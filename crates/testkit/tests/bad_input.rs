@@ -1,6 +1,6 @@
-//! Bad input at the edge (oversized, 10,000 labels, deep JSON, invalid UTF-8, undecodable task
-//! records) gets a clear gRPC status and writes nothing; a bad config stops a
-//! service with exit code 2 and a one-line reason naming the key.
+//! Bad input at the edge (oversized, 10,000 labels, deep JSON, invalid UTF-8, request bodies that
+//! are not protobuf, undecodable task records) gets a clear gRPC status and writes nothing; a bad
+//! config stops a service with exit code 2 and a one-line reason naming the key.
 #![allow(clippy::unwrap_used)]
 
 use baton_proto::v1::{GetRunRequest, ListRunsRequest, RunSpec, SubmitRunRequest, WatchRunRequest};
@@ -35,6 +35,61 @@ async fn submit_raw_goal(stack: &Stack, goal: Vec<u8>) -> tonic::Status {
     let codec = tonic_prost::ProstCodec::<RawSubmit, baton_proto::v1::SubmitRunResponse>::default();
     let request = tonic::Request::new(RawSubmit { spec: Some(RawSpec { goal }) });
     grpc.unary(request, path, codec).await.unwrap_err()
+}
+
+/// A codec that sends its bytes as they are (and reads an answer as bytes): raw request bodies.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = prost::bytes::Buf::remaining(src);
+        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, n).to_vec()))
+    }
+}
+
+/// Sends `body` as the request message of the RPC at `path` (`/service/Method`); the status it
+/// gets. `streaming` for a server-streaming RPC.
+async fn call_raw(stack: &Stack, path: &'static str, streaming: bool, body: &[u8]) -> tonic::Status {
+    let endpoint = format!("http://127.0.0.1:{}", stack.grpc_port);
+    let channel = tonic::transport::Endpoint::from_shared(endpoint).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    let request = tonic::Request::new(body.to_vec());
+    if streaming {
+        grpc.server_streaming(request, path, RawCodec).await.map(|_| ()).unwrap_err()
+    } else {
+        grpc.unary(request, path, RawCodec).await.map(|_| ()).unwrap_err()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,8 +138,26 @@ async fn bad_requests_get_clear_statuses_and_write_nothing() {
     // A string field that is not UTF-8 (sent as raw bytes under RunSpec.goal's tag): refused
     // while decoding, before any handler runs.
     let e = submit_raw_goal(&stack, vec![b'h', 0xff, 0xfe, b'!']).await;
-    assert!(matches!(e.code(), Code::Internal | Code::InvalidArgument), "{e:?}");
-    assert!(e.message().contains("UTF-8") || e.message().contains("utf-8"), "{e:?}");
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().starts_with("spec.goal: ") && e.message().contains("UTF-8"), "{e:?}");
+    // Bodies that are not the request message at all, on every kind of RPC: INVALID_ARGUMENT,
+    // with the field named where there is one.
+    let not_protobuf: &[u8] = &[0x0f, 0xff, 0xff]; // field 1 with wire type 7, which does not exist
+    let spec_not_a_message: &[u8] = &[0x08, 0x01]; // SubmitRunRequest.spec (1) sent as a number
+    let cut_short: &[u8] = &[0x0a, 0x05, 0x01]; // spec claims 5 bytes, 1 follows
+    for (path, streaming, body, names) in [
+        ("/baton.v1.RunService/SubmitRun", false, not_protobuf, "request body: invalid wire type value: 7"),
+        ("/baton.v1.RunService/SubmitRun", false, spec_not_a_message, "spec: invalid wire type"),
+        ("/baton.v1.RunService/SubmitRun", false, cut_short, "spec: "),
+        ("/baton.v1.RunService/GetRun", false, not_protobuf, "request body: "),
+        ("/baton.v1.RunService/WatchRun", true, not_protobuf, "request body: "),
+        ("/baton.v1.AdminService/ListDeadLetters", false, not_protobuf, "request body: "),
+        ("/baton.v1.KeyService/ListKeys", false, not_protobuf, "request body: "),
+    ] {
+        let e = call_raw(&stack, path, streaming, body).await;
+        assert_eq!(e.code(), Code::InvalidArgument, "{path} {body:?}: {e:?}");
+        assert!(e.message().starts_with(names), "{path} {body:?}: {e:?}");
+    }
 
     let mut spec = echoes(1);
     spec.budget = Some(baton_proto::v1::Budget { max_steps: 1_000_000, ..Default::default() });

@@ -1,12 +1,13 @@
 //! End to end over real processes: runs submitted over gRPC complete with the right steps and
-//! ordered events; idempotent submit; ListRuns filters and pages; services report ready.
+//! ordered events; a `wait` parks a run, even as its last step; idempotent submit; ListRuns
+//! filters and pages; services report ready; reflection lists every service served.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use baton_proto::v1::{EventKind, GetRunRequest, ListRunsRequest, RunStatus, SubmitRunRequest};
-use baton_testkit::runs::{check_history, echoes, submit, watch_to_end};
+use baton_testkit::runs::{check_history, echoes, script, submit, wait_for_run, watch_to_end};
 use baton_testkit::{Stack, StackOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +32,11 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
     assert_reflection_lists_the_services(channel_to(&stack).await).await;
     // …and so a real grpcurl 1.8.6 (PyPI's, v1alpha only) lists, describes and calls the API.
     let listed = grpcurl(stack.grpc_port, &[], &["list"]).await;
-    assert!(listed.contains("baton.v1.RunService") && listed.contains("baton.v1.AdminService"), "{listed}");
+    for service in ["baton.v1.RunService", "baton.v1.AdminService", "baton.v1.KeyService", "grpc.health.v1.Health"] {
+        assert!(listed.lines().any(|l| l.trim() == service), "{service} is not listed: {listed}");
+    }
+    let described = grpcurl(stack.grpc_port, &[], &["describe", "grpc.health.v1.Health"]).await;
+    assert!(described.contains("rpc Check"), "{described}");
     let described = grpcurl(stack.grpc_port, &[], &["describe", "baton.v1.RunService"]).await;
     assert!(described.contains("rpc SubmitRun"), "{described}");
     const SUBMIT: &str =
@@ -40,6 +45,32 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
     let reply: serde_json::Value = serde_json::from_str(&submitted).unwrap_or_else(|e| panic!("{e}: {submitted}"));
     let by_grpcurl = reply["runId"].as_str().expect("a run id").to_string();
     watch_to_end(&mut client, &by_grpcurl, Duration::from_secs(60)).await.unwrap();
+
+    // A `wait` as the script's last step parks the run on its timer (it does not end at once),
+    // and the scheduler's timer ends it, succeeded, when it is due.
+    let parked = submit(&mut client, script(&[("echo", "{}"), ("wait", r#"{"ms":1500}"#)]), "").await;
+    let run = wait_for_run(&mut client, &parked, Duration::from_secs(60), |r| {
+        !matches!(r.status(), RunStatus::Queued | RunStatus::Running)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+    assert_eq!((run.status(), run.wait_reason.as_str()), (RunStatus::Waiting, "timer"), "{run:?}");
+    assert!(run.stop_reason.is_none() && run.wake_at_ms > run.created_at_ms, "{run:?}");
+    let events = watch_to_end(&mut client, &parked, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+    assert_eq!(check_history(&events), Ok(2), "{events:?}");
+    let kinds: Vec<_> = events[events.len().saturating_sub(4)..].iter().map(|e| (e.kind(), e.step)).collect();
+    let ends = [
+        (EventKind::StepCompleted, 1),
+        (EventKind::RunWaiting, 2),
+        (EventKind::RunResumed, 2),
+        (EventKind::RunFinished, 2),
+    ];
+    assert_eq!(kinds, ends, "{events:?}");
+    let finished = events.last().unwrap();
+    assert_eq!(finished.status(), RunStatus::Succeeded);
+    assert!(finished.at_ms >= run.wake_at_ms, "finished at {} before its wake time {}", finished.at_ms, run.wake_at_ms);
 
     let mut ids = Vec::new();
     for _ in 0..12 {
@@ -99,7 +130,11 @@ async fn runs_complete_in_order_and_submit_is_idempotent() {
         }
         token = page.next_page_token;
     }
-    assert_eq!(seen.len(), 14, "12 runs, the idempotent one and grpcurl's (the other tenant's is not listed)");
+    assert_eq!(
+        seen.len(),
+        15,
+        "12 runs, the idempotent one, the parked one and grpcurl's (the other tenant's is not listed)"
+    );
     let none = client
         .list_runs(ListRunsRequest { status: RunStatus::Failed as i32, page_size: 5, page_token: String::new() })
         .await

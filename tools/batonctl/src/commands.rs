@@ -1,16 +1,16 @@
-//! One function per subcommand: build the request, call the gateway, print the answer.
+//! Runs the parsed command line: connects, then hands each command group to its module; the run
+//! commands (`submit`, `get`, `steps`, `list`, `watch`, `cancel`) are here.
 
 use std::process::ExitCode;
 
 use baton_proto::v1::{
     planner, AgentPlanner, Budget, CancelRunRequest, EventKind, GetRunRequest, ListRunsRequest, ListStepsRequest,
-    ListToolsRequest, ModelPlanner, Planner, ReloadToolsRequest, RunSpec, RunStatus, ScriptPlan, SetToolSwitchRequest,
-    SubmitRunRequest, WatchRunRequest,
+    ModelPlanner, Planner, RunSpec, RunStatus, ScriptPlan, SubmitRunRequest, WatchRunRequest,
 };
 
-use crate::cli::{Cli, Command, ListArgs, SubmitArgs, ToolsCommand};
+use crate::cli::{CancelArgs, Cli, Command, GetArgs, ListArgs, StepsArgs, SubmitArgs, WatchArgs};
 use crate::output::Printer;
-use crate::{dlq, gates};
+use crate::{dlq, gates, human, json, keys, lanes, readiness, switches, tools};
 use batonctl::client::{Client, Connect};
 
 /// Exit status when a watched run ended in any status but `succeeded`.
@@ -19,70 +19,59 @@ const RUN_NOT_SUCCEEDED: u8 = 3;
 /// Runs the parsed command line against the gateway.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let printer = Printer { json: cli.json };
-    let connect = Connect { tenant: cli.tenant.clone(), api_key: cli.api_key.clone(), tls_ca: cli.tls_ca.clone() };
+    // For `keys`, --tenant names whose keys (a request field; `*` is every tenant), not the
+    // tenant the call acts for: KeyService acts for the credential's scope.
+    let header = if matches!(cli.command, Command::Keys { .. }) { None } else { cli.tenant.clone() };
+    let connect = Connect { tenant: header, api_key: cli.api_key.clone(), tls_ca: cli.tls_ca.clone() };
     let mut client = Client::connect_with(&cli.addr, &connect).await?;
+    let actor = cli.actor.as_str();
     match cli.command {
         Command::Submit(args) => submit(&mut client, printer, args).await,
-        Command::Get { run_id, steps } => {
-            let req = GetRunRequest { run_id, latest_steps: steps };
-            let run = client.rpc.get_run(client.request(req)).await?.into_inner();
-            printer.run(&run)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Steps { run_id, page_size, mut page_token, all } => loop {
-            let req = ListStepsRequest { run_id: run_id.clone(), page_size, page_token };
-            let page = client.rpc.list_steps(client.request(req)).await?.into_inner();
-            printer.steps(&page, all)?;
-            if !all || page.next_page_token.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            page_token = page.next_page_token;
-        },
+        Command::Get(args) => get(&mut client, printer, args).await,
+        Command::Steps(args) => steps(&mut client, printer, args).await,
         Command::List(args) => list(&mut client, printer, args).await,
-        Command::Watch { run_id, after_seq } => watch(&mut client, printer, run_id, after_seq).await,
-        Command::Cancel { run_id, reason } => {
-            let req = CancelRunRequest { run_id: run_id.clone(), reason };
-            let resp = client.rpc.cancel_run(client.request(req)).await?.into_inner();
-            printer.cancelled(&run_id, &resp)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Watch(WatchArgs { run_id, after_seq }) => watch(&mut client, printer, run_id, after_seq).await,
+        Command::Cancel(args) => cancel(&mut client, printer, args).await,
         Command::Dlq { command } => dlq::run(&mut client, printer, command).await,
-        Command::Tools { command: ToolsCommand::List } => {
-            let tools = client.admin.list_tools(client.request(ListToolsRequest {})).await?.into_inner();
-            printer.tools(&tools)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Tools { command: ToolsCommand::Reload } => {
-            let reloaded = client.admin.reload_tools(client.request(ReloadToolsRequest {})).await?.into_inner();
-            printer.tools_reloaded(&reloaded)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Tools { command } => {
-            let (args, disabled, requires_approval) = match command {
-                ToolsCommand::Disable(a) => (a, Some(true), None),
-                ToolsCommand::Enable(a) => (a, Some(false), None),
-                ToolsCommand::RequireApproval(a) => (a, None, Some(true)),
-                ToolsCommand::NoApproval(a) => (a, None, Some(false)),
-                ToolsCommand::List | ToolsCommand::Reload => unreachable!("handled above"),
-            };
-            let req = SetToolSwitchRequest {
-                tool: args.tool,
-                disabled,
-                requires_approval,
-                actor: cli.actor,
-                reason: args.reason,
-            };
-            gates::tool_switch(&mut client, printer, req).await
-        }
-        Command::Approvals { command } => gates::approvals(&mut client, printer, &cli.actor, command).await,
-        Command::Reconcile(args) => gates::reconcile(&mut client, printer, &cli.actor, args).await,
-        Command::Lanes { command } => crate::lanes::run(&mut client, printer, &cli.actor, command).await,
-        Command::Tenants { command } => gates::tenants(&mut client, printer, &cli.actor, command).await,
-        Command::Limits { command } => gates::limits(&mut client, printer, &cli.actor, command).await,
-        Command::Keys { command } => crate::keys::run(&mut client, printer, cli.tenant.as_deref(), command).await,
-        Command::Switches { audit_limit } => gates::switches(&mut client, printer, audit_limit).await,
-        Command::Readiness { prometheus } => crate::readiness::run(&mut client, printer, prometheus).await,
+        Command::Tools { command } => tools::run(&mut client, printer, actor, command).await,
+        Command::Approvals { command } => gates::approvals(&mut client, printer, actor, command).await,
+        Command::Reconcile(args) => gates::reconcile(&mut client, printer, actor, args).await,
+        Command::Lanes { command } => lanes::run(&mut client, printer, actor, command).await,
+        Command::Tenants { command } => switches::tenants(&mut client, printer, actor, command).await,
+        Command::Limits { command } => switches::limits(&mut client, printer, actor, command).await,
+        Command::Keys { command } => keys::run(&mut client, printer, cli.tenant.as_deref(), command).await,
+        Command::Switches { audit_limit } => switches::list(&mut client, printer, audit_limit).await,
+        Command::Readiness { prometheus } => readiness::run(&mut client, printer, prometheus).await,
     }
+}
+
+async fn get(client: &mut Client, printer: Printer, GetArgs { run_id, steps }: GetArgs) -> anyhow::Result<ExitCode> {
+    let req = GetRunRequest { run_id, latest_steps: steps };
+    let run = client.rpc.get_run(client.request(req)).await?.into_inner();
+    printer.emit(|| json::run(&run), || human::run(&run))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One page of steps, or with `--all` every page (the page token line is then left out).
+async fn steps(client: &mut Client, printer: Printer, args: StepsArgs) -> anyhow::Result<ExitCode> {
+    let StepsArgs { run_id, page_size, mut page_token, all } = args;
+    loop {
+        let req = ListStepsRequest { run_id: run_id.clone(), page_size, page_token };
+        let page = client.rpc.list_steps(client.request(req)).await?.into_inner();
+        printer.emit(|| json::step_page(&page), || human::step_page(&page, all))?;
+        if !all || page.next_page_token.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+async fn cancel(client: &mut Client, printer: Printer, args: CancelArgs) -> anyhow::Result<ExitCode> {
+    let CancelArgs { run_id, reason } = args;
+    let req = CancelRunRequest { run_id: run_id.clone(), reason };
+    let resp = client.rpc.cancel_run(client.request(req)).await?.into_inner();
+    printer.emit(|| json::cancelled(&run_id, &resp), || human::cancelled(&run_id, &resp))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn submit(client: &mut Client, printer: Printer, args: SubmitArgs) -> anyhow::Result<ExitCode> {
@@ -92,7 +81,7 @@ async fn submit(client: &mut Client, printer: Printer, args: SubmitArgs) -> anyh
     let spec = spec_of(&args);
     let req = SubmitRunRequest { spec: Some(spec), idempotency_key: args.idempotency_key };
     let resp = client.rpc.submit_run(client.request(req)).await?.into_inner();
-    printer.submitted(&resp)?;
+    printer.emit(|| json::submitted(&resp), || human::submitted(&resp))?;
     if args.watch {
         return watch(client, printer, resp.run_id, 0).await;
     }
@@ -137,7 +126,7 @@ async fn list(client: &mut Client, printer: Printer, args: ListArgs) -> anyhow::
         page_token: args.page_token,
     };
     let page = client.rpc.list_runs(client.request(req)).await?.into_inner();
-    printer.run_list(&page)?;
+    printer.emit(|| json::run_list(&page), || human::run_list(&page))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -156,7 +145,7 @@ async fn watch(client: &mut Client, printer: Printer, run_id: String, after_seq:
                 return Err(status.into());
             }
         };
-        printer.event(&event)?;
+        printer.emit(|| json::event(&event), || human::event(&event))?;
         last_seq = last_seq.max(event.seq);
         // The last event decides: a requeued run goes on after an earlier RUN_FINISHED.
         finished = (event.kind() == EventKind::RunFinished).then(|| event.status());

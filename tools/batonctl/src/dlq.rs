@@ -11,7 +11,8 @@ use baton_proto::v1::{
 use serde_json::{json, Value};
 
 use crate::cli::DlqCommand;
-use crate::output::{one_line, status_name, timestamp, Printer};
+use crate::format::{one_line, status_name, timestamp};
+use crate::output::Printer;
 use batonctl::client::Client;
 
 /// Runs one `dlq` subcommand against the gateway's AdminService.
@@ -20,17 +21,17 @@ pub async fn run(client: &mut Client, printer: Printer, command: DlqCommand) -> 
         DlqCommand::List(args) => {
             let req = ListDeadLettersRequest { tenant: args.tenant_filter, limit: args.limit, ..Default::default() };
             let resp = client.admin.list_dead_letters(client.request(req)).await?.into_inner();
-            printer.dead_letters(&resp)?;
+            printer.emit(|| json_list(&resp), || text_list(&resp))?;
         }
         DlqCommand::Requeue { run_id } => {
             let req = RequeueDeadLetterRequest { run_id: run_id.clone() };
             let resp = client.admin.requeue_dead_letter(client.request(req)).await?.into_inner();
-            printer.requeued(&run_id, &resp)?;
+            printer.emit(|| json_requeued(&run_id, &resp), || text_requeued(&run_id, &resp))?;
         }
         DlqCommand::Discard { run_id } => {
             let req = DiscardDeadLetterRequest { run_id: run_id.clone() };
             client.admin.discard_dead_letter(client.request(req)).await?;
-            printer.discarded(&run_id)?;
+            printer.emit(|| json_discarded(&run_id), || text_discarded(&run_id))?;
         }
     }
     Ok(ExitCode::SUCCESS)

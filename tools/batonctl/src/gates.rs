@@ -1,22 +1,21 @@
-//! The human gates and operator switches: `approvals list|approve|deny`, `reconcile`,
-//! `tools disable|enable|require-approval|no-approval`, `tenants cap`, `limits set` and
-//! `switches`, with the text and JSON forms of their answers (lanes: [`crate::lanes`]).
-//! `approve` shows the exact action and its hash before it approves, and sends that hash: if
-//! the run's call changed meanwhile, the gateway refuses and nothing happens.
+//! The human gates: `approvals list|approve|deny` and `reconcile`, with the text and JSON
+//! forms of their answers (operator switches are in `switches.rs`). `approve` shows the exact
+//! action and its hash before it approves, and sends that hash: if the run's call changed
+//! meanwhile, the gateway refuses and nothing happens.
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use baton_proto::v1::{
-    ApprovalDecision, GetRunRequest, ListApprovalsRequest, ListSwitchesRequest, ReconcileRunRequest, Reconciliation,
-    ResolveApprovalRequest, Run, SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
+    ApprovalDecision, GetRunRequest, ListApprovalsRequest, ReconcileRunRequest, Reconciliation, ResolveApprovalRequest,
+    Run,
 };
 use serde_json::json;
 
-use crate::cli::{ApprovalsCommand, LimitsCommand, ReconcileArgs, ResolveArgs, TenantsCommand};
+use crate::cli::{ApprovalsCommand, ReconcileArgs, ResolveArgs};
+use crate::format::{one_line, status_name};
 use crate::human::approval_text;
 use crate::json::{approval, tool_call};
-use crate::output::{one_line, status_name, timestamp, Printer};
+use crate::output::Printer;
 use batonctl::client::Client;
 
 /// `approvals …`
@@ -31,14 +30,15 @@ pub async fn approvals(
             let resp = client.rpc.list_approvals(client.request(ListApprovalsRequest { limit })).await?.into_inner();
             for p in &resp.approvals {
                 let call = p.call.clone().unwrap_or_default();
-                if printer.json {
+                let json = || {
                     let a = p.approval.as_ref().map(approval);
-                    let line = json!({ "run_id": p.run_id, "step": p.step, "call": tool_call(&call), "approval": a, "goal": p.goal });
-                    println!("{line}");
-                } else {
+                    json!({ "run_id": p.run_id, "step": p.step, "call": tool_call(&call), "approval": a, "goal": p.goal })
+                };
+                let text = || {
                     let a = p.approval.as_ref().map(approval_text).unwrap_or_default();
-                    println!("{} step={} tool={} args={} {a}", p.run_id, p.step, call.tool, one_line(&call.args_json));
-                }
+                    format!("{} step={} tool={} args={} {a}", p.run_id, p.step, call.tool, one_line(&call.args_json))
+                };
+                printer.emit(json, text)?;
             }
         }
         ApprovalsCommand::Approve(args) => resolve(client, printer, actor, args, ApprovalDecision::Approve).await?,
@@ -78,15 +78,11 @@ async fn resolve(
     };
     let resp = client.rpc.resolve_approval(client.request(req)).await?.into_inner();
     let word = if decision == ApprovalDecision::Approve { "approved" } else { "denied" };
-    if printer.json {
+    let json = || {
         let a = resp.approval.as_ref().map(approval);
-        println!(
-            "{}",
-            json!({ "run_id": args.run_id, "decision": word, "status": status_name(resp.status), "approval": a })
-        );
-    } else {
-        println!("{word} {} status={}", args.run_id, status_name(resp.status));
-    }
+        json!({ "run_id": args.run_id, "decision": word, "status": status_name(resp.status), "approval": a })
+    };
+    printer.emit(json, || format!("{word} {} status={}", args.run_id, status_name(resp.status)))?;
     Ok(())
 }
 
@@ -130,83 +126,9 @@ pub async fn reconcile(
     };
     let resp = client.rpc.reconcile_run(client.request(req)).await?.into_inner();
     let word = decision.as_str_name().trim_start_matches("RECONCILIATION_").to_ascii_lowercase();
-    if printer.json {
-        println!("{}", json!({ "run_id": args.run_id, "decision": word, "status": status_name(resp.status) }));
-    } else {
-        println!("reconciled {} {word} status={}", args.run_id, status_name(resp.status));
-    }
+    printer.emit(
+        || json!({ "run_id": args.run_id, "decision": word, "status": status_name(resp.status) }),
+        || format!("reconciled {} {word} status={}", args.run_id, status_name(resp.status)),
+    )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `tools disable|enable|require-approval|no-approval TOOL`
-pub async fn tool_switch(client: &mut Client, printer: Printer, req: SetToolSwitchRequest) -> anyhow::Result<ExitCode> {
-    let change = client.admin.set_tool_switch(client.request(req)).await?.into_inner();
-    print_change(printer, &change);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `limits set LIMIT TARGET VALUE`
-pub async fn limits(
-    client: &mut Client,
-    printer: Printer,
-    actor: &str,
-    command: LimitsCommand,
-) -> anyhow::Result<ExitCode> {
-    let LimitsCommand::Set { limit, target, value, reason } = command;
-    let req = SetLimitRequest { limit, target, value, actor: actor.to_string(), reason };
-    let change = client.admin.set_limit(client.request(req)).await?.into_inner();
-    print_change(printer, &change);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `tenants cap TENANT N`
-pub async fn tenants(
-    client: &mut Client,
-    printer: Printer,
-    actor: &str,
-    command: TenantsCommand,
-) -> anyhow::Result<ExitCode> {
-    let TenantsCommand::Cap { tenant, max_active_runs, reason } = command;
-    let req = SetTenantCapRequest { tenant, max_active_runs, actor: actor.to_string(), reason };
-    let change = client.admin.set_tenant_cap(client.request(req)).await?.into_inner();
-    print_change(printer, &change);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `switches`: what is in force, then the latest changes.
-pub async fn switches(client: &mut Client, printer: Printer, audit_limit: u32) -> anyhow::Result<ExitCode> {
-    let resp = client.admin.list_switches(client.request(ListSwitchesRequest { audit_limit })).await?.into_inner();
-    if printer.json {
-        let list = |v: &[SwitchChange]| v.iter().map(change_json).collect::<Vec<_>>();
-        println!("{}", json!({ "in_force": list(&resp.in_force), "audit": list(&resp.audit) }));
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("in force:{}", if resp.in_force.is_empty() { " none" } else { "" });
-    for c in &resp.in_force {
-        println!("  {}", change_line(c));
-    }
-    println!("latest changes:{}", if resp.audit.is_empty() { " none" } else { "" });
-    for c in &resp.audit {
-        println!("  {}", change_line(c));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) fn print_change(printer: Printer, c: &SwitchChange) {
-    if printer.json {
-        println!("{}", change_json(c));
-    } else {
-        println!("{}", change_line(c));
-    }
-}
-
-/// `tool.disabled refund=true by alice at <time>: <reason>`
-fn change_line(c: &SwitchChange) -> String {
-    let mut line = format!("{} {}={} by {} at {}", c.switch, c.target, c.value, c.actor, timestamp(c.at_ms));
-    let _ = write!(line, ": {}", one_line(&c.reason));
-    line
-}
-
-fn change_json(c: &SwitchChange) -> serde_json::Value {
-    json!({ "switch": c.switch, "target": c.target, "value": c.value, "actor": c.actor, "reason": c.reason, "at_ms": c.at_ms })
 }

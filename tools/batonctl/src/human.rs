@@ -7,8 +7,7 @@ use baton_proto::v1::{
     RunEvent, StepOutcome, StepRecord, StopReason, SubmitRunResponse, Usage,
 };
 
-use crate::json::outcome_name;
-use crate::output::{kind_name, one_line, status_name, timestamp};
+use crate::format::{kind_name, one_line, outcome_name, status_name, timestamp};
 
 /// `<run id>`, followed by `deduplicated status=<status>` when the key named an existing run.
 pub fn submitted(resp: &SubmitRunResponse) -> String {

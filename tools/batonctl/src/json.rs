@@ -5,12 +5,11 @@
 
 use baton_proto::v1::{
     planner, Approval, ApprovalDecision, AutonomyLevel, Budget, CancelRunResponse, ListRunsResponse, ListStepsResponse,
-    PendingCall, RetryPolicy, Run, RunEvent, RunSpec, StepOutcome, StepRecord, StopReason, SubmitRunResponse, ToolCall,
-    Usage,
+    PendingCall, RetryPolicy, Run, RunEvent, RunSpec, StepRecord, StopReason, SubmitRunResponse, ToolCall, Usage,
 };
 use serde_json::{json, Value};
 
-use crate::output::{kind_name, status_name};
+use crate::format::{kind_name, outcome_name, status_name};
 
 /// `{"run_id", "deduplicated", "status"}`
 pub fn submitted(resp: &SubmitRunResponse) -> Value {
@@ -165,15 +164,6 @@ pub fn approval(a: &Approval) -> Value {
         "comment": a.comment,
         "decided_at_ms": a.decided_at_ms,
     })
-}
-
-/// Short lowercase step outcome (`completed`, `rejected`, `drafted`, `failed`).
-pub fn outcome_name(raw: i32) -> String {
-    match StepOutcome::try_from(raw) {
-        Ok(StepOutcome::Unspecified) => "completed".into(),
-        Ok(o) => o.as_str_name().trim_start_matches("STEP_OUTCOME_").to_ascii_lowercase(),
-        Err(_) => format!("outcome({raw})"),
-    }
 }
 
 fn usage(u: &Usage) -> Value {

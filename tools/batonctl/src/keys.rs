@@ -1,52 +1,16 @@
 //! The `keys` subcommands over KeyService (create, list, revoke API keys; admin role) and the
-//! text and JSON forms of their answers. The tenant of `keys create` is the global `--tenant`.
+//! text and JSON forms of their answers. The tenant of `keys create` and `keys list` is the
+//! global `--tenant`, sent as the request's field (`*` included), never as the tenant header.
 
 use std::process::ExitCode;
 
 use baton_proto::v1::{ApiKey, CreateKeyRequest, CreateKeyResponse, ListKeysRequest, RevokeKeyRequest, Role};
-use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::output::{emit, one_line, timestamp, Printer};
+use crate::cli::KeysCommand;
+use crate::format::{one_line, timestamp};
+use crate::output::Printer;
 use batonctl::client::Client;
-
-/// `keys` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Create a key for `--tenant` (or `*`: every tenant) with a role; prints its secret, once.
-    Create {
-        /// submitter, operator or admin.
-        #[arg(long, value_name = "ROLE", value_parser = parse_role)]
-        role: Role,
-        /// What the key is for, e.g. `ci`.
-        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
-        name: String,
-    },
-    /// List keys (never their secrets); only `--tenant`'s when it is given.
-    List {
-        /// Include revoked keys.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Revoke a key: calls made with it are refused from then on.
-    Revoke {
-        /// The key id, as `keys list` shows it.
-        key_id: String,
-        /// Why (audited).
-        #[arg(long, value_name = "TEXT", default_value = "", hide_default_value = true)]
-        reason: String,
-    },
-}
-
-/// Parses a role name: `submitter`, `operator` or `admin` (or the proto enum name).
-pub fn parse_role(value: &str) -> Result<Role, String> {
-    let upper = value.trim().to_ascii_uppercase();
-    let name = if upper.starts_with("ROLE_") { upper } else { format!("ROLE_{upper}") };
-    match Role::from_str_name(&name) {
-        Some(r) if r != Role::Unspecified => Ok(r),
-        _ => Err(format!("{value:?} is not a role (one of: submitter, operator, admin)")),
-    }
-}
 
 /// Runs one `keys` subcommand; `tenant` is the global `--tenant`, if given.
 pub async fn run(
@@ -60,18 +24,18 @@ pub async fn run(
         KeysCommand::Create { role, name } => {
             let req = CreateKeyRequest { tenant, role: role as i32, name };
             let resp = client.keys.create_key(client.request(req)).await?.into_inner();
-            emit(printer.json, || json_created(&resp).to_string(), || text_created(&resp))?;
+            printer.emit(|| json_created(&resp), || text_created(&resp))?;
         }
         KeysCommand::List { all } => {
             let req = ListKeysRequest { tenant, include_revoked: all };
             let resp = client.keys.list_keys(client.request(req)).await?.into_inner();
-            let json = || json!({ "keys": resp.keys.iter().map(json_key).collect::<Vec<_>>() }).to_string();
-            emit(printer.json, json, || resp.keys.iter().map(text_line).collect::<Vec<_>>().join("\n"))?;
+            let json = || json!({ "keys": resp.keys.iter().map(json_key).collect::<Vec<_>>() });
+            printer.emit(json, || resp.keys.iter().map(text_line).collect::<Vec<_>>().join("\n"))?;
         }
         KeysCommand::Revoke { key_id, reason } => {
             let resp = client.keys.revoke_key(client.request(RevokeKeyRequest { key_id, reason })).await?.into_inner();
             let key = resp.key.unwrap_or_default();
-            emit(printer.json, || json_key(&key).to_string(), || format!("revoked {}", text_line(&key)))?;
+            printer.emit(|| json_key(&key), || format!("revoked {}", text_line(&key)))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -131,14 +95,6 @@ fn json_created(resp: &CreateKeyResponse) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roles_parse_by_name() {
-        assert_eq!(parse_role("operator"), Ok(Role::Operator));
-        assert_eq!(parse_role("ROLE_ADMIN"), Ok(Role::Admin));
-        assert!(parse_role("unspecified").is_err());
-        assert!(parse_role("root").unwrap_err().contains("submitter, operator, admin"));
-    }
 
     #[test]
     fn a_key_is_one_line_without_its_secret() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use baton_proto::v1::{ListLanesRequest, ListLanesResponse, SetLaneSwitchRequest, SetLaneWeightsRequest};
 use batonctl::client::Client;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::cli::{LanesCommand, RouteArgs};
 use crate::output::Printer;
@@ -57,12 +57,12 @@ pub async fn run(
                 let now = client.admin.list_lanes(client.request(ListLanesRequest::default())).await?.into_inner();
                 let left = now.lanes.iter().find(|l| l.name == lane).map_or(0, |l| l.active_runs);
                 if left == 0 {
-                    print(printer, &now);
+                    print(printer, &now)?;
                     eprintln!("lane {lane} is drained: no run left on it");
                     return Ok(ExitCode::SUCCESS);
                 }
                 if Instant::now() >= deadline {
-                    print(printer, &now);
+                    print(printer, &now)?;
                     eprintln!("lane {lane} still holds {left} runs after {timeout_secs} s");
                     return Ok(ExitCode::from(3));
                 }
@@ -71,7 +71,7 @@ pub async fn run(
             }
         }
     };
-    print(printer, &lanes);
+    print(printer, &lanes)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -85,7 +85,7 @@ async fn pause(
 ) -> anyhow::Result<ExitCode> {
     let req = SetLaneSwitchRequest { lane, paused, actor: actor.to_string(), reason };
     let change = client.admin.set_lane_switch(client.request(req)).await?.into_inner();
-    crate::gates::print_change(printer, &change);
+    crate::switches::print_change(printer, &change)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -101,25 +101,32 @@ fn parse_weights(pairs: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
         .collect()
 }
 
-fn print(printer: Printer, resp: &ListLanesResponse) {
-    if printer.json {
-        let lanes: Vec<_> = resp
-            .lanes
-            .iter()
-            .map(|l| {
-                let v = l.versions.clone().unwrap_or_default();
-                json!({
-                    "name": l.name, "weight": l.weight, "configured_weight": l.configured_weight,
-                    "paused": l.paused, "active_runs": l.active_runs, "queued": l.queued,
-                    "versions": {"agent": v.agent, "model": v.model, "prompt": v.prompt, "policy": v.policy,
-                        "tool_schema": v.tool_schema, "baton_build": v.baton_build},
-                })
+/// The lanes, as JSON (`{"lanes": [...]}`) or one line each.
+fn print(printer: Printer, resp: &ListLanesResponse) -> std::io::Result<()> {
+    printer.emit(|| json_list(resp), || text_list(resp))
+}
+
+fn json_list(resp: &ListLanesResponse) -> Value {
+    let lanes: Vec<_> = resp
+        .lanes
+        .iter()
+        .map(|l| {
+            let v = l.versions.clone().unwrap_or_default();
+            json!({
+                "name": l.name, "weight": l.weight, "configured_weight": l.configured_weight,
+                "paused": l.paused, "active_runs": l.active_runs, "queued": l.queued,
+                "versions": {"agent": v.agent, "model": v.model, "prompt": v.prompt, "policy": v.policy,
+                    "tool_schema": v.tool_schema, "baton_build": v.baton_build},
             })
-            .collect();
-        println!("{}", json!({ "lanes": lanes }));
-        return;
-    }
+        })
+        .collect();
+    json!({ "lanes": lanes })
+}
+
+/// `<lane> weight <w> (<share> %, configured <w>)[  PAUSED]  active <n>  queued <n>  <versions>`
+fn text_list(resp: &ListLanesResponse) -> String {
     let total: u32 = resp.lanes.iter().map(|l| l.weight).sum();
+    let mut lines = Vec::new();
     for l in &resp.lanes {
         let share = if total == 0 { 0.0 } else { f64::from(l.weight) * 100.0 / f64::from(total) };
         let v = l.versions.clone().unwrap_or_default();
@@ -135,7 +142,7 @@ fn print(printer: Printer, resp: &ListLanesResponse) {
         .filter(|(_, x)| !x.is_empty())
         .map(|(k, x)| format!("{k}={x}"))
         .collect();
-        println!(
+        lines.push(format!(
             "{:<12} weight {:>5} ({share:>5.1} %, configured {}){}  active {:>6}  queued {:>6}  {}",
             l.name,
             l.weight,
@@ -144,8 +151,9 @@ fn print(printer: Printer, resp: &ListLanesResponse) {
             l.active_runs,
             l.queued,
             versions.join(" ")
-        );
+        ));
     }
+    lines.join("\n")
 }
 
 #[cfg(test)]

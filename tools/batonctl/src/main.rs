@@ -5,6 +5,7 @@ mod args;
 mod cli;
 mod commands;
 mod dlq;
+mod format;
 mod gates;
 mod human;
 mod json;
@@ -12,6 +13,7 @@ mod keys;
 mod lanes;
 mod output;
 mod readiness;
+mod switches;
 mod tools;
 
 use std::process::ExitCode;

@@ -11,7 +11,8 @@ use baton_proto::v1::{CheckReadinessRequest, ReadinessItem};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::output::{one_line, Printer};
+use crate::format::one_line;
+use crate::output::Printer;
 use batonctl::client::Client;
 
 /// Exit status when a blocking item fails.

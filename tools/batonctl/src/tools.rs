@@ -1,11 +1,54 @@
-//! Text and JSON forms of `tools list` and `tools reload` (AdminService).
+//! The `tools` subcommands over AdminService: `list` and `reload` with the text and JSON forms
+//! of their answers, and the tool switches (`disable`, `enable`, `require-approval`,
+//! `no-approval`), printed as switch changes.
 
 use std::fmt::Write as _;
+use std::process::ExitCode;
 
-use baton_proto::v1::{ListToolsResponse, ReloadToolsResponse, ToolInfo};
+use baton_proto::v1::{
+    ListToolsRequest, ListToolsResponse, ReloadToolsRequest, ReloadToolsResponse, SetToolSwitchRequest, ToolInfo,
+};
 use serde_json::{json, Value};
 
-use crate::output::{one_line, timestamp};
+use crate::cli::ToolsCommand;
+use crate::format::{one_line, timestamp};
+use crate::output::Printer;
+use batonctl::client::Client;
+
+/// Runs one `tools` subcommand; `actor` is who changes a switch.
+pub async fn run(
+    client: &mut Client,
+    printer: Printer,
+    actor: &str,
+    command: ToolsCommand,
+) -> anyhow::Result<ExitCode> {
+    let (args, disabled, requires_approval) = match command {
+        ToolsCommand::List => {
+            let tools = client.admin.list_tools(client.request(ListToolsRequest {})).await?.into_inner();
+            printer.emit(|| json_list(&tools), || text_list(&tools))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        ToolsCommand::Reload => {
+            let reloaded = client.admin.reload_tools(client.request(ReloadToolsRequest {})).await?.into_inner();
+            printer.emit(|| json_reloaded(&reloaded), || text_reloaded(&reloaded))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        ToolsCommand::Disable(a) => (a, Some(true), None),
+        ToolsCommand::Enable(a) => (a, Some(false), None),
+        ToolsCommand::RequireApproval(a) => (a, None, Some(true)),
+        ToolsCommand::NoApproval(a) => (a, None, Some(false)),
+    };
+    let req = SetToolSwitchRequest {
+        tool: args.tool,
+        disabled,
+        requires_approval,
+        actor: actor.to_string(),
+        reason: args.reason,
+    };
+    let change = client.admin.set_tool_switch(client.request(req)).await?.into_inner();
+    crate::switches::print_change(printer, &change)?;
+    Ok(ExitCode::SUCCESS)
+}
 
 /// A header line about the manifest, then one line per tool with its schema.
 pub fn text_list(resp: &ListToolsResponse) -> String {
@@ -40,7 +83,7 @@ pub fn text_line(t: &ToolInfo) -> String {
             let _ = write!(line, " failures={}", b.failures);
         }
         if b.state != "closed" && b.open_until_ms > 0 {
-            let _ = write!(line, " until={}", crate::output::timestamp(b.open_until_ms));
+            let _ = write!(line, " until={}", timestamp(b.open_until_ms));
         }
     }
     let _ = write!(line, " schema={}  # {}", t.args_schema_json, one_line(&t.description));
