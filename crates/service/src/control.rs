@@ -123,6 +123,11 @@ async fn hand_on(control: Control, before: RunState, t: Transition, due: i64) {
     let (store, producer) = (&control.store, &control.producer);
     let run_id = &t.state.run_id;
     let published = publish(store, producer, &t).await;
+    if is_terminal(t.state.status()) {
+        if let Err(e) = store.active_ended(&t.state.tenant, &t.state.lane, run_id).await {
+            tracing::debug!(run_id = %run_id, error = %e, "cannot take the ended run off the active sets (swept later)");
+        }
+    }
     if published && is_terminal(t.state.status()) {
         let entries =
             [(Index::Inflight, due), (Index::Deadlines, before.deadline_at_ms), (Index::Timers, before.wake_at_ms)];

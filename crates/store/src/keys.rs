@@ -49,10 +49,10 @@ pub const DEADLINES: &str = "baton:deadlines";
 /// Index of waiting runs by wake time.
 pub const TIMERS: &str = "baton:timers";
 
-/// Calls recorded by the `ledger` tool under one idempotency key (`<run>:<step>`).
-pub fn ledger(idempotency_key: &str) -> String {
-    let run = idempotency_key.rsplit_once(':').map_or(idempotency_key, |(r, _)| r);
-    format!("baton:ledger:{{{run}}}:{idempotency_key}")
+/// Calls recorded by the `ledger` tool for run `r`: `<idempotency key>|<fence>|<worker>`, in
+/// order. Expires with the run.
+pub fn ledger(r: &str) -> String {
+    format!("baton:ledger:{{{r}}}")
 }
 
 /// The dead letter of run `r`: `letter` (protobuf `DeadLetter`) and `sent` (1 once the record

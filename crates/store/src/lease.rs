@@ -69,6 +69,7 @@ pub(crate) fn checkpoint_write(
         .key(keys::steps(r))
         .key(keys::spec(r))
         .key(keys::dead_letter(r))
+        .key(keys::ledger(r))
         .arg(head_bytes(state))
         .arg(status::name(state.status()))
         .arg(state.next_step)

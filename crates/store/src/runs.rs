@@ -133,6 +133,20 @@ impl Store {
         .transpose()
     }
 
+    /// The statuses of several runs in one round trip (`None`: the run does not exist).
+    pub async fn run_statuses(&self, run_ids: &[String]) -> Result<Vec<Option<RunStatus>>> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        let mut pipe = redis::pipe();
+        for id in run_ids {
+            pipe.cmd("HGET").arg(keys::run(id)).arg("status");
+        }
+        let names: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        Ok(names.iter().map(|n| n.as_deref().and_then(status::parse)).collect())
+    }
+
     /// The checkpoint of a run with its step count and its latest `latest` steps.
     pub async fn run_view(&self, run_id: &str, latest: usize) -> Result<Option<RunView>> {
         let mut conn = self.conn().await?;

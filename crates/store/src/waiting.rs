@@ -57,6 +57,20 @@ impl Store {
         Ok(conn.zrange(set, 0, limit.max(1) as isize - 1).await?)
     }
 
+    /// Takes an ended run off its tenant's and its lane's active sets (it may be listed again,
+    /// by a requeue).
+    pub async fn active_ended(&self, tenant: &str, lane: &str, run_id: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let () = redis::pipe()
+            .zrem(keys::active_runs(tenant), run_id)
+            .ignore()
+            .zrem(keys::lane_active_runs(lane), run_id)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Drops runs from the active set `set`.
     pub async fn active_drop(&self, set: &str, run_ids: &[String]) -> Result<()> {
         if run_ids.is_empty() {

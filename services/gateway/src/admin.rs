@@ -13,7 +13,7 @@ use baton_proto::v1::{
     RequeueDeadLetterRequest, RequeueDeadLetterResponse, RunStatus, SetLaneSwitchRequest, SetLaneWeightsRequest,
     SetLimitRequest, SetTenantCapRequest, SetToolSwitchRequest, SwitchChange,
 };
-use baton_store::Index;
+use baton_store::{keys, Index};
 use baton_telemetry::now_ms;
 use tonic::{Request, Response, Status};
 
@@ -72,6 +72,11 @@ impl AdminService for Admin {
             }
             if let Err(e) = gw.store.dead_letter_unlist(&run_id, letter.dead_at_ms).await {
                 tracing::warn!(run_id, error = %e, "cannot unlist the requeued letter (listings re-check)");
+            }
+            // Running again: counted against its tenant's and lane's caps again.
+            let sets = [keys::active_runs(&t.state.tenant), keys::lane_active_runs(&t.state.lane)];
+            if let Err(e) = gw.store.active_admit(&sets, &run_id, now_ms()).await {
+                tracing::warn!(run_id, error = %e, "cannot list the requeued run as active");
             }
             tracing::info!(run_id, step = t.state.next_step, "dead letter requeued");
             return Ok(Response::new(RequeueDeadLetterResponse { status: RunStatus::Running as i32 }));

@@ -123,12 +123,15 @@ pub async fn admit_under_caps(gw: &Gateway, tenant: &str, lane: &str, run_id: &s
 /// Drops the runs that ended from the active set `set` (its first `limit` entries, `except`
 /// left alone); returns how many were dropped and how many are still active.
 pub(crate) async fn drop_ended(gw: &Gateway, set: &str, limit: usize, except: &str) -> Result<(u64, u64), Status> {
-    let listed = gw.store.active_list(set, limit).await.map_err(store_error)?;
+    let listed: Vec<String> =
+        gw.store.active_list(set, limit).await.map_err(store_error)?.into_iter().filter(|id| id != except).collect();
+    // One round trip for every listed run's status, not one per run.
+    let statuses = gw.store.run_statuses(&listed).await.map_err(store_error)?;
     let mut ended = Vec::new();
     let mut active = 0;
-    for id in listed.into_iter().filter(|id| id != except) {
-        match gw.store.load_run(&id).await.map_err(store_error)? {
-            Some(s) if !baton_core::status::is_terminal(s.status()) => active += 1,
+    for (id, status) in listed.into_iter().zip(statuses) {
+        match status {
+            Some(s) if !baton_core::status::is_terminal(s) => active += 1,
             _ => ended.push(id),
         }
     }

@@ -5,11 +5,13 @@
 //! Deadlines: a run past its wall-clock deadline ends `timed_out`, at once if no step is in
 //! flight, else through the same stop flag as a cancel ([`deadline`]).
 //! The loop sleeps until the next entry is due or a bounded interval passes. Beside it, the
-//! fleet gauges are sampled from Redis and the lanes' consumer lag from the broker ([`lag`]).
+//! fleet gauges are sampled from Redis and the lanes' consumer lag from the broker ([`lag`]), and
+//! the listings of runs are kept free of runs that ended or expired ([`listings`]).
 
 mod deadline;
 mod failover;
 mod lag;
+mod listings;
 pub mod metric_definitions;
 mod recover;
 
@@ -42,6 +44,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let every = Duration::from_millis(config.switches.refresh_ms);
     let switches = baton_service::switches::LiveSwitches::start(infra.store.clone(), every, infra.stopping()).await;
     tokio::spawn(lag::sample_lanes(config.clone(), infra.store.clone(), infra.stopping()));
+    tokio::spawn(listings::run(infra.store.clone(), infra.stopping()));
     let control = baton_service::control::Control::new(&config, infra.store.clone(), infra.producer.clone());
     let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone(), switches, control };
     let max_interval = reaper.config.reaper.max_interval_ms as i64;

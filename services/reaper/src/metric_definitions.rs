@@ -17,6 +17,9 @@ pub const DEAD_WORKERS: &str = "baton_reaper_dead_workers_total";
 /// Runs ended at their deadline by the reaper.
 pub const TIMED_OUT: &str = "baton_reaper_timed_out_total";
 
+/// Entries of run listings removed because their run ended or expired.
+pub const LISTINGS_SWEPT: &str = "baton_reaper_listing_entries_swept_total";
+
 /// Dead letters sent to the dead-letter topic by the reaper (their worker stopped before it could).
 pub const DEAD_LETTERS_RESENT: &str = "baton_reaper_dead_letters_sent_total";
 
@@ -74,7 +77,8 @@ pub fn describe() {
         LANE_LAG,
         "Records on a lane's task partition its worker group has not committed past, by lane and partition."
     );
-    for name in [REDISPATCHED, REPUBLISHED, LEASES_BROKEN, DEAD_WORKERS, TIMED_OUT, DEAD_LETTERS_RESENT] {
+    for name in [REDISPATCHED, REPUBLISHED, LEASES_BROKEN, DEAD_WORKERS, TIMED_OUT, DEAD_LETTERS_RESENT, LISTINGS_SWEPT]
+    {
         metrics::counter!(name).absolute(0);
     }
     describe_counter!(REDISPATCHED, Unit::Count, "Abandoned steps re-dispatched from their checkpoint.");
@@ -82,6 +86,11 @@ pub fn describe() {
     describe_counter!(LEASES_BROKEN, Unit::Count, "Leases of dead workers broken (their runs resume at once).");
     describe_counter!(DEAD_WORKERS, Unit::Count, "Workers found dead (stopped beating).");
     describe_counter!(TIMED_OUT, Unit::Count, "Runs ended at their deadline by the reaper.");
+    describe_counter!(
+        LISTINGS_SWEPT,
+        Unit::Count,
+        "Entries of run listings removed because their run ended or expired."
+    );
     describe_counter!(
         DEAD_LETTERS_RESENT,
         Unit::Count,

@@ -104,6 +104,11 @@ pub async fn hand_on(
     if let Err(e) = cleared {
         tracing::warn!(error = %e, "cannot clear index entries");
     }
+    if matches!(t.next, Next::DeadLetter { .. } | Next::Nothing) {
+        if let Err(e) = worker.store.active_ended(&t.state.tenant, &t.state.lane, run_id).await {
+            tracing::debug!(error = %e, "cannot take the ended run off the active sets (the reaper's sweep will)");
+        }
+    }
     label
 }
 

@@ -106,7 +106,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .await;
     let http = baton_runtime::http::client();
     let mut builtins = ToolRegistry::builtins();
-    builtins.register("ledger", Arc::new(ledger::Ledger { store: infra.store.clone(), worker: id.clone() }));
+    let ledger = ledger::Ledger {
+        store: infra.store.clone(),
+        worker: id.clone(),
+        ttl_ms: config.runs.retention_ms() + config.worker.step_timeout_ms,
+    };
+    builtins.register("ledger", Arc::new(ledger));
     let worker = Arc::new(Worker {
         planners: Planners::from_config(&config, &http).map_err(anyhow::Error::msg)?,
         rules: config.policy.rules(),

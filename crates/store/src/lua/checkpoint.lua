@@ -5,7 +5,7 @@
 -- follow them to its event stream. `seq` is the checkpoint's last event sequence number: the
 -- next write must name it. A terminal run is kept for its retention (> 0), a live one forever.
 -- KEYS[1] run hash, KEYS[3] fence counter, KEYS[4] event stream, KEYS[5] step list, KEYS[6] spec,
--- KEYS[7] the run's dead letter (kept, and expiring, with the run).
+-- KEYS[7] the run's dead letter, KEYS[8] its effect ledger (both kept, and expiring, with the run).
 local function write_checkpoint(i, fence)
   redis.call('HSET', KEYS[1], 'state', ARGV[i], 'status', ARGV[i + 1], 'step', ARGV[i + 2],
     'attempt', ARGV[i + 3], 'fence', fence, 'updated_ms', ARGV[i + 4], 'seq', ARGV[i + 6])
@@ -18,7 +18,7 @@ local function write_checkpoint(i, fence)
     redis.call('XADD', KEYS[4], '*', 'e', ARGV[j])
   end
   local retention = tonumber(ARGV[i + 5])
-  for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]}) do
+  for _, key in ipairs({KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]}) do
     if retention > 0 then redis.call('PEXPIRE', key, retention) else redis.call('PERSIST', key) end
   end
 end

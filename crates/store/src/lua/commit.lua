@@ -6,7 +6,7 @@
 -- ARGV[5] is the run's dead letter (a DeadLetter protobuf) when this commit dead-letters it,
 -- else empty: the letter is written with the terminal status, atomically, never after it.
 -- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter, KEYS[4] event stream, KEYS[5] step list,
--- KEYS[6] spec, KEYS[7] dead letter.
+-- KEYS[6] spec, KEYS[7] dead letter, KEYS[8] effect ledger.
 -- ARGV[6..]: the checkpoint and events of write_checkpoint (checkpoint.lua).
 -- Returns {'ok'}, {'fenced'}, or {'stopped', request}: a stop (cancel, deadline) is pending and
 -- this commit would let the run go on (running or waiting) — the caller commits the stop instead.

@@ -6,7 +6,7 @@
 -- the caller reads again and commits the stop instead). The write clears the stop request and,
 -- unless it leaves the run dead-lettered, the run's dead letter (a requeue takes it).
 -- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter, KEYS[4] event stream, KEYS[5] step list,
--- KEYS[6] spec, KEYS[7] dead letter.
+-- KEYS[6] spec, KEYS[7] dead letter, KEYS[8] effect ledger.
 -- ARGV[3..]: the checkpoint and events of write_checkpoint (checkpoint.lua).
 -- Returns 'ok', 'leased', 'conflict' or 'stopped'.
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'leased' end
