@@ -9,6 +9,7 @@
 //! side_effect = "read"             # none | read | write | external
 //! idempotent = true
 //! requires_approval = false        # true: every call waits for a person's approval
+//! allow_repeats = false            # true: a planner may repeat a write/external call verbatim
 //! url = "http://orders.internal/lookup"
 //! method = "POST"                  # POST | PUT | PATCH take a JSON body; GET | DELETE a query
 //! timeout_ms = 5000
@@ -46,6 +47,8 @@ struct Entry {
     idempotent: bool,
     #[serde(default)]
     requires_approval: bool,
+    #[serde(default)]
+    allow_repeats: bool,
     args_schema: toml::Table,
     url: Option<String>,
     method: Option<String>,
@@ -159,6 +162,7 @@ fn entry_def(name: &str, e: Entry) -> Result<ToolDef, Error> {
         side_effect,
         idempotent: e.idempotent,
         requires_approval: e.requires_approval,
+        allow_repeats: e.allow_repeats,
         adapter,
     })
 }
