@@ -215,6 +215,10 @@ args_schema = { type = "object" }
         assert!(c.check_args("lookup_order", r#"{"order_id":"a1"}"#).is_ok());
         assert!(c.check_args("lookup_order", r#"{}"#).is_err());
         assert_eq!(c.get("notify").unwrap().def.side_effect, SideEffect::External);
+        assert!(c.get("notify").unwrap().def.refuses_repeats(), "allow_repeats is off by default");
+        let lenient = parse_manifest(&GOOD.replace("endpoint = ", "allow_repeats = true\nendpoint = ")).unwrap();
+        assert!(lenient.get("notify").unwrap().def.allow_repeats);
+        assert!(!lenient.get("notify").unwrap().def.refuses_repeats());
         assert_eq!(c.version().len(), 12);
         assert!(c.get("echo").is_some(), "built-ins stay");
     }
