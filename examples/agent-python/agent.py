@@ -3,8 +3,8 @@
 
     python3 agent.py --port 50071
 
-Baton asks it for each step of a run: it gets the goal, the history (every recorded step with
-its outcome) and the allowed tools with their schemas, and answers one tool call or a finish.
+Baton asks it for each step of a run: it gets the goal, the history (its latest recorded steps
+with their outcomes; `step` says how many there are in all) and the allowed tools with their schemas, and answers one tool call or a finish.
 Baton validates every proposal before anything runs; this agent never calls a tool itself.
 The policy here is plain rules, so the example runs without a model:
 

@@ -58,7 +58,7 @@ pub async fn run(cfg: ChaosConfig) -> Result<bool, Failure> {
 }
 
 /// Errors unless every service binary is beside `exe` (testkit's `bin_path` looks there first).
-fn missing_services(exe: &Path) -> anyhow::Result<()> {
+pub(crate) fn missing_services(exe: &Path) -> anyhow::Result<()> {
     let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     let missing: Vec<PathBuf> = SERVICES.iter().map(|s| dir.join(s)).filter(|p| !p.is_file()).collect();
     anyhow::ensure!(

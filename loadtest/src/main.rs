@@ -1,12 +1,14 @@
 //! `baton-loadtest`: parse flags, then either connect one shared gRPC channel and run workload
-//! W1 (default: many short runs) or W2 (one long run), or run the chaos scenario on its own
-//! stack; print the report; the exit status says whether the mode's check passed.
+//! W1 (default: many short runs) or W2 (one long run), or start a private stack for W3 (one long
+//! model run against a scripted model) or the chaos scenario; print the report; the exit status
+//! says whether the mode's check passed.
 
 mod chaos;
 mod grpc;
 mod report;
 mod w1;
 mod w2;
+mod w3;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,6 +23,12 @@ const CHAOS_RUNS: u64 = 200;
 const W1_STEPS: u32 = 10;
 /// `--steps` in w2 mode when not given.
 const W2_STEPS: u32 = 5000;
+/// `--steps` in w3 mode when not given.
+const W3_STEPS: u32 = 1000;
+/// `--window` in w2 mode when not given.
+const W2_WINDOW: u32 = 500;
+/// `--window` in w3 mode when not given.
+const W3_WINDOW: u32 = 100;
 
 /// What to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,6 +37,10 @@ enum Mode {
     W1,
     /// One long run against --addr: the cost of a step must not grow with the run's length.
     W2,
+    /// One long model run on a private stack (scripted model server in-process, the service
+    /// binaries next to this executable): the request sent to the model and what a claim reads
+    /// must not grow with the run's length.
+    W3,
     /// Start a private stack (redis-server, tansu, the service binaries next to this executable),
     /// break it while runs go on, then audit every run.
     Chaos,
@@ -55,15 +67,25 @@ struct Args {
     /// Runs to submit (default: 2000 in w1, 200 in chaos).
     #[arg(long, value_name = "N")]
     runs: Option<u64>,
-    /// [w1, w2] `echo` steps per run (default: 10 in w1, 5000 in w2).
+    /// [w1, w2, w3] `echo` steps per run (default: 10 in w1, 5000 in w2, 1000 in w3).
     #[arg(long, value_name = "K")]
     steps: Option<u32>,
-    /// [w2] Bytes of each step's output.
+    /// [w2, w3] Bytes of each step's output.
     #[arg(long, value_name = "B", default_value_t = 1024)]
     output_bytes: usize,
-    /// [w2] Steps compared at the start and at the end of the run.
-    #[arg(long, value_name = "N", default_value_t = 500)]
-    window: usize,
+    /// [w2, w3] Steps compared at the start and at the end of the run (default: 500 in w2; in
+    /// w3, 100: steps 100..200 against the last 100).
+    #[arg(long, value_name = "N")]
+    window: Option<u32>,
+    /// [w3] The model endpoint's history_recent_steps.
+    #[arg(long, value_name = "N", default_value_t = baton_config::DEFAULT_HISTORY_RECENT_STEPS)]
+    history_recent_steps: u32,
+    /// [w3] The model endpoint's history_budget_tokens.
+    #[arg(long, value_name = "TOKENS", default_value_t = baton_config::DEFAULT_HISTORY_BUDGET_TOKENS)]
+    history_budget_tokens: u64,
+    /// [w3] The model endpoint's history_max_steps (also what a claim reads).
+    #[arg(long, value_name = "N", default_value_t = baton_config::DEFAULT_HISTORY_MAX_STEPS)]
+    history_max_steps: u32,
     /// [w2] Redis of the stack, to report the run's memory (e.g. redis://127.0.0.1:16379).
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,
@@ -73,7 +95,7 @@ struct Args {
     /// [w1] Tenant to submit as (sent in the `x-baton-tenant` header).
     #[arg(long, default_value = "loadtest")]
     tenant: String,
-    /// [w1] Overall bound: stop and report after this long, finished or not.
+    /// [w1, w3] Overall bound: stop and report after this long, finished or not (w3: fail).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     timeout_secs: u64,
     /// Chaos mode's flags.
@@ -86,6 +108,9 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     if args.mode == Mode::Chaos {
         return run_chaos(args).await;
+    }
+    if args.mode == Mode::W3 {
+        return run_w3(args).await;
     }
     match run(args).await {
         Ok(true) => ExitCode::SUCCESS,
@@ -124,13 +149,53 @@ async fn run_chaos(args: Args) -> ExitCode {
     }
 }
 
+/// Runs W3 on its own stack and maps its outcome to the exit status.
+async fn run_w3(args: Args) -> ExitCode {
+    let workload = w3::W3 {
+        steps: args.steps.unwrap_or(W3_STEPS),
+        output_bytes: args.output_bytes,
+        window: args.window.unwrap_or(W3_WINDOW),
+        recent_steps: args.history_recent_steps,
+        budget_tokens: args.history_budget_tokens,
+        max_steps: args.history_max_steps,
+        timeout: Duration::from_secs(args.timeout_secs),
+    };
+    if let Err(e) = workload.check() {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    let outcome = tokio::select! {
+        outcome = w3::run(&workload) => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping the run drops its stack, which SIGKILLs every child process.
+            eprintln!("interrupted: the w3 stack was stopped");
+            return ExitCode::from(130);
+        }
+    };
+    match outcome {
+        Ok(report) => {
+            println!("{}", report.render());
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Runs the workload; `Ok(true)` when every run succeeded within the timeout.
 async fn run(args: Args) -> anyhow::Result<bool> {
     let target = batonctl::client::Client::connect(&args.addr, &args.tenant).await?;
     if args.mode == Mode::W2 {
         let steps = args.steps.unwrap_or(W2_STEPS);
         anyhow::ensure!(steps >= 4, "--steps must be at least 4 in w2");
-        let workload = w2::W2 { steps, output_bytes: args.output_bytes, window: args.window.max(1) };
+        let window = args.window.unwrap_or(W2_WINDOW).max(1) as usize;
+        let workload = w2::W2 { steps, output_bytes: args.output_bytes, window };
         let report = w2::run(&target, &workload, args.redis_url.as_deref()).await?;
         println!("{}", report.render());
         return Ok(report.passed());
@@ -164,6 +229,14 @@ mod tests {
         assert_eq!(args.mode, Mode::W1);
         assert_eq!(args.runs.unwrap_or(W1_RUNS), 2000);
         assert_eq!((args.steps.unwrap_or(W1_STEPS), args.concurrency, args.timeout_secs), (10, 64, 600));
+    }
+
+    #[test]
+    fn w3_defaults_are_bounded() {
+        let args = Args::try_parse_from(["baton-loadtest", "--mode", "w3"]).expect("parses");
+        assert_eq!(args.mode, Mode::W3);
+        assert_eq!((args.steps.unwrap_or(W3_STEPS), args.window.unwrap_or(W3_WINDOW)), (1000, 100));
+        assert_eq!((args.history_recent_steps, args.history_budget_tokens, args.history_max_steps), (10, 4000, 50));
     }
 
     #[test]

@@ -1,8 +1,14 @@
 //! The one config loader of the fleet: defaults → TOML file → `BATON_*` env → `--set` flags,
 //! then [`Config::validate`]. Every service reads the same [`Config`]; each uses its own section.
 
+mod auth;
+mod config;
+mod controls;
+mod infra;
 pub mod manifest;
-mod model;
+mod planners;
+mod runs;
+mod services;
 mod validate;
 
 use std::path::PathBuf;
@@ -10,7 +16,13 @@ use std::path::PathBuf;
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 
-pub use model::*;
+pub use auth::*;
+pub use config::*;
+pub use controls::*;
+pub use infra::*;
+pub use planners::*;
+pub use runs::*;
+pub use services::*;
 
 /// A config that could not be loaded or is invalid. The message names the offending key.
 #[derive(Debug, thiserror::Error)]

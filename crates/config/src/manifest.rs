@@ -9,6 +9,7 @@
 //! side_effect = "read"             # none | read | write | external
 //! idempotent = true
 //! requires_approval = false        # true: every call waits for a person's approval
+//! allow_repeats = false            # true: a planner may repeat a write/external call verbatim
 //! url = "http://orders.internal/lookup"
 //! method = "POST"                  # POST | PUT | PATCH take a JSON body; GET | DELETE a query
 //! timeout_ms = 5000
@@ -46,6 +47,8 @@ struct Entry {
     idempotent: bool,
     #[serde(default)]
     requires_approval: bool,
+    #[serde(default)]
+    allow_repeats: bool,
     args_schema: toml::Table,
     url: Option<String>,
     method: Option<String>,
@@ -159,6 +162,7 @@ fn entry_def(name: &str, e: Entry) -> Result<ToolDef, Error> {
         side_effect,
         idempotent: e.idempotent,
         requires_approval: e.requires_approval,
+        allow_repeats: e.allow_repeats,
         adapter,
     })
 }
@@ -211,6 +215,10 @@ args_schema = { type = "object" }
         assert!(c.check_args("lookup_order", r#"{"order_id":"a1"}"#).is_ok());
         assert!(c.check_args("lookup_order", r#"{}"#).is_err());
         assert_eq!(c.get("notify").unwrap().def.side_effect, SideEffect::External);
+        assert!(c.get("notify").unwrap().def.refuses_repeats(), "allow_repeats is off by default");
+        let lenient = parse_manifest(&GOOD.replace("endpoint = ", "allow_repeats = true\nendpoint = ")).unwrap();
+        assert!(lenient.get("notify").unwrap().def.allow_repeats);
+        assert!(!lenient.get("notify").unwrap().def.refuses_repeats());
         assert_eq!(c.version().len(), 12);
         assert!(c.get("echo").is_some(), "built-ins stay");
     }

@@ -128,3 +128,43 @@ fn gate_settings_are_checked() {
     let policy = c.approvals.policy();
     assert_eq!((policy.on_deny, policy.ttl_ms), (baton_core::approval::OnDeny::EndRun, 5000));
 }
+
+#[test]
+fn history_policies_default_bound_the_claim_and_name_their_keys() {
+    let text = r#"
+[models.local]
+base_url = "http://127.0.0.1:18186/v1"
+model = "qwen"
+[models.big]
+base_url = "http://127.0.0.1:18186/v1"
+model = "qwen"
+history_recent_steps = 20
+history_budget_tokens = 0
+history_max_steps = 200
+[agents.support]
+endpoint = "http://127.0.0.1:50071"
+"#;
+    let c = load(&with_file("history", text)).unwrap();
+    let local = &c.models["local"];
+    assert_eq!((local.history_recent_steps, local.history_budget_tokens, local.history_max_steps), (10, 4000, 50));
+    assert_eq!(c.agents["support"].history_max_steps, 50);
+    assert_eq!(c.history_window(), 200, "the largest of the endpoints' and agents' history_max_steps");
+    assert_eq!(Config::default().history_window(), 0, "no model or agent: a claim reads no history");
+    for (change, key) in [
+        ("history_recent_steps = 20", "history_recent_steps = 0"),
+        ("history_recent_steps = 20", "history_recent_steps = 201"),
+        ("history_max_steps = 200", "history_max_steps = 1001"),
+        ("history_max_steps = 200", "history_max_steps = 0"),
+    ]
+    .map(|(from, to)| (text.replace(from, to), to.split(' ').next().unwrap().to_string()))
+    {
+        let e = load(&with_file("history-bad", &change)).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("models.big.{key}:")), "{e}");
+    }
+    let e = load(&with_file("history-agent", &format!("{text}history_max_steps = 5000\n"))).unwrap_err().to_string();
+    assert!(e.starts_with("agents.support.history_max_steps:") && e.contains("between 1 and 1000"), "{e}");
+    let e = load(&with_file("history-typo", &text.replace("history_budget_tokens", "history_budget_token")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("history_budget_token"), "{e}");
+}

@@ -36,6 +36,14 @@ fn positive(key: &str, value: u64) -> Result<(), Error> {
     Ok(())
 }
 
+fn history_max_steps(key: &str, value: u32) -> Result<(), Error> {
+    if value == 0 || value > crate::MAX_HISTORY_STEPS {
+        let why = "(a claim reads that many step records of the run)";
+        return Err(invalid(key, format!("{value} must be between 1 and {} {why}", crate::MAX_HISTORY_STEPS)));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Checks every value that a type alone cannot; the first problem is returned.
     pub fn validate(&self) -> Result<(), Error> {
@@ -164,6 +172,18 @@ impl Config {
                     return Err(invalid(&key(k), format!("{price} must be a non-negative number")));
                 }
             }
+            history_max_steps(&key("history_max_steps"), m.history_max_steps)?;
+            if m.history_recent_steps == 0 || m.history_recent_steps > m.history_max_steps {
+                return Err(invalid(
+                    &key("history_recent_steps"),
+                    format!(
+                        "{} must be between 1 and {} ({}; a model must see at least its last result)",
+                        m.history_recent_steps,
+                        m.history_max_steps,
+                        key("history_max_steps")
+                    ),
+                ));
+            }
         }
         for (name, a) in &self.agents {
             let key = |k: &str| format!("agents.{name}.{k}");
@@ -171,6 +191,7 @@ impl Config {
             http_url(&key("endpoint"), &a.endpoint)?;
             positive(&key("timeout_ms"), a.timeout_ms)?;
             positive(&key("max_response_bytes"), a.max_response_bytes as u64)?;
+            history_max_steps(&key("history_max_steps"), a.history_max_steps)?;
         }
         positive("tools.reload_interval_ms", self.tools.reload_interval_ms)?;
         for (i, rule) in self.policy.rules.iter().enumerate() {
@@ -200,7 +221,7 @@ impl Config {
             return Err(invalid("switches.refresh_ms", "must be at least 100 (every service reads Redis that often)"));
         }
         positive("switches.held_retry_ms", self.switches.held_retry_ms)?;
-        if self.approvals.on_expiry == crate::model::OnExpiry::Escalate && self.approvals.ttl_ms == 0 {
+        if self.approvals.on_expiry == crate::OnExpiry::Escalate && self.approvals.ttl_ms == 0 {
             return Err(invalid("approvals.on_expiry", "escalate needs approvals.ttl_ms > 0 (requests never expire)"));
         }
         if !["json", "text"].contains(&self.telemetry.log_format.as_str()) {

@@ -299,6 +299,7 @@ pub fn admit(
         usage: Some(Usage::default()),
         result: String::new(),
         traceparent: String::new(),
+        made_calls: Vec::new(),
         spec: Some(spec),
     })
 }

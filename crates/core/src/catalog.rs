@@ -146,6 +146,9 @@ pub struct ToolDef {
     pub idempotent: bool,
     /// Every call waits for a person's approval.
     pub requires_approval: bool,
+    /// A planner may make the same call (same arguments) more than once in a run. Off by
+    /// default: a `write` or `external` call repeated verbatim is rejected as `duplicate_call`.
+    pub allow_repeats: bool,
     /// Where calls go.
     pub adapter: Adapter,
 }
@@ -299,6 +302,12 @@ impl ToolDef {
     pub fn uncertain_if_interrupted(&self) -> bool {
         self.side_effect == SideEffect::External && !self.idempotent
     }
+
+    /// A planner's repeat of an executed call of this tool is rejected (`duplicate_call`): the
+    /// tool has a side effect and its manifest entry does not set `allow_repeats`.
+    pub fn refuses_repeats(&self) -> bool {
+        self.side_effect.has_effect() && !self.allow_repeats
+    }
 }
 
 /// A short stable hash of a manifest's text, used as its version.
@@ -338,6 +347,7 @@ fn builtin(name: &str, description: &str, schema: Value, side_effect: SideEffect
         side_effect,
         idempotent,
         requires_approval: false,
+        allow_repeats: false,
         adapter: Adapter::Builtin,
     }
 }
@@ -420,6 +430,7 @@ mod tests {
             side_effect: SideEffect::Read,
             idempotent: true,
             requires_approval: false,
+            allow_repeats: false,
             adapter: Adapter::Http(HttpAdapter {
                 url: "http://127.0.0.1:1/x".into(),
                 method: "POST".into(),

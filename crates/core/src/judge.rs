@@ -1,7 +1,8 @@
 //! The runtime decides: every proposal is judged before anything runs. In order: the tool is
 //! allowed for the run, it exists, no operator disabled it, its arguments are valid against its
-//! schema, the tenant's policy rules allow it, the run's autonomy level lets its side effect
-//! run, and it needs no person's approval (autonomy `executes_after_approval`, the manifest's
+//! schema, the tenant's policy rules allow it, a planner is not repeating a `write` or
+//! `external` call the run already executed (`duplicate_call`), the run's autonomy level lets
+//! its side effect run, and it needs no person's approval (autonomy `executes_after_approval`, the manifest's
 //! `requires_approval`, an operator switch). The verdict carries a reason code that is recorded
 //! as an event.
 
@@ -31,6 +32,9 @@ pub mod code {
     pub const AUTONOMY_DRAFTS_FOR_REVIEW: &str = "autonomy_drafts_for_review";
     /// An operator disabled the tool.
     pub const TOOL_DISABLED: &str = "tool_disabled";
+    /// The run already executed this exact `write` or `external` call (same tool, same
+    /// canonical arguments) and the tool's manifest entry does not set `allow_repeats`.
+    pub const DUPLICATE_CALL: &str = "duplicate_call";
 }
 
 /// Operator switches that bear on proposals, as every worker sees them within seconds.
@@ -143,6 +147,9 @@ pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule
         }
     }
     let effect = catalog.get(&call.tool).map(|t| t.def.side_effect);
+    if let Some(message) = repeated(state, call, catalog) {
+        return Verdict::Reject { code: code::DUPLICATE_CALL, message };
+    }
     if effect.is_some_and(|e| e.has_effect()) {
         let class = effect.map_or("", |e| e.name());
         match spec.autonomy() {
@@ -173,6 +180,22 @@ pub fn judge(state: &RunState, call: &ToolCall, catalog: &Catalog, rules: &[Rule
         return Verdict::NeedsApproval { required_by: crate::approval::required_by::OPERATOR };
     }
     Verdict::Execute(args)
+}
+
+/// Why `call` is a repeat the run may not make, if it is: a planner proposing again a `write`
+/// or `external` call the run already executed. A script's repeats are its author's.
+fn repeated(state: &RunState, call: &ToolCall, catalog: &Catalog) -> Option<String> {
+    let def = &catalog.get(&call.tool)?.def;
+    if !def.refuses_repeats() || crate::plan::is_script(state) {
+        return None;
+    }
+    let step = crate::repeats::made_at(state, call)?;
+    Some(format!(
+        "not executed: step {step} already made this exact call of {:?} (a {} tool, same arguments); \
+         use its result, or change the arguments if another call is meant",
+        call.tool,
+        def.side_effect.name()
+    ))
 }
 
 #[cfg(test)]
@@ -251,6 +274,46 @@ mod tests {
         assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[], &gates)), code::TOOL_DISABLED);
         assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[], &gates)), "operator");
         assert_eq!(code_of(judge(&s, &call("ledger", "{}"), &c, &[], &Gates::default())), "execute");
+    }
+
+    #[test]
+    fn a_planner_may_not_repeat_an_executed_write() {
+        let c = Catalog::builtins();
+        let mut s = run(&["echo", "ledger"], AutonomyLevel::BoundedAutonomous);
+        let ledger = call("ledger", r#"{"amount":20,"order":"B7"}"#);
+        assert_eq!(code_of(judge(&s, &ledger, &c, &[], &Gates::default())), "execute");
+        s.next_step = 2;
+        crate::repeats::remember(&mut s, &ledger);
+        let reordered = call("ledger", "{\"order\": \"B7\", \"amount\": 20}");
+        let v = judge(&s, &reordered, &c, &[], &Gates::default());
+        let Verdict::Reject { code, message } = v else { panic!("{v:?}") };
+        assert_eq!(code, code::DUPLICATE_CALL);
+        assert!(message.contains("step 2 already made this exact call"), "{message}");
+        let other = call("ledger", r#"{"amount":21,"order":"B7"}"#);
+        assert_eq!(code_of(judge(&s, &other, &c, &[], &Gates::default())), "execute");
+        crate::repeats::remember(&mut s, &call("echo", "{}"));
+        assert_eq!(code_of(judge(&s, &call("echo", "{}"), &c, &[], &Gates::default())), "execute", "reads repeat");
+    }
+
+    #[test]
+    fn the_manifest_can_allow_repeats() {
+        let mut def = Catalog::builtins().get("ledger").unwrap().def.clone();
+        def.name = "tally".into();
+        def.adapter = crate::catalog::Adapter::Http(crate::catalog::HttpAdapter {
+            url: "http://127.0.0.1:1/tally".into(),
+            method: "POST".into(),
+            headers: Vec::new(),
+            timeout_ms: 1000,
+            max_response_bytes: 1024,
+        });
+        let strict = Catalog::new(vec![def.clone()], "v1").unwrap();
+        def.allow_repeats = true;
+        let lenient = Catalog::new(vec![def], "v2").unwrap();
+        let mut s = admit("r", "acme", "", model_spec("m", "g", &["tally"]), &Policy::for_tests(), &strict, 0).unwrap();
+        let tally = call("tally", r#"{"n":1}"#);
+        crate::repeats::remember(&mut s, &tally);
+        assert_eq!(code_of(judge(&s, &tally, &strict, &[], &Gates::default())), code::DUPLICATE_CALL);
+        assert_eq!(code_of(judge(&s, &tally, &lenient, &[], &Gates::default())), "execute");
     }
 
     fn any_deny() -> Rule {

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod proposal;
 pub mod reconcile;
 pub mod redact;
+pub mod repeats;
 pub mod retry;
 pub mod status;
 pub mod stop;

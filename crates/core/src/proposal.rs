@@ -1,8 +1,10 @@
 //! What a planner's proposal does to a run before any tool runs. An accepted call becomes the
 //! run's pending call, committed before the tool starts, so a retried or recovered step runs
 //! exactly that call and never asks the planner again. A rejected call is recorded and fed back
-//! to the planner (a script run is refused instead); a draft is recorded instead of running; a
-//! finish ends the run with the planner's result. Every path charges the planner's spend.
+//! to the planner (a script run is refused instead); a draft is recorded instead of running (and
+//! ends an advisory or `drafts_for_review` run); a finish ends the run with the planner's result;
+//! a proposal past a budget is recorded, not run, and ends the run. Every path charges the
+//! planner's spend.
 
 use serde_json::json;
 
@@ -83,7 +85,9 @@ pub fn reject(
 }
 
 /// Records `call` as a draft instead of running it. A `drafts_for_review` run ends `succeeded`
-/// with the draft as its result; an advisory run goes on.
+/// with the draft as its result, stop reason `draft_ready`; an advisory model or agent run ends
+/// the same way with stop reason `advice_ready` (it proposes, it never executes: asking its
+/// planner again would only draft more); an advisory script goes on to its next step.
 pub fn draft(
     mut state: RunState,
     call: &ToolCall,
@@ -94,10 +98,21 @@ pub fn draft(
 ) -> Transition {
     charge(&mut state, &usage);
     let events = record(&mut state, call, StepOutcome::Drafted, code, &message, usage, ctx);
-    if code == crate::judge::code::AUTONOMY_DRAFTS_FOR_REVIEW {
+    let step = state.next_step - 1;
+    let ends = if code == crate::judge::code::AUTONOMY_DRAFTS_FOR_REVIEW {
+        Some(reason("draft_ready", format!("step {step} ({}) drafted for review", call.tool)))
+    } else if code == crate::judge::code::AUTONOMY_ADVISORY && !is_script(&state) {
+        let message = format!(
+            "step {step} ({}) drafted: an advisory run ends at its first proposed side effect, with the draft as its result",
+            call.tool
+        );
+        Some(reason("advice_ready", message))
+    } else {
+        None
+    };
+    if let Some(why) = ends {
         let args: serde_json::Value = serde_json::from_str(&call.args_json).unwrap_or_default();
         state.result = json!({ "draft": { "tool": call.tool, "args": args } }).to_string();
-        let why = reason("draft_ready", format!("step {} ({}) drafted for review", state.next_step - 1, call.tool));
         return finish_after(state, events, RunStatus::Succeeded, why, ctx.now_ms, Next::Nothing);
     }
     if is_script(&state) && state.next_step >= script_len(&state) {
@@ -108,24 +123,58 @@ pub fn draft(
     Transition { state, events, next }
 }
 
-/// The planner finished: the run succeeds with `result` (a model's final reply, an agent's result).
+/// The planner finished: the run succeeds with `result` (a model's final reply, an agent's
+/// result). The stop reason says what the runtime actually did — tool calls made, proposals
+/// rejected — beside whatever the result claims.
 pub fn conclude(mut state: RunState, result: String, usage: Usage, ctx: &StepContext) -> Transition {
     charge(&mut state, &usage);
     state.result = result;
-    finish(state, RunStatus::Succeeded, reason("completed", "the planner finished the run"), ctx.now_ms)
+    let spent = state.usage.unwrap_or_default();
+    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let message = format!(
+        "the planner finished the run after {}: {} made, {} rejected",
+        plural(state.next_step, "step", "steps"),
+        plural(spent.tool_calls, "tool call", "tool calls"),
+        plural(spent.rejections, "proposal", "proposals"),
+    );
+    finish(state, RunStatus::Succeeded, reason("completed", message), ctx.now_ms)
 }
 
-/// The planner's spend pushed the run over a budget: it is charged, and the run ends as `why` says
-/// without running what was proposed.
+/// What a planner proposed when its spend, or the call itself, went past a budget.
+#[derive(Debug, Clone, Copy)]
+pub enum Unrun<'a> {
+    /// A tool call.
+    Call(&'a ToolCall),
+    /// A final answer (its text).
+    Finish(&'a str),
+}
+
+/// A proposal went past a budget (its spend, or the tool-call budget): it is charged, recorded
+/// as a rejected step whose reason code is the budget's (`max_tokens`, `max_cost`,
+/// `max_tool_calls`) with its spend, and the run ends as `why` says without running it. A
+/// script's calls are in its spec already: its run just ends.
 pub fn over_budget(
     mut state: RunState,
+    proposed: Unrun<'_>,
+    text: String,
     usage: Usage,
     status: RunStatus,
     why: StopReason,
     ctx: &StepContext,
 ) -> Transition {
+    if is_script(&state) {
+        return finish(state, status, why, ctx.now_ms);
+    }
     charge(&mut state, &usage);
-    finish(state, status, why, ctx.now_ms)
+    let (call, text) = match proposed {
+        Unrun::Call(call) => (call.clone(), text),
+        Unrun::Finish(answer) => (ToolCall::default(), answer.to_string()),
+    };
+    let events = record(&mut state, &call, StepOutcome::Rejected, &why.code, &why.message, usage, ctx);
+    if let Some(last) = state.steps.last_mut() {
+        last.model_text = text;
+    }
+    finish_after(state, events, status, why, ctx.now_ms, Next::Nothing)
 }
 
 /// Appends a step record of a call that did not run (rejected or drafted), and its event.
@@ -257,10 +306,16 @@ mod tests {
     }
 
     #[test]
-    fn drafts_go_on_or_end_for_review() {
+    fn drafts_end_a_planner_driven_advisory_or_review_run_and_a_script_goes_on() {
         let t = draft(model_run(0), &call("ledger"), "autonomy_advisory", "not run".into(), spent(1), &ctx());
-        assert_eq!(t.next, Next::Advance { step: 1, attempt: 0 });
-        assert_eq!(t.events[0].kind(), EventKind::StepDrafted);
+        assert_eq!(t.next, Next::Nothing, "an advisory run proposes once, then stops");
+        assert_eq!(t.state.status(), RunStatus::Succeeded);
+        let why = t.state.stop_reason.clone().unwrap();
+        assert_eq!(why.code, "advice_ready");
+        assert!(why.message.contains("step 0 (ledger) drafted"), "{}", why.message);
+        assert_eq!(t.state.result, r#"{"draft":{"args":{"n":1},"tool":"ledger"}}"#);
+        let kinds: Vec<_> = t.events.iter().map(|e| e.kind()).collect();
+        assert_eq!(kinds, [EventKind::StepDrafted, EventKind::RunFinished]);
         assert_eq!(t.state.usage.unwrap().tool_calls, 0);
         let mut s = model_run(0);
         s.spec.as_mut().unwrap().autonomy = AutonomyLevel::DraftsForReview as i32;
@@ -269,17 +324,73 @@ mod tests {
         assert_eq!(t.state.stop_reason.as_ref().unwrap().code, "draft_ready");
         assert_eq!(t.state.result, r#"{"draft":{"args":{"n":1},"tool":"ledger"}}"#);
         assert_eq!(t.events.last().unwrap().detail, t.state.result, "RUN_FINISHED carries the result");
+        let script = script_spec(&[("ledger", "{}"), ("echo", "{}")]);
+        let s = admit("r", "t", "", script, &Policy::default(), &Catalog::builtins(), 0).unwrap();
+        let t = draft(s, &call("ledger"), "autonomy_advisory", "not run".into(), Usage::default(), &ctx());
+        assert_eq!(t.next, Next::Advance { step: 1, attempt: 0 }, "a script is a dry run to its end");
     }
 
     #[test]
-    fn conclude_and_over_budget_keep_the_spend() {
-        let t = conclude(model_run(0), "all done".into(), spent(40), &ctx());
+    fn conclude_says_what_the_runtime_did() {
+        let t = reject(model_run(0), &call("ledger"), "policy_cap", "too much".into(), spent(1), &ctx());
+        let t = accept(t.state, &call("echo"), spent(1), String::new(), &ctx());
+        let t = apply_outcome(t.state, &call("echo"), Outcome::Completed { output_json: "{}".into() }, &ctx(), 0.0);
+        let t = conclude(t.state, "I refunded the customer".into(), spent(40), &ctx());
         assert_eq!(t.state.status(), RunStatus::Succeeded);
-        assert_eq!(t.state.result, "all done");
-        assert_eq!(t.events[0].usage.unwrap().input_tokens, 40);
-        let why = reason("max_tokens", "x");
-        let t = over_budget(model_run(0), spent(9), RunStatus::BudgetExhausted, why, &ctx());
+        assert_eq!(t.state.result, "I refunded the customer");
+        let why = t.state.stop_reason.unwrap();
+        assert_eq!(why.code, "completed");
+        assert_eq!(why.message, "the planner finished the run after 2 steps: 1 tool call made, 1 proposal rejected");
+        assert_eq!(t.events[0].usage.unwrap().input_tokens, 42, "RUN_FINISHED carries the spend");
+    }
+
+    #[test]
+    fn an_over_budget_proposal_is_recorded_with_its_spend() {
+        let why = reason("max_tokens", "token budget exhausted");
+        let proposed = ToolCall { tool: "ledger".into(), args_json: r#"{"n":1}"#.into() };
+        let t = over_budget(
+            model_run(0),
+            Unrun::Call(&proposed),
+            "paying".into(),
+            spent(9),
+            RunStatus::BudgetExhausted,
+            why.clone(),
+            &ctx(),
+        );
         assert_eq!(t.state.usage.unwrap().input_tokens, 9);
+        assert_eq!(t.state.usage.unwrap().rejections, 0, "a budget stop is not a judged rejection");
         assert_eq!(t.state.status(), RunStatus::BudgetExhausted);
+        assert_eq!(t.next, Next::Nothing);
+        let rec = &t.state.steps[0];
+        assert_eq!(
+            (rec.outcome(), rec.reason_code.as_str(), rec.tool.as_str()),
+            (StepOutcome::Rejected, "max_tokens", "ledger")
+        );
+        assert_eq!((rec.usage.unwrap().input_tokens, rec.model_text.as_str()), (9, "paying"));
+        let kinds: Vec<_> = t.events.iter().map(|e| e.kind()).collect();
+        assert_eq!(kinds, [EventKind::ProposalRejected, EventKind::RunFinished]);
+        assert_eq!(t.events[0].usage.unwrap().input_tokens, 9);
+        let t = over_budget(
+            model_run(0),
+            Unrun::Finish("all done"),
+            String::new(),
+            spent(9),
+            RunStatus::BudgetExhausted,
+            why.clone(),
+            &ctx(),
+        );
+        assert_eq!((t.state.steps[0].tool.as_str(), t.state.steps[0].model_text.as_str()), ("", "all done"));
+        let script =
+            admit("r", "t", "", script_spec(&[("echo", "{}")]), &Policy::default(), &Catalog::builtins(), 0).unwrap();
+        let t = over_budget(
+            script,
+            Unrun::Finish(""),
+            String::new(),
+            Usage::default(),
+            RunStatus::BudgetExhausted,
+            why,
+            &ctx(),
+        );
+        assert!(t.state.steps.is_empty(), "a script's calls are in its spec");
     }
 }

@@ -44,6 +44,16 @@ pub fn parse_args(args_json: &str) -> Result<Map<String, Value>, ArgsError> {
     }
 }
 
+/// `args_json` in canonical form — object keys sorted at every level, no insignificant
+/// whitespace — so the same arguments read the same in records, digests and approvals. Text that
+/// is not JSON comes back as it is (the judge rejects it with `invalid_args`).
+pub fn canonical_args(args_json: &str) -> String {
+    match serde_json::from_str::<Value>(args_json) {
+        Ok(value) => crate::approval::canonical_json(&value),
+        Err(_) => args_json.to_string(),
+    }
+}
+
 /// The `ms` argument of `sleep`: a whole number of milliseconds up to [`MAX_SLEEP_MS`].
 pub fn sleep_ms(args: &Map<String, Value>) -> Result<u64, ArgsError> {
     let ms = args.get("ms").ok_or_else(|| ArgsError::Invalid("sleep needs \"ms\" (milliseconds)".into()))?;
@@ -138,6 +148,16 @@ mod tests {
         assert_eq!(parse_args("[1]").unwrap_err(), ArgsError::NotAnObject("got an array".into()));
         assert!(matches!(parse_args("{"), Err(ArgsError::NotAnObject(_))));
         assert!(parse_args(" ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn canonical_args_sort_keys_and_drop_whitespace() {
+        assert_eq!(
+            canonical_args("{\"b\": [1, {\"d\":1, \"c\":2}],\n \"a\": \"x y\"}"),
+            r#"{"a":"x y","b":[1,{"c":2,"d":1}]}"#
+        );
+        assert_eq!(canonical_args("{ not json"), "{ not json");
+        assert_eq!(canonical_args(""), "");
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! One bounded step, in two halves; the worker commits between them.
 //!
-//! [`plan`]: bounds → ask the planner → the runtime judges the proposal (allowed, known, not
-//! disabled, schema, policy, autonomy, approval, budgets) → either nothing runs
-//! ([`Planned::Done`]: a finish, rejection, draft, approval request or planner failure to
-//! commit) or a call is accepted ([`Planned::Execute`]).
-//! [`execute`]: check the call's approval binding, operator switches and circuit breaker, run
-//! its tool under a timeout and cancellation → the transition to commit. A non-idempotent
+//! [`plan`]: bounds → ask the planner → its arguments made canonical → the runtime judges the
+//! proposal (allowed, known, not disabled, schema, policy, not a repeat, autonomy, approval,
+//! budgets) → either nothing runs ([`Planned::Done`]: a finish, rejection, draft, approval
+//! request, over-budget proposal or planner failure to commit) or a call is accepted
+//! ([`Planned::Execute`]).
+//! [`execute`]: check the call's approval binding, operator switches and circuit breaker, note a
+//! side effect for the `duplicate_call` check, run its tool under a timeout and cancellation →
+//! the transition to commit. A non-idempotent
 //! external call that ends without an answer is not retried: the run waits for reconciliation.
 //! "The model proposes, the runtime decides" happens here.
 
@@ -17,7 +19,7 @@ use baton_core::catalog::Catalog;
 use baton_core::judge::{judge, Gates, Rule, Verdict};
 use baton_core::machine::{apply_outcome, finish, Outcome, StepContext, Transition};
 use baton_core::plan::{Action, Proposal};
-use baton_core::proposal::{accept, conclude, draft, over_budget, reject};
+use baton_core::proposal::{accept, conclude, draft, over_budget, reject, Unrun};
 use baton_core::step_idempotency_key;
 use baton_proto::v1::{RunState, RunStatus, ToolCall, ToolInfo};
 use tokio_util::sync::CancellationToken;
@@ -134,13 +136,20 @@ pub async fn plan(
             return done(apply_outcome(state, &ToolCall::default(), failed, &ctx, jitter()));
         }
     };
-    if let Some((status, why)) = budget::after_spending(&state, &usage) {
-        return done(over_budget(state, usage, status, why, &ctx));
-    }
-    let call = match action {
-        Action::Finish(result) => return done(conclude(state, result, usage, &ctx)),
+    let mut call = match action {
+        Action::Finish(result) => {
+            if let Some(stop) = budget::after_spending(&state, &usage) {
+                return done(past_budget(state, Unrun::Finish(&result), String::new(), usage, stop, &ctx));
+            }
+            return done(conclude(state, result, usage, &ctx));
+        }
         Action::Call(call) => call,
     };
+    // Recorded, hashed, compared and approved in one form: keys sorted, no whitespace.
+    call.args_json = baton_core::tools::canonical_args(&call.args_json);
+    if let Some(stop) = budget::after_spending(&state, &usage) {
+        return done(past_budget(state, Unrun::Call(&call), text, usage, stop, &ctx));
+    }
     if call.args_json.len() > env.limits.max_args_bytes {
         let message =
             format!("arguments are {} bytes, the limit is {}", call.args_json.len(), env.limits.max_args_bytes);
@@ -162,14 +171,14 @@ pub async fn plan(
         Verdict::Reject { code, message } => done(reject(state, &call, code, message, usage, &ctx)),
         Verdict::Draft { code, message } => done(draft(state, &call, code, message, usage, &ctx)),
         Verdict::NeedsApproval { required_by } => {
-            if let Some((status, why)) = budget::before_tool_call(&state) {
-                return done(over_budget(state, usage, status, why, &ctx));
+            if let Some(stop) = budget::before_tool_call(&state) {
+                return done(past_budget(state, Unrun::Call(&call), text, usage, stop, &ctx));
             }
             done(approval::request(state, &call, usage, text, required_by, env.approvals, &ctx))
         }
         Verdict::Execute(_) => {
-            if let Some((status, why)) = budget::before_tool_call(&state) {
-                return done(over_budget(state, usage, status, why, &ctx));
+            if let Some(stop) = budget::before_tool_call(&state) {
+                return done(past_budget(state, Unrun::Call(&call), text, usage, stop, &ctx));
             }
             let proposal = accept(state, &call, usage, text, &ctx);
             Ok(Planned::Execute { proposal, call })
@@ -180,7 +189,7 @@ pub async fn plan(
 /// Runs the accepted `call` for step `state.next_step` and returns the transition to commit.
 /// A recovered step with a committed proposal comes here directly: the planner is not asked again.
 pub async fn execute(
-    state: RunState,
+    mut state: RunState,
     call: ToolCall,
     env: &StepEnv<'_>,
     mut ctx: StepContext,
@@ -236,6 +245,10 @@ pub async fn execute(
         metrics::counter!(m::TOOL_CALLS, "tool" => call.tool.clone(), "outcome" => "breaker_open").increment(1);
         let error = format!("circuit breaker of tool {:?} is open: the tool is failing across the fleet", call.tool);
         return Ok(apply_outcome(state, &call, Outcome::Held { error, until_ms }, &ctx, jitter()));
+    }
+    if def.is_some_and(|d| d.refuses_repeats()) {
+        // The call goes out now: a planner proposing it again is refused (`duplicate_call`).
+        baton_core::repeats::remember(&mut state, &call);
     }
     // A step never outlives its run's deadline.
     let limits = env.limits;
@@ -341,6 +354,25 @@ fn allowed_tools(state: &RunState, catalog: &Catalog) -> Vec<ToolInfo> {
     names.iter().filter_map(|n| catalog.info(n)).collect()
 }
 
+/// The proposal went past a budget: it is recorded with its spend, not run, and the run ends.
+fn past_budget(
+    state: RunState,
+    proposed: Unrun<'_>,
+    text: String,
+    usage: baton_proto::v1::Usage,
+    (status, why): (RunStatus, baton_proto::v1::StopReason),
+    ctx: &StepContext,
+) -> Transition {
+    let code = match why.code.as_str() {
+        "max_tokens" => "max_tokens",
+        "max_cost" => "max_cost",
+        "max_tool_calls" => "max_tool_calls",
+        _ => "other",
+    };
+    metrics::counter!(m::PROPOSALS, "verdict" => "over_budget", "reason" => code).increment(1);
+    over_budget(state, proposed, text, usage, status, why, ctx)
+}
+
 fn jitter() -> f64 {
     // Sub-second clock noise is enough to spread retries; no RNG dependency needed.
     let nanos =
@@ -349,218 +381,4 @@ fn jitter() -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use baton_core::admission::{admit, Policy};
-    use baton_core::machine::Next;
-    use baton_core::plan::script_spec;
-
-    use crate::ScriptPlanner;
-
-    fn run(steps: &[(&str, &str)]) -> RunState {
-        admit("run-1", "t", "", script_spec(steps), &Policy::default(), &Catalog::builtins(), 1).unwrap()
-    }
-
-    fn ctx() -> StepContext {
-        StepContext { worker: "w".into(), fence: 1, started_at_ms: 1, now_ms: 2, retry_tiers_ms: Vec::new() }
-    }
-
-    fn limits() -> StepLimits {
-        StepLimits {
-            step_timeout: Duration::from_secs(5),
-            max_output_bytes: 1024,
-            max_args_bytes: 1024,
-            held_retry: Duration::from_secs(10),
-        }
-    }
-
-    static GATES: std::sync::LazyLock<Gates> = std::sync::LazyLock::new(Gates::default);
-    static APPROVALS: ApprovalPolicy = ApprovalPolicy {
-        ttl_ms: 1_000,
-        on_expiry: approval::OnExpiry::Deny,
-        max_escalations: 0,
-        on_deny: approval::OnDeny::FeedBack,
-    };
-
-    fn env<'a>(catalog: &'a Catalog, tools: &'a ToolRegistry, limits: StepLimits) -> StepEnv<'a> {
-        StepEnv {
-            catalog,
-            rules: &[],
-            tools,
-            limits,
-            gates: &GATES,
-            approvals: &APPROVALS,
-            breakers: &crate::NoBreakers,
-        }
-    }
-
-    /// Plans and executes the next step with the built-in tools, a token and a fixed clock.
-    async fn step(
-        s: RunState,
-        limits: StepLimits,
-        now: i64,
-        cancel: &CancellationToken,
-    ) -> Result<Transition, Abandoned> {
-        let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
-        let env = env(&catalog, &tools, limits);
-        match plan(s, &[], &ScriptPlanner, &env, &ctx(), cancel, move || now).await? {
-            Planned::Done(t) => Ok(t),
-            Planned::Execute { proposal, call } => {
-                assert!(proposal.events.is_empty(), "a script's proposal is not recorded");
-                execute(proposal.state, call, &env, ctx(), cancel, move || now).await
-            }
-        }
-    }
-
-    async fn exec(s: RunState, limits: StepLimits, now: i64) -> Transition {
-        step(s, limits, now, &CancellationToken::new()).await.unwrap()
-    }
-
-    #[tokio::test]
-    async fn echo_step_records_output_with_its_key() {
-        let s = run(&[("echo", r#"{"x":1}"#), ("echo", "{}")]);
-        let t = exec(s, limits(), 3).await;
-        assert_eq!(t.next, Next::Advance { step: 1, attempt: 0 });
-        let out: serde_json::Value = serde_json::from_str(&t.state.steps[0].output_json).unwrap();
-        assert_eq!(out["echo"]["x"], 1);
-        assert_eq!(out["idempotency_key"], "run-1:0");
-    }
-
-    #[tokio::test]
-    async fn a_tool_outside_the_allowed_list_is_refused() {
-        let mut s = run(&[("echo", "{}")]);
-        s.spec.as_mut().unwrap().allowed_tools = vec!["sleep".into()];
-        let t = exec(s, limits(), 3).await;
-        assert_eq!(t.state.status(), RunStatus::Refused);
-        assert_eq!(t.state.stop_reason.unwrap().code, "tool_not_allowed");
-    }
-
-    #[tokio::test]
-    async fn oversized_output_fails_the_step() {
-        let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(2000));
-        let s = run(&[("echo", &big)]);
-        let l = StepLimits { max_args_bytes: 4096, ..limits() };
-        let t = exec(s, l, 3).await;
-        assert_eq!(t.state.status(), RunStatus::Failed);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_slow_tool_times_out_as_retryable() {
-        let s = run(&[("sleep", r#"{"ms":60000}"#)]);
-        let l = StepLimits { step_timeout: Duration::from_millis(100), ..limits() };
-        let t = exec(s, l, 3).await;
-        assert!(matches!(t.next, Next::Retry { step: 0, attempt: 1, .. }), "{:?}", t.next);
-        assert!(t.state.last_error.contains("timed out"));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn cancellation_abandons_the_step() {
-        let s = run(&[("sleep", r#"{"ms":60000}"#)]);
-        let cancel = CancellationToken::new();
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            c.cancel();
-        });
-        let Abandoned(back) = step(s.clone(), limits(), 3, &cancel).await.unwrap_err();
-        assert_eq!(*back, s, "the run comes back as it was");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_step_is_cut_at_the_run_deadline() {
-        let mut s = run(&[("sleep", r#"{"ms":60000}"#)]);
-        s.deadline_at_ms = 1_000;
-        let t = exec(s, limits(), 1_001).await;
-        assert_eq!(t.state.status(), RunStatus::TimedOut);
-        assert_eq!(t.state.stop_reason.unwrap().code, "deadline");
-    }
-
-    #[tokio::test]
-    async fn past_deadline_times_out_without_calling_the_tool() {
-        let mut s = run(&[("echo", "{}")]);
-        s.deadline_at_ms = 1;
-        let t = exec(s, limits(), 3).await;
-        assert_eq!(t.state.status(), RunStatus::TimedOut);
-        assert!(t.state.steps.is_empty());
-    }
-
-    /// A planner that always answers the same.
-    struct Fixed(Result<Proposal, crate::PlannerError>);
-
-    impl Planner for Fixed {
-        fn propose<'a>(&'a self, _req: PlanRequest<'a>) -> crate::BoxFuture<'a, Result<Proposal, crate::PlannerError>> {
-            Box::pin(async move { self.0.clone() })
-        }
-    }
-
-    fn model_run(budget: baton_proto::v1::Budget) -> RunState {
-        let mut spec = baton_core::plan::model_spec("m", "goal", &["sleep", "echo"]);
-        spec.budget = Some(budget);
-        let policy = Policy { models: vec!["m".into()], ..Policy::default() };
-        admit("run-m", "t", "", spec, &policy, &Catalog::builtins(), 1).unwrap()
-    }
-
-    fn call(tool: &str, args: &str) -> Result<Proposal, crate::PlannerError> {
-        let usage =
-            baton_proto::v1::Usage { input_tokens: 90, output_tokens: 10, model_calls: 1, ..Default::default() };
-        let action = Action::Call(ToolCall { tool: tool.into(), args_json: args.into() });
-        Ok(Proposal { action, usage, text: "thinking".into() })
-    }
-
-    async fn plan_with(s: RunState, answer: Result<Proposal, crate::PlannerError>) -> Planned {
-        let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
-        let env = env(&catalog, &tools, limits());
-        plan(s, &[], &Fixed(answer), &env, &ctx(), &CancellationToken::new(), || 5).await.unwrap()
-    }
-
-    fn done(p: Planned) -> Transition {
-        match p {
-            Planned::Done(t) => t,
-            Planned::Execute { call, .. } => panic!("{call:?} was accepted"),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_model_proposal_is_judged_before_anything_runs() {
-        let Planned::Execute { proposal, call: accepted } =
-            plan_with(model_run(Default::default()), call("echo", r#"{"a":1}"#)).await
-        else {
-            panic!("not accepted")
-        };
-        assert_eq!(accepted.tool, "echo");
-        assert_eq!(proposal.events[0].kind(), baton_proto::v1::EventKind::StepProposed);
-        assert_eq!(proposal.state.pending.as_ref().unwrap().model_text, "thinking");
-        let t = done(plan_with(model_run(Default::default()), call("sleep", r#"{"ms":"soon"}"#)).await);
-        assert_eq!(t.events[0].reason_code, "invalid_args");
-        assert_eq!(t.next, Next::Advance { step: 1, attempt: 0 }, "fed back, asked again");
-        let t = done(plan_with(model_run(Default::default()), call("flaky", "{}")).await);
-        assert_eq!(t.events[0].reason_code, "tool_not_allowed");
-        let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(2000));
-        let t = done(plan_with(model_run(Default::default()), call("echo", &big)).await);
-        assert!(t.events[0].detail.contains("the limit is 1024"), "{}", t.events[0].detail);
-    }
-
-    #[tokio::test]
-    async fn planner_failures_and_spend_decide_the_step() {
-        let busy = crate::PlannerError { message: "429".into(), retryable: true, retry_after_ms: Some(1_500) };
-        let mut c = ctx();
-        c.retry_tiers_ms = vec![1_000, 10_000];
-        let (catalog, tools) = (Catalog::builtins(), ToolRegistry::builtins());
-        let env = env(&catalog, &tools, limits());
-        let p = plan(model_run(Default::default()), &[], &Fixed(Err(busy)), &env, &c, &CancellationToken::new(), || 5)
-            .await;
-        let t = done(p.unwrap());
-        assert!(matches!(t.next, Next::Retry { delay_ms: 10_000, .. }), "{:?}", t.next);
-        let t =
-            done(plan_with(model_run(Default::default()), Err(crate::PlannerError::fatal("400 bad request"))).await);
-        assert_eq!(t.state.stop_reason.unwrap().code, "planner_error");
-        let tight = baton_proto::v1::Budget { max_tokens: 50, ..Default::default() };
-        let t = done(plan_with(model_run(tight), call("echo", "{}")).await);
-        assert_eq!(t.state.status(), RunStatus::BudgetExhausted);
-        assert_eq!(t.state.usage.unwrap().input_tokens, 90, "the spend is recorded");
-        let finish =
-            Ok(Proposal { action: Action::Finish("all done".into()), usage: Default::default(), text: String::new() });
-        let t = done(plan_with(model_run(Default::default()), finish).await);
-        assert_eq!((t.state.status(), t.state.result.as_str()), (RunStatus::Succeeded, "all done"));
-    }
-}
+mod tests;

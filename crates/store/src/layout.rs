@@ -43,6 +43,7 @@ pub(crate) fn head_bytes(state: &RunState) -> Vec<u8> {
         usage,
         result,
         traceparent,
+        made_calls,
     } = state;
     RunState {
         schema_version: SCHEMA_VERSION,
@@ -69,6 +70,7 @@ pub(crate) fn head_bytes(state: &RunState) -> Vec<u8> {
         usage: *usage,
         result: result.clone(),
         traceparent: traceparent.clone(),
+        made_calls: made_calls.clone(),
     }
     .encode_to_vec()
 }

@@ -31,7 +31,8 @@ pub struct Granted {
     pub state: RunState,
     /// A pending stop request (cancel or deadline) that must end the run instead of the step.
     pub stop: Option<StopRequest>,
-    /// The run's recorded steps, for planners that read them (empty for a script run).
+    /// The run's latest recorded steps, oldest first, for planners that read them (at most the
+    /// claim's `history` records; empty for a script run).
     pub history: Vec<StepRecord>,
     /// Events committed but not yet confirmed on Kafka (e.g. RUN_QUEUED), oldest first: the
     /// claimer publishes them before its own.
@@ -104,8 +105,17 @@ pub enum CommitOutcome {
 
 impl Store {
     /// Claims step `step`, attempt `attempt` of `run_id` for `owner`, with a lease of `ttl_ms`.
-    /// A run driven by a model or an agent comes with its recorded steps (its planner reads them).
-    pub async fn claim(&self, run_id: &str, step: u32, attempt: u32, owner: &str, ttl_ms: u64) -> Result<Claim> {
+    /// A run driven by a model or an agent comes with its latest `history` step records (what
+    /// its planner may show; never the whole list).
+    pub async fn claim(
+        &self,
+        run_id: &str,
+        step: u32,
+        attempt: u32,
+        owner: &str,
+        ttl_ms: u64,
+        history: u32,
+    ) -> Result<Claim> {
         let mut conn = self.conn().await?;
         let reply: Vec<Value> = scripts()
             .claim
@@ -119,6 +129,7 @@ impl Store {
             .arg(attempt)
             .arg(owner)
             .arg(ttl_ms)
+            .arg(history)
             .invoke_async(&mut conn)
             .await?;
         let verdict: String = reply.first().map(redis::from_redis_value_ref).transpose()?.unwrap_or_default();

@@ -58,13 +58,13 @@ async fn a_commit_with_an_old_fence_is_rejected_and_changes_nothing() {
     let (store, _) = store_with_run(&redis, "run-f", 3).await;
 
     // Worker A claims step 0 with a short lease and stalls past it.
-    let (lease_a, state_a) = granted(store.claim("run-f", 0, 0, "worker-a", 100).await.unwrap());
-    assert_eq!(refused(store.claim("run-f", 0, 0, "worker-b", 100).await.unwrap()), "leased");
+    let (lease_a, state_a) = granted(store.claim("run-f", 0, 0, "worker-a", 100, 50).await.unwrap());
+    assert_eq!(refused(store.claim("run-f", 0, 0, "worker-b", 100, 50).await.unwrap()), "leased");
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(!store.renew(&lease_a, 1000).await.unwrap().0, "an expired lease cannot be renewed");
 
     // Worker B takes over with a newer fence.
-    let (lease_b, state_b) = granted(store.claim("run-f", 0, 0, "worker-b", 5_000).await.unwrap());
+    let (lease_b, state_b) = granted(store.claim("run-f", 0, 0, "worker-b", 5_000, 50).await.unwrap());
     assert!(lease_b.fence > lease_a.fence);
     let before = store.load_run("run-f").await.unwrap().unwrap();
     let events_before = store.events_after("run-f", None, 100).await.unwrap().len();
@@ -88,9 +88,9 @@ async fn a_commit_with_an_old_fence_is_rejected_and_changes_nothing() {
     assert_eq!(store.commit(&lease_b, &t.state, &t.events, 0, None).await.unwrap(), CommitOutcome::Fenced);
     assert_eq!(store.events_after("run-f", None, 100).await.unwrap().len(), events_before + 1);
     // Duplicate task for the finished step 0: stale. A task for step 2: not reached yet.
-    assert_eq!(refused(store.claim("run-f", 0, 0, "worker-c", 100).await.unwrap()), "stale");
-    assert_eq!(refused(store.claim("run-f", 2, 0, "worker-c", 100).await.unwrap()), "ahead");
-    assert_eq!(refused(store.claim("nope", 0, 0, "worker-c", 100).await.unwrap()), "missing");
+    assert_eq!(refused(store.claim("run-f", 0, 0, "worker-c", 100, 50).await.unwrap()), "stale");
+    assert_eq!(refused(store.claim("run-f", 2, 0, "worker-c", 100, 50).await.unwrap()), "ahead");
+    assert_eq!(refused(store.claim("nope", 0, 0, "worker-c", 100, 50).await.unwrap()), "missing");
 }
 
 #[tokio::test]
@@ -98,11 +98,11 @@ async fn a_finished_run_refuses_claims_and_expires_after_retention() {
     let dir = TempDir::new("fencing-done");
     let redis = Redis::start(&dir, false).await;
     let (store, _) = store_with_run(&redis, "run-d", 1).await;
-    let (lease, state) = granted(store.claim("run-d", 0, 0, "w", 5_000).await.unwrap());
+    let (lease, state) = granted(store.claim("run-d", 0, 0, "w", 5_000, 50).await.unwrap());
     let t = completed(state, lease.fence, "w");
     assert_eq!(t.state.status(), baton_proto::v1::RunStatus::Succeeded);
     assert_eq!(store.commit(&lease, &t.state, &t.events, 300, None).await.unwrap(), CommitOutcome::Committed);
-    assert_eq!(refused(store.claim("run-d", 1, 0, "w", 100).await.unwrap()), "terminal");
+    assert_eq!(refused(store.claim("run-d", 1, 0, "w", 100, 50).await.unwrap()), "terminal");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(store.load_run("run-d").await.unwrap().is_none(), "retention expired the finished run");
 }
@@ -112,7 +112,7 @@ async fn a_proposal_commit_keeps_the_lease_and_the_tool_result_follows_under_the
     let dir = TempDir::new("fencing-proposal");
     let redis = Redis::start(&dir, false).await;
     let (store, _) = store_with(&redis, "run-p", model_spec("m", "goal", &["echo"])).await;
-    let (lease, state) = granted(store.claim("run-p", 0, 0, "w", 5_000).await.unwrap());
+    let (lease, state) = granted(store.claim("run-p", 0, 0, "w", 5_000, 50).await.unwrap());
     let ctx =
         StepContext { worker: "w".into(), fence: lease.fence, started_at_ms: 2, now_ms: 3, retry_tiers_ms: Vec::new() };
     let call = baton_proto::v1::ToolCall { tool: "echo".into(), args_json: r#"{"x":1}"#.into() };
@@ -125,7 +125,7 @@ async fn a_proposal_commit_keeps_the_lease_and_the_tool_result_follows_under_the
     // The proposal is durable and the lease is still ours.
     let stored = store.load_run("run-p").await.unwrap().unwrap();
     assert_eq!(stored.pending.as_ref().unwrap().call.as_ref().unwrap(), &call);
-    assert_eq!(refused(store.claim("run-p", 0, 0, "other", 100).await.unwrap()), "leased");
+    assert_eq!(refused(store.claim("run-p", 0, 0, "other", 100, 50).await.unwrap()), "leased");
     assert!(store.renew(&lease, 5_000).await.unwrap().0);
     // A replay of the same proposal commit is refused: its events are already appended.
     assert_eq!(
@@ -150,7 +150,7 @@ async fn history_lives_outside_the_checkpoint_old_checkpoints_upgrade_and_newer_
     let redis = Redis::start(&dir, false).await;
     let (store, _) = store_with_run(&redis, "run-l", 3).await;
     for step in 0..2 {
-        let (lease, state) = granted(store.claim("run-l", step, 0, "w", 5_000).await.unwrap());
+        let (lease, state) = granted(store.claim("run-l", step, 0, "w", 5_000, 50).await.unwrap());
         let t = completed(state, lease.fence, "w");
         assert_eq!(store.commit(&lease, &t.state, &t.events, 0, None).await.unwrap(), CommitOutcome::Committed);
     }
@@ -167,7 +167,7 @@ async fn history_lives_outside_the_checkpoint_old_checkpoints_upgrade_and_newer_
     // A schema-1 checkpoint (spec and steps inline, no spec key, no step list) still loads and
     // runs; its next commit moves its steps to the list and writes its spec key.
     let (_, mut old) = store_with_run(&redis, "run-v1", 3).await;
-    let (lease, state) = granted(store.claim("run-v1", 0, 0, "w", 5_000).await.unwrap());
+    let (lease, state) = granted(store.claim("run-v1", 0, 0, "w", 5_000, 50).await.unwrap());
     let t = completed(state, lease.fence, "w");
     old.schema_version = 1;
     old.steps = t.state.steps.clone();
@@ -189,7 +189,7 @@ async fn history_lives_outside_the_checkpoint_old_checkpoints_upgrade_and_newer_
     let view = store.run_view("run-v1", 10).await.unwrap().unwrap();
     assert_eq!((view.steps_total, view.latest.len()), (1, 1), "inline steps are shown");
     assert!(view.state.spec.is_some(), "the inline spec is read");
-    let (lease, state) = granted(store.claim("run-v1", 1, 0, "w", 5_000).await.unwrap());
+    let (lease, state) = granted(store.claim("run-v1", 1, 0, "w", 5_000, 50).await.unwrap());
     let t = completed(state, lease.fence, "w");
     assert_eq!(store.commit(&lease, &t.state, &t.events, 0, None).await.unwrap(), CommitOutcome::Committed);
     let view = store.run_view("run-v1", 10).await.unwrap().unwrap();
@@ -209,7 +209,7 @@ async fn history_lives_outside_the_checkpoint_old_checkpoints_upgrade_and_newer_
         .query_async(&mut conn)
         .await
         .unwrap();
-    match store.claim("run-v9", 0, 0, "old-worker", 5_000).await.unwrap() {
+    match store.claim("run-v9", 0, 0, "old-worker", 5_000, 50).await.unwrap() {
         Claim::Refused(reason) => assert!(reason.starts_with("newer_schema") && reason.contains("upgrade"), "{reason}"),
         Claim::Granted(_) => panic!("an old worker claimed a newer checkpoint"),
     }
@@ -219,4 +219,28 @@ async fn history_lives_outside_the_checkpoint_old_checkpoints_upgrade_and_newer_
     assert!(matches!(store.read_for_update("run-v9").await, Err(baton_store::Error::NewerSchema { .. })));
     let head: Vec<u8> = redis::cmd("HGET").arg("baton:run:{run-v9}").arg("state").query_async(&mut conn).await.unwrap();
     assert_eq!(head, newer.encode_to_vec(), "nothing was overwritten");
+}
+
+#[tokio::test]
+async fn a_claim_reads_only_the_latest_step_records_of_a_model_run() {
+    let dir = TempDir::new("claim-window");
+    let redis = Redis::start(&dir, false).await;
+    let (store, _) = store_with(&redis, "run-w", model_spec("m", "goal", &["echo"])).await;
+    let call = baton_proto::v1::ToolCall { tool: "echo".into(), args_json: "{}".into() };
+    for step in 0..10 {
+        let (lease, state) = granted(store.claim("run-w", step, 0, "w", 5_000, 4).await.unwrap());
+        let ctx =
+            StepContext { worker: "w".into(), fence: lease.fence, started_at_ms: 2, now_ms: 3, retry_tiers_ms: vec![] };
+        let t = apply_outcome(state, &call, Outcome::Completed { output_json: format!("{step}") }, &ctx, 0.0);
+        assert_eq!(store.commit(&lease, &t.state, &t.events, 0, None).await.unwrap(), CommitOutcome::Committed);
+    }
+    let Claim::Granted(g) = store.claim("run-w", 10, 0, "w", 5_000, 4).await.unwrap() else { panic!("refused") };
+    assert_eq!(g.history.iter().map(|r| r.step).collect::<Vec<_>>(), vec![6, 7, 8, 9], "the latest 4, oldest first");
+    assert_eq!(g.state.next_step, 10, "the head still counts every step");
+    assert!(store.release(&g.lease).await.unwrap());
+    let Claim::Granted(g) = store.claim("run-w", 10, 0, "w", 5_000, 0).await.unwrap() else { panic!("refused") };
+    assert!(g.history.is_empty(), "a window of 0 reads no records");
+    assert!(store.release(&g.lease).await.unwrap());
+    let Claim::Granted(g) = store.claim("run-w", 10, 0, "w", 5_000, 1000).await.unwrap() else { panic!("refused") };
+    assert_eq!(g.history.len(), 10, "a window longer than the run reads it all");
 }

@@ -26,7 +26,7 @@ async fn store_with_run(redis: &Redis, run_id: &str, steps: &[(&str, &str)]) -> 
 }
 
 async fn claim(store: &Store, run_id: &str, step: u32, ttl_ms: u64) -> (Lease, RunState) {
-    match store.claim(run_id, step, 0, "w", ttl_ms).await.unwrap() {
+    match store.claim(run_id, step, 0, "w", ttl_ms, 50).await.unwrap() {
         Claim::Granted(g) => (g.lease, g.state),
         Claim::Refused(r) => panic!("claim refused: {r}"),
     }
@@ -131,7 +131,7 @@ async fn a_stop_left_by_a_dead_owner_ends_the_run_on_any_resume() {
     let end = cancel().apply(read.state.clone(), 5);
     assert_eq!(store.update(&read, &end.state, &end.events, 60_000).await.unwrap(), UpdateOutcome::Updated);
     assert!(store.read_for_update("run-o").await.unwrap().unwrap().stop.is_none());
-    assert!(matches!(store.claim("run-o", 0, 0, "w2", 1_000).await.unwrap(), Claim::Refused(r) if r == "terminal"));
+    assert!(matches!(store.claim("run-o", 0, 0, "w2", 1_000, 50).await.unwrap(), Claim::Refused(r) if r == "terminal"));
     let _ = lease;
 }
 

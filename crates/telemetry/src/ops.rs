@@ -23,6 +23,10 @@ pub const SECONDS_BUCKETS: &[f64] =
 /// Buckets of every `*_steps` histogram (steps per slice: 1 up to `worker.slice_max_steps`).
 pub const STEPS_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 
+/// Buckets of every `*_bytes` histogram: 1 KiB to 16 MiB, by fours.
+pub const BYTES_BUCKETS: &[f64] =
+    &[1024.0, 4096.0, 16384.0, 65536.0, 262_144.0, 1_048_576.0, 4_194_304.0, 16_777_216.0];
+
 /// Installs the process-wide Prometheus recorder (once; later calls reuse it). Histograms are
 /// exported as Prometheus histograms (buckets), so they aggregate across instances.
 pub fn prometheus() -> PrometheusHandle {
@@ -30,7 +34,8 @@ pub fn prometheus() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_steps".into()), STEPS_BUCKETS));
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_steps".into()), STEPS_BUCKETS))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_bytes".into()), BYTES_BUCKETS));
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),
                 Err(e) => {

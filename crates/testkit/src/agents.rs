@@ -17,7 +17,7 @@ pub struct AgentStack {
     pub stack: Stack,
     /// The scripted model endpoint `scripted`.
     pub model: ModelServer,
-    /// The HTTP tools `lookup_order`, `ship_order`, `refund`.
+    /// The HTTP tools `lookup_order`, `ship_order`, `refund`, `add_note`.
     pub tools: ToolServer,
     /// The gRPC agent `support` and the gRPC tool `notify`.
     pub grpc: GrpcServer,
@@ -54,6 +54,15 @@ idempotent = false
 url = "{refund}"
 args_schema = {{ type = "object", required = ["order_id", "amount"], properties = {{ order_id = {{ type = "string" }}, amount = {{ type = "number" }} }} }}
 
+[tools.add_note]
+description = "Add a note to the customer's file; the same note twice is fine"
+kind = "http"
+side_effect = "write"
+idempotent = true
+allow_repeats = true
+url = "{note}"
+args_schema = {{ type = "object", required = ["text"], properties = {{ text = {{ type = "string" }} }} }}
+
 [tools.notify]
 description = "Send the customer a message"
 kind = "grpc"
@@ -65,6 +74,7 @@ args_schema = {{ type = "object", required = ["text"], properties = {{ text = {{
         lookup = tools.url("lookup_order"),
         ship = tools.url("ship_order"),
         refund = tools.url("refund"),
+        note = tools.url("add_note"),
         grpc = grpc.endpoint(),
     )
 }

@@ -178,13 +178,11 @@ async fn a_model_proposes_and_the_runtime_decides() {
     assert_eq!(run.usage.unwrap().rejections, 3);
     assert!(a.tools.calls("refund").iter().all(|c| !c.idempotency_key.starts_with(&bounded)));
 
-    // An advisory run never calls a write tool: the call is a draft, the run goes on.
+    // An advisory run never calls a write tool: the call is a draft, and the run ends with it.
     let (run, _) = finish(&mut client, &advised, &a).await;
     assert_eq!(run.status(), RunStatus::Succeeded);
-    assert_eq!(
-        outcomes(&run),
-        vec![(StepOutcome::Drafted, "autonomy_advisory".into()), (StepOutcome::Completed, String::new())]
-    );
+    assert_eq!(outcomes(&run), vec![(StepOutcome::Drafted, "autonomy_advisory".into())]);
+    assert_eq!(run.stop_reason.clone().unwrap().code, "advice_ready");
     assert_eq!(a.tools.calls("ship_order").iter().filter(|c| c.idempotency_key.starts_with(&advised)).count(), 0);
 
     // drafts_for_review ends the run with the side effect as a draft for a human.
@@ -252,7 +250,9 @@ async fn spend_budgets_end_runs_with_their_figures() {
     let why = run.stop_reason.unwrap();
     assert_eq!(why.code, "max_tokens");
     assert_eq!(why.message, "token budget exhausted: 240 of 200 tokens used (200 in, 40 out) after 2 model calls");
-    assert_eq!(run.steps.len(), 1, "the over-budget proposal never ran");
+    assert_eq!(run.steps.len(), 2, "the over-budget proposal is recorded");
+    assert_eq!((run.steps[1].outcome(), run.steps[1].reason_code.as_str()), (StepOutcome::Rejected, "max_tokens"));
+    assert_eq!(a.tools.calls("lookup_order").iter().filter(|c| c.idempotency_key.starts_with(&tokens)).count(), 1);
     assert_eq!(events.last().unwrap().usage.unwrap().input_tokens, 200, "RUN_FINISHED carries the spend");
 
     let (run, _) = finish(&mut client, &cost, &a).await;

@@ -167,7 +167,8 @@ async fn claim_until_decided(worker: &Worker, task: &Task) -> Option<Option<pipe
 /// Claims the task's step. `Ok(None)` means the task is a duplicate or not to run now.
 async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipeline::Claimed>> {
     let ttl = worker.config.worker.lease_ttl_ms;
-    let claim = worker.store.claim(&task.run_id, task.step, task.attempt, &worker.id, ttl).await?;
+    let window = worker.config.history_window();
+    let claim = worker.store.claim(&task.run_id, task.step, task.attempt, &worker.id, ttl, window).await?;
     let label = match &claim {
         Claim::Granted(..) => "granted",
         Claim::Refused(reason) if reason.starts_with("newer_schema") => "newer_schema",
@@ -180,6 +181,8 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
             worker.store.index_set(Index::Inflight, &task.run_id, due).await?;
             worker.store.worker_holds(&worker.id, &task.run_id, true).await?;
             let baton_store::Granted { lease, state, stop, history, unpublished } = *granted;
+            let read = state.encoded_len() + history.iter().map(prost::Message::encoded_len).sum::<usize>();
+            metrics::histogram!(crate::metric_definitions::CLAIM_BYTES).record(read as f64);
             Ok(Some(pipeline::Claimed { lease, state, stop, history, unpublished, due }))
         }
         Claim::Refused(reason) if reason.starts_with("newer_schema") => {

@@ -5,6 +5,10 @@ use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 /// Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing, newer_schema.
 pub const CLAIMS: &str = "baton_worker_claims_total";
 
+/// Bytes of run state a granted claim read: the checkpoint (head and spec) and the step
+/// records its planner may be shown (bounded by the planners' `history_max_steps`).
+pub const CLAIM_BYTES: &str = "baton_worker_claim_bytes";
+
 /// How steps ended, by outcome: continued (committed, the run kept its worker), or how the slice
 /// ended (advanced, retried, waiting, finished, dead_lettered, fenced, abandoned, …).
 pub const STEPS: &str = "baton_worker_steps_total";
@@ -52,6 +56,11 @@ pub fn describe() {
         CLAIMS,
         Unit::Count,
         "Claim verdicts: granted, stale, leased, terminal, waiting, ahead, missing, newer_schema."
+    );
+    describe_histogram!(
+        CLAIM_BYTES,
+        Unit::Bytes,
+        "Bytes of run state a granted claim read: checkpoint, spec and the step records its planner may be shown."
     );
     describe_counter!(STEPS, Unit::Count, "How claimed steps ended, by outcome.");
     describe_histogram!(STEP_DURATION, Unit::Seconds, "Plan to result of one step (its commit not included).");

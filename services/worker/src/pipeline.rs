@@ -191,7 +191,12 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
         metrics::counter!(m::STEPS, "outcome" => "continued").increment(1);
         state = t.state;
         if reads_history {
+            // The same window a claim reads: a long slice does not grow what it holds.
             history.extend(state.steps.iter().cloned());
+            let keep = worker.config.history_window() as usize;
+            if history.len() > keep {
+                history.drain(..history.len() - keep);
+            }
         }
         mark_committed(&mut state);
     };

@@ -1,6 +1,7 @@
 //! The `grpc` planner: `baton.v1.AgentService/Propose`, served by the user's own code in any
-//! language (see `examples/agent-python`). The agent gets the run summary, its history and
-//! the allowed tools; it answers a tool call or a finish, with what it spent.
+//! language (see `examples/agent-python`). The agent gets the run summary, its latest steps (at
+//! most `[agents.<name>] history_max_steps`; `step` says how many there are in all) and the
+//! allowed tools; it answers a tool call or a finish, with what it spent.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ pub struct AgentPlanner {
     name: String,
     client: AgentServiceClient<Channel>,
     timeout: Duration,
+    history_max_steps: usize,
 }
 
 impl AgentPlanner {
@@ -27,7 +29,12 @@ impl AgentPlanner {
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
         let client = AgentServiceClient::new(channel).max_decoding_message_size(config.max_response_bytes);
-        Ok(Self { name: name.to_string(), client, timeout: Duration::from_millis(config.timeout_ms) })
+        Ok(Self {
+            name: name.to_string(),
+            client,
+            timeout: Duration::from_millis(config.timeout_ms),
+            history_max_steps: config.history_max_steps as usize,
+        })
     }
 
     async fn ask(&self, req: PlanRequest<'_>) -> Result<Proposal, PlannerError> {
@@ -38,7 +45,7 @@ impl AgentPlanner {
             tenant: state.tenant.clone(),
             goal: spec.goal.clone(),
             step: state.next_step,
-            history: req.history.to_vec(),
+            history: req.history[req.history.len().saturating_sub(self.history_max_steps)..].to_vec(),
             tools: req.tools,
             usage: state.usage,
             budget: state.budget,

@@ -4,7 +4,9 @@
 //! [`Planners`] holds the configured ones and picks a run's.
 
 mod agent;
+pub mod history;
 mod model;
+mod text_call;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +23,9 @@ use crate::BoxFuture;
 pub struct PlanRequest<'a> {
     /// The run so far: goal, spec, spend.
     pub state: &'a RunState,
-    /// Every step the run has recorded, oldest first.
+    /// The run's latest recorded steps, oldest first, ending at its newest: what the claim read
+    /// (the planners' largest `history_max_steps`) plus the steps of this slice. A planner shows
+    /// its model or agent a tail of it, as its history policy says.
     pub history: &'a [baton_proto::v1::StepRecord],
     /// The tools the run may call, with their schemas.
     pub tools: Vec<ToolInfo>,

@@ -1,9 +1,10 @@
 //! The `model` planner: one chat completion per step from an OpenAI-compatible endpoint with
-//! tool calling. The request is the system prompt, the goal, and every committed step as an
-//! assistant tool call plus its result; `tools` lists the run's allowed tools with their
-//! schemas. A reply with a tool call proposes it; a reply without one finishes the run.
-//! 429 (with `Retry-After`), 408, 5xx, timeouts and connection errors are retryable; other
-//! 4xx, a malformed body or an oversized one are not.
+//! tool calling. The request is the system prompt, the goal, and the run's latest steps as the
+//! endpoint's history policy keeps them ([`super::history`]), each an assistant tool call plus
+//! its result; `tools` lists the run's allowed tools with their schemas. A reply with a tool
+//! call proposes it; so does a reply whose text is a tool call ([`super::text_call`]); any
+//! other reply finishes the run. 429 (with `Retry-After`), 408, 5xx, timeouts and connection
+//! errors are retryable; other 4xx, a malformed body or an oversized one are not.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use baton_core::plan::{Action, Proposal};
 use baton_proto::v1::{planner, RunState, ToolCall, Usage};
 use serde_json::{json, Value};
 
+use super::history::{elided_note, shown};
+use super::text_call::call_in_text;
 use super::{step_result_text, PlanRequest, Planner, PlannerError};
 use crate::http::{excerpt, read_limited, retry_after_ms, retryable_status, BodyError};
 use crate::BoxFuture;
@@ -97,7 +100,11 @@ pub fn request_body(config: &baton_config::Model, req: &PlanRequest<'_>) -> Valu
     }
     let goal = state.spec.as_ref().map(|s| s.goal.clone()).unwrap_or_default();
     messages.push(json!({"role": "user", "content": goal}));
-    for record in req.history {
+    let history = shown(req.history, state.next_step, config);
+    if history.elided > 0 {
+        messages.push(json!({"role": "user", "content": elided_note(history.elided)}));
+    }
+    for record in history.steps {
         let id = format!("call_{}", record.step);
         let content = if record.model_text.is_empty() { Value::Null } else { Value::String(record.model_text.clone()) };
         messages.push(json!({
@@ -131,7 +138,8 @@ pub fn request_body(config: &baton_config::Model, req: &PlanRequest<'_>) -> Valu
     body
 }
 
-/// Reads a completion: the first tool call, or the reply text; usage and its cost.
+/// Reads a completion: the first tool call — structured, or written in the reply's text — or
+/// else the reply text as a finish; usage and its cost.
 pub fn parse_reply(body: &[u8], config: &baton_config::Model) -> Result<Proposal, String> {
     let reply: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {}", excerpt(body, 200)))?;
     let message = reply
@@ -152,7 +160,10 @@ pub fn parse_reply(body: &[u8], config: &baton_config::Model) -> Result<Proposal
             };
             Action::Call(ToolCall { tool: name.to_string(), args_json })
         }
-        None => Action::Finish(text.clone()),
+        None => match call_in_text(&text) {
+            Some((call, rest)) => return Ok(Proposal { action: Action::Call(call), usage, text: rest }),
+            None => Action::Finish(text.clone()),
+        },
     };
     let text = if matches!(action, Action::Call(_)) { text } else { String::new() };
     Ok(Proposal { action, usage, text })
@@ -240,6 +251,39 @@ mod tests {
     }
 
     #[test]
+    fn a_long_run_is_shown_as_its_policy_says_with_a_note() {
+        let (mut s, _) = state();
+        let history: Vec<StepRecord> = (0..40)
+            .map(|i| StepRecord {
+                step: i,
+                tool: "echo".into(),
+                args_json: format!(r#"{{"i":{i}}}"#),
+                output_json: "x".repeat(100),
+                outcome: StepOutcome::Completed as i32,
+                ..Default::default()
+            })
+            .collect();
+        s.next_step = 40;
+        let policy = baton_config::Model { history_recent_steps: 4, history_budget_tokens: 0, ..config() };
+        let body =
+            request_body(&policy, &PlanRequest { state: &s, history: &history, tools: vec![], tokens_left: None });
+        let messages = body["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 3 + 2 * 4, "system, goal, the note, 4 exchanges");
+        assert_eq!(messages[1]["content"], "find order 7", "the goal is kept");
+        let note = messages[2]["content"].as_str().unwrap();
+        assert!(note.starts_with("[36 earlier steps of this run are not shown"), "{note}");
+        assert_eq!(messages[3]["tool_calls"][0]["id"], "call_36");
+        let short = request_body(
+            &config(),
+            &PlanRequest { state: &s, history: &history[..2], tools: vec![], tokens_left: None },
+        );
+        assert!(
+            short["messages"][2]["content"].as_str().unwrap().starts_with("[38 earlier steps"),
+            "steps never read count too"
+        );
+    }
+
+    #[test]
     fn replies_become_proposals_with_cost() {
         let call = br#"{"choices":[{"message":{"content":"checking","tool_calls":[{"id":"x","type":"function",
             "function":{"name":"echo","arguments":"{\"q\":2}"}}]},"finish_reason":"tool_calls"}],
@@ -250,6 +294,10 @@ mod tests {
         assert_eq!((p.usage.input_tokens, p.usage.output_tokens, p.usage.cost_micros), (1000, 100, 3000));
         let done = br#"{"choices":[{"message":{"content":"order 7 shipped"}}],"usage":{"prompt_tokens":5,"completion_tokens":3}}"#;
         assert_eq!(parse_reply(done, &config()).unwrap().action, Action::Finish("order 7 shipped".into()));
+        let text_call = br#"{"choices":[{"message":{"content":"```json\n{\"name\": \"lookup_order\", \"arguments\": {\"order_id\": \"A1\"}}\n```"}}]}"#;
+        let p = parse_reply(text_call, &config()).unwrap();
+        let read = ToolCall { tool: "lookup_order".into(), args_json: r#"{"order_id":"A1"}"#.into() };
+        assert_eq!((p.action, p.text.as_str()), (Action::Call(read), ""), "a call written as text is a proposal");
         assert!(parse_reply(b"<html>", &config()).unwrap_err().contains("not JSON"));
         assert!(parse_reply(br#"{"choices":[]}"#, &config()).unwrap_err().contains("choices[0]"));
     }

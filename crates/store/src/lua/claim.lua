@@ -1,5 +1,6 @@
 -- Claim step ARGV[1], attempt ARGV[2] of a run for owner ARGV[3] with a lease of ARGV[4] ms.
--- A run whose planner reads its history (any but `script`) gets its step list too.
+-- A run whose planner reads its history (any but `script`) gets the latest ARGV[5] records of
+-- its step list too (never the whole list: a claim costs the same at step 10 and 10,000).
 -- KEYS[1] run hash, KEYS[2] lease, KEYS[3] fence counter, KEYS[4] spec, KEYS[5] step list,
 -- KEYS[6] event stream.
 -- Returns {'ok', fence, head, stop, spec, history, unpublished} or {reason}: missing, terminal,
@@ -20,7 +21,8 @@ redis.call('SET', KEYS[2], ARGV[3] .. '/' .. fence, 'PX', ARGV[4])
 if h[1] == 'queued' then redis.call('HSET', KEYS[1], 'status', 'running') end
 local run = redis.call('HMGET', KEYS[1], 'state', 'stop')
 local history = {}
-if h[4] and h[4] ~= 'script' then history = redis.call('LRANGE', KEYS[5], 0, -1) end
+local window = tonumber(ARGV[5])
+if h[4] and h[4] ~= 'script' and window > 0 then history = redis.call('LRANGE', KEYS[5], -window, -1) end
 local unpublished = {}
 local behind = tonumber(h[5] or '0') - tonumber(h[6] or '0')
 if behind > 0 then unpublished = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', behind) end

@@ -1,0 +1,105 @@
+//! The fleet's connections and logs: `[kafka]`, `[redis]`, `[telemetry]`.
+
+use serde::{Deserialize, Serialize};
+
+/// `[kafka]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Kafka {
+    /// Bootstrap servers, comma-separated (`BATON_KAFKA_BROKERS`).
+    pub brokers: String,
+    /// Prefix of every topic name: `<prefix>.tasks.<lane>`, `<prefix>.events`.
+    pub topic_prefix: String,
+    /// Partitions of topics Baton creates (the most workers of a lane that can share work).
+    pub partitions: i32,
+    /// Replication factor of topics Baton creates.
+    pub replication_factor: i32,
+    /// Consumer-group partition assignment: `range`, `roundrobin` or `cooperative-sticky`.
+    pub assignment_strategy: String,
+    /// Consumer session timeout: how long a dead worker keeps its partitions.
+    pub session_timeout_ms: u32,
+    /// Consumer `max.poll.interval.ms`, also the rebalance timeout: how long a rebalance waits
+    /// for members to rejoin.
+    pub max_poll_interval_ms: u32,
+    /// Producer idempotence (`enable.idempotence`).
+    pub idempotence: bool,
+    /// Producer linger: how long to wait to batch records.
+    pub linger_ms: u32,
+    /// Consumer `fetch.wait.max.ms`: the longest a fetch waits for data; with brokers that
+    /// answer a fetch only when it expires, this is added to every hand-on.
+    pub fetch_wait_max_ms: u32,
+    /// A consumer that received nothing for this long pauses its partitions (no fetches) until
+    /// a wake-up: what an idle fleet costs the broker.
+    pub idle_pause_ms: u64,
+}
+
+impl Default for Kafka {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "baton".into(),
+            partitions: 8,
+            replication_factor: 1,
+            assignment_strategy: "range".into(),
+            session_timeout_ms: 10_000,
+            max_poll_interval_ms: 300_000,
+            idempotence: true,
+            linger_ms: 2,
+            fetch_wait_max_ms: 10,
+            idle_pause_ms: 2_000,
+        }
+    }
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Redis {
+    /// Connection URL.
+    pub url: String,
+    /// Connections per service process.
+    pub pool_size: usize,
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Self { url: "redis://127.0.0.1:6379".into(), pool_size: 32 }
+    }
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Telemetry {
+    /// Log filter, `RUST_LOG` syntax.
+    pub log_level: String,
+    /// `json` (default) or `text`.
+    pub log_format: String,
+    /// Argument fields (any depth, any case) masked as `[redacted]` in the run's events, on
+    /// Redis and Kafka alike. The values of the secrets Baton reads (model API keys, tools'
+    /// secret headers) are masked wherever they appear, whatever this list says.
+    pub redact_fields: Vec<String>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        let redact_fields = [
+            "password",
+            "passwd",
+            "secret",
+            "token",
+            "api_key",
+            "apikey",
+            "authorization",
+            "access_token",
+            "refresh_token",
+            "client_secret",
+            "private_key",
+        ];
+        Self {
+            log_level: "info".into(),
+            log_format: "json".into(),
+            redact_fields: redact_fields.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+}
