@@ -55,15 +55,34 @@ impl Default for Kafka {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Redis {
-    /// Connection URL.
+    /// Connection URL (with `cluster`, one seed node of the cluster).
     pub url: String,
-    /// Connections per service process.
+    /// Connections per service process (a single Redis; a cluster uses one multiplexed
+    /// connection per node).
     pub pool_size: usize,
+    /// Redis Cluster: `url` and `cluster_seeds` are nodes of a cluster, and every key is routed
+    /// to the node owning its slot.
+    pub cluster: bool,
+    /// More seed nodes of the cluster besides `url` (any one reachable is enough to start).
+    pub cluster_seeds: Vec<String>,
+    /// Replicas that must have a write before it counts as done (Redis `WAIT`): every claim's
+    /// fence, every commit and every change from outside a run. 0 trusts the primary alone (a
+    /// failover can then lose acknowledged writes, docs/failure-model.md).
+    pub min_replicas_acked: u32,
+    /// How long a write waits for `min_replicas_acked` replicas before it counts as failed.
+    pub replica_ack_timeout_ms: u64,
 }
 
 impl Default for Redis {
     fn default() -> Self {
-        Self { url: "redis://127.0.0.1:6379".into(), pool_size: 32 }
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+            pool_size: 32,
+            cluster: false,
+            cluster_seeds: Vec::new(),
+            min_replicas_acked: 0,
+            replica_ack_timeout_ms: 1_000,
+        }
     }
 }
 

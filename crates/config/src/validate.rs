@@ -81,6 +81,17 @@ impl Config {
             return Err(invalid("redis.url", format!("{:?} must start with redis:// or rediss://", self.redis.url)));
         }
         positive("redis.pool_size", self.redis.pool_size as u64)?;
+        for seed in &self.redis.cluster_seeds {
+            if !self.redis.cluster {
+                return Err(invalid("redis.cluster_seeds", "are only used with redis.cluster = true".to_string()));
+            }
+            if !seed.starts_with("redis://") && !seed.starts_with("rediss://") {
+                return Err(invalid("redis.cluster_seeds", format!("{seed:?} must start with redis:// or rediss://")));
+            }
+        }
+        if self.redis.min_replicas_acked > 0 {
+            positive("redis.replica_ack_timeout_ms", self.redis.replica_ack_timeout_ms)?;
+        }
 
         let r = &self.runs;
         if r.lanes.is_empty() {

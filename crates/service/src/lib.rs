@@ -9,6 +9,7 @@ mod infra;
 pub mod metric_definitions;
 pub mod redaction;
 mod route;
+pub mod shards;
 pub mod switches;
 pub mod tools;
 

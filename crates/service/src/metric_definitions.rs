@@ -45,6 +45,7 @@ pub fn count_finished(state: &baton_core::v1::RunState) {
 
 /// Registers the descriptions with the installed recorder, and the series with zero values.
 pub fn describe() {
+    baton_store::metric_definitions::describe();
     describe_counter!(MANIFEST_RELOADS, Unit::Count, "Tool manifest reloads, by result: loaded, rejected.");
     describe_counter!(RUNS_FINISHED, Unit::Count, "Runs that ended, by status and stop reason code.");
     describe_gauge!(BUILD_INFO, "Always 1: the service and the Baton version and build it runs.");

@@ -130,14 +130,13 @@ impl Store {
     /// Removes a run's dead letter (discard): the letter, its legacy copy and its listing.
     /// True if there was one.
     pub async fn dead_letter_remove(&self, run_id: &str) -> Result<bool> {
-        let mut conn = self.conn().await?;
-        let mut pipe = redis::pipe();
-        pipe.del(keys::dead_letter(run_id))
-            .hdel(keys::LEGACY_DEAD_LETTERS, run_id)
-            .zrem(keys::DEAD_LETTERS_BY_TIME, run_id)
-            .ignore();
-        let (removed, legacy): (i64, i64) = pipe.query_async(&mut conn).await?;
-        Ok(removed + legacy > 0)
+        let cmds = vec![
+            redis::cmd("DEL").arg(keys::dead_letter(run_id)).clone(),
+            redis::cmd("HDEL").arg(keys::LEGACY_DEAD_LETTERS).arg(run_id).clone(),
+            redis::cmd("ZREM").arg(keys::DEAD_LETTERS_BY_TIME).arg(run_id).clone(),
+        ];
+        let removed: Vec<i64> = self.each(cmds).await?;
+        Ok(removed[0] + removed[1] > 0)
     }
 
     /// Unlists a requeued run's letter (its update already removed the letter) if the listing

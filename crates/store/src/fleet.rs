@@ -1,14 +1,14 @@
 //! A sample of the fleet's shared state for gauges (the reaper exports it): in-flight runs and
 //! how overdue the oldest is, timers, dead letters, live workers, switches in force, approvals
-//! waiting and the oldest one's age. One
-//! pipelined round trip of cardinalities and range heads, cheap at any size.
+//! waiting and the oldest one's age. One pipelined round trip per index shard and one for the
+//! fleet's singletons, of cardinalities and range heads: cheap at any size.
 
 use crate::{keys, Result, Store};
 
 /// What the indexes hold now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FleetSample {
-    /// Entries of `baton:inflight` (steps leased, hand-ons unconfirmed, tasks not yet claimed).
+    /// In-flight entries, every shard (steps leased, hand-ons unconfirmed, tasks not yet claimed).
     pub in_flight: u64,
     /// How far past due the oldest in-flight entry is, ms (0 when none is due).
     pub inflight_overdue_ms: i64,
@@ -35,13 +35,24 @@ impl Store {
     /// Samples the shared indexes at `now_ms`.
     pub async fn fleet_sample(&self, now_ms: i64) -> Result<FleetSample> {
         let mut conn = self.conn().await?;
-        type Reply = (u64, Vec<(String, i64)>, u64, u64, u64, u64, u64, u64, Vec<(String, i64)>);
-        let (in_flight, oldest, timers, timers_due, dead_letters, workers, switches, approvals, oldest_approval): Reply =
-            redis::pipe()
-            .zcard(keys::INFLIGHT)
-            .zrange_withscores(keys::INFLIGHT, 0, 0)
-            .zcard(keys::TIMERS)
-            .zcount(keys::TIMERS, "-inf", now_ms)
+        let (mut in_flight, mut oldest_due, mut timers, mut timers_due) = (0u64, None::<i64>, 0u64, 0u64);
+        for shard in crate::index::shards() {
+            let (count, head, shard_timers, shard_due): (u64, Vec<(String, i64)>, u64, u64) = redis::pipe()
+                .zcard(keys::inflight(shard))
+                .zrange_withscores(keys::inflight(shard), 0, 0)
+                .zcard(keys::timers(shard))
+                .zcount(keys::timers(shard), "-inf", now_ms)
+                .query_async(&mut conn)
+                .await?;
+            in_flight += count;
+            timers += shard_timers;
+            timers_due += shard_due;
+            if let Some((_, due)) = head.first() {
+                oldest_due = Some(oldest_due.map_or(*due, |o| o.min(*due)));
+            }
+        }
+        type Reply = (u64, u64, u64, u64, Vec<(String, i64)>);
+        let (dead_letters, workers, switches, approvals, oldest_approval): Reply = redis::pipe()
             .zcard(keys::DEAD_LETTERS_BY_TIME)
             .zcard(keys::WORKERS)
             .hlen(keys::SWITCHES)
@@ -49,7 +60,7 @@ impl Store {
             .zrange_withscores(keys::APPROVALS_ALL, 0, 0)
             .query_async(&mut conn)
             .await?;
-        let inflight_overdue_ms = oldest.first().map_or(0, |(_, due)| (now_ms - due).max(0));
+        let inflight_overdue_ms = oldest_due.map_or(0, |due| (now_ms - due).max(0));
         let oldest_approval_ms = oldest_approval.first().map_or(0, |(_, at)| (now_ms - at).max(0));
         Ok(FleetSample {
             in_flight,

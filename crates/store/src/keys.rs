@@ -1,4 +1,8 @@
-//! Redis key names (DESIGN §4). Per-run keys are hash-tagged `{<run id>}` so one run lives in one slot.
+//! Redis key names (DESIGN §4). Per-run keys are hash-tagged `{<run id>}` so one run lives in one
+//! slot of a Redis Cluster. The due-time indexes are split into [`SHARDS`] shards tagged
+//! `{idx:NN}` (a run's entries all go to its shard, so one pipeline or script touches one slot).
+//! Fleet-wide singletons share the tag `{fleet}`; per-tenant and per-lane listings are one key
+//! each, spread over the slots by their names. On a single Redis the tags change nothing.
 
 /// The checkpoint hash of run `r`.
 pub fn run(r: &str) -> String {
@@ -40,14 +44,30 @@ pub fn tenant_runs(tenant: &str) -> String {
     format!("baton:tenant-runs:{tenant}")
 }
 
-/// Index of runs whose step is in flight or whose hand-on is unconfirmed, by due time.
-pub const INFLIGHT: &str = "baton:inflight";
+/// How many shards each due-time index is split into (fixed: changing it strands entries).
+pub const SHARDS: u16 = 16;
 
-/// Index of run deadlines.
-pub const DEADLINES: &str = "baton:deadlines";
+/// The shard of run `r` (FNV-1a of its id).
+pub fn shard_of(r: &str) -> u16 {
+    let hash = r.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % u64::from(SHARDS)) as u16
+}
 
-/// Index of waiting runs by wake time.
-pub const TIMERS: &str = "baton:timers";
+/// Shard `shard` of the index of runs whose step is in flight or whose hand-on is unconfirmed,
+/// by due time.
+pub fn inflight(shard: u16) -> String {
+    format!("baton:{{idx:{shard:02}}}:inflight")
+}
+
+/// Shard `shard` of the index of run deadlines.
+pub fn deadlines(shard: u16) -> String {
+    format!("baton:{{idx:{shard:02}}}:deadlines")
+}
+
+/// Shard `shard` of the index of waiting runs by wake time.
+pub fn timers(shard: u16) -> String {
+    format!("baton:{{idx:{shard:02}}}:timers")
+}
 
 /// Calls recorded by the `ledger` tool for run `r`: `<idempotency key>|<fence>|<worker>`, in
 /// order. Expires with the run.
@@ -65,26 +85,37 @@ pub fn dead_letter(r: &str) -> String {
 /// removed, for upgrades only).
 pub const LEGACY_DEAD_LETTERS: &str = "baton:dlq";
 
+/// The lease on index shard `shard` of a control-plane role (`reaper`, `scheduler`): the id of
+/// the member that sweeps it.
+pub fn shard_owner(shard: u16, role: &str) -> String {
+    format!("baton:{{idx:{shard:02}}}:owner:{role}")
+}
+
+/// Live members of a control-plane role: member id → last beat (ms, the Redis server's clock).
+pub fn members(role: &str) -> String {
+    format!("baton:{{fleet}}:members:{role}")
+}
+
 /// Dead letters by time, for listing.
-pub const DEAD_LETTERS_BY_TIME: &str = "baton:dlq:by-time";
+pub const DEAD_LETTERS_BY_TIME: &str = "baton:{fleet}:dlq:by-time";
 
 /// The audit log stream.
-pub const AUDIT: &str = "baton:audit";
+pub const AUDIT: &str = "baton:{fleet}:audit";
 
 /// The tool manifest's reload generation.
-pub const TOOLS_RELOAD: &str = "baton:tools:reload";
+pub const TOOLS_RELOAD: &str = "baton:{fleet}:tools:reload";
 
-/// Live workers: id → last beat (ms since epoch).
-pub const WORKERS: &str = "baton:workers";
+/// Live workers: id → last beat (ms, the Redis server's clock).
+pub const WORKERS: &str = "baton:{fleet}:workers";
 
 /// The runs worker `id` holds.
 pub fn worker_runs(id: &str) -> String {
-    format!("baton:worker-runs:{id}")
+    format!("baton:{{fleet}}:worker-runs:{id}")
 }
 
 /// Partition owners of a lane's task topic: partition → `<worker>|<fresh until ms>`.
 pub fn owners(lane: &str) -> String {
-    format!("baton:owners:{lane}")
+    format!("baton:{{fleet}}:owners:{lane}")
 }
 
 /// Pub/sub channel of wake-ups: the name of a topic that has new records.
@@ -101,7 +132,7 @@ pub fn breaker_failures(t: &str) -> String {
 }
 
 /// Operator switches in force: `<switch>:<target>` → `<value>|<actor>|<at ms>|<reason>`.
-pub const SWITCHES: &str = "baton:switches";
+pub const SWITCHES: &str = "baton:{fleet}:switches";
 
 /// Runs waiting for an approval, of one tenant, by request time.
 pub fn approvals(tenant: &str) -> String {
@@ -109,7 +140,7 @@ pub fn approvals(tenant: &str) -> String {
 }
 
 /// Runs waiting for an approval, of every tenant, by request time (for the fleet gauges).
-pub const APPROVALS_ALL: &str = "baton:approvals-all";
+pub const APPROVALS_ALL: &str = "baton:{fleet}:approvals-all";
 
 /// Runs of one tenant not known to have ended, by admission time (pruned when read at the cap).
 pub fn active_runs(tenant: &str) -> String {
@@ -127,10 +158,10 @@ pub fn submit_bucket(tenant: &str) -> String {
 }
 
 /// Each lane's consumer lag as the reaper last read it: lane → `<records>|<at ms>`.
-pub const LANE_LAG: &str = "baton:lane-lag";
+pub const LANE_LAG: &str = "baton:{fleet}:lane-lag";
 
 /// API keys by key id (protobuf `ApiKey`, never the secret).
-pub const API_KEYS: &str = "baton:apikeys";
+pub const API_KEYS: &str = "baton:{fleet}:apikeys";
 
 /// API key ids by the SHA-256 (hex) of their secret.
-pub const API_KEYS_BY_HASH: &str = "baton:apikeys:by-hash";
+pub const API_KEYS_BY_HASH: &str = "baton:{fleet}:apikeys:by-hash";

@@ -117,8 +117,8 @@ impl Store {
         history: u32,
     ) -> Result<Claim> {
         let mut conn = self.conn().await?;
-        let reply: Vec<Value> = scripts()
-            .claim
+        let mut invocation = scripts().claim.prepare_invoke();
+        invocation
             .key(keys::run(run_id))
             .key(keys::lease(run_id))
             .key(keys::fence(run_id))
@@ -129,9 +129,9 @@ impl Store {
             .arg(attempt)
             .arg(owner)
             .arg(ttl_ms)
-            .arg(history)
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(history);
+        // The fence this claim takes must survive a failover before anything runs under it.
+        let reply: Vec<Value> = self.write_acked(&mut conn, &scripts().claim, &invocation).await?;
         let verdict: String = reply.first().map(redis::from_redis_value_ref).transpose()?.unwrap_or_default();
         if verdict != "ok" {
             return Ok(Claim::Refused(verdict));
@@ -233,7 +233,7 @@ impl Store {
         let letter = letter.map(Message::encode_to_vec).unwrap_or_default();
         invocation.arg(&lease.token).arg(lease.fence).arg(read_seq).arg(keep_ttl_ms).arg(letter);
         checkpoint_write(&mut invocation, state, events, retention_ms, &self.redaction);
-        let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        let reply: Vec<String> = self.write_acked(&mut conn, &scripts().commit, &invocation).await?;
         let stop = reply.get(1);
         Ok(match reply.first().map(String::as_str).unwrap_or_default() {
             "ok" => CommitOutcome::Committed,

@@ -6,6 +6,7 @@ mod admission;
 mod api_keys;
 mod audit;
 mod breakers;
+mod conn;
 mod dead_letters;
 mod fleet;
 mod index;
@@ -13,10 +14,12 @@ pub mod keys;
 pub mod layout;
 mod lease;
 mod ledger;
+pub mod metric_definitions;
 mod owners;
 mod publish;
 mod runs;
 mod scripts;
+mod shards;
 mod sweep;
 mod switches;
 mod update;
@@ -26,15 +29,13 @@ mod workers;
 
 use std::time::Duration;
 
-use deadpool_redis::{Manager, Pool, Runtime};
-use redis::AsyncConnectionConfig;
-
 pub use admission::Bucket;
 pub use audit::AuditEntry;
 pub use breakers::{BreakerGate, BreakerLimits, BreakerView};
+pub use conn::Conn;
 pub use dead_letters::DeadLetterPage;
 pub use fleet::FleetSample;
-pub use index::Index;
+pub use index::{shards, Index};
 pub use lease::{Claim, CommitOutcome, Granted, Lease};
 pub use ledger::LedgerCall;
 pub use runs::{Reservation, RunPage, RunView, StoredEvent};
@@ -77,6 +78,15 @@ pub enum Error {
     /// The pool could not be built from the config.
     #[error("redis config: {0}")]
     Config(String),
+    /// A write reached the primary but fewer replicas than required confirmed it in time: a
+    /// failover may lose it, so it does not count as done.
+    #[error("write confirmed by {acked} replicas of the {wanted} required (redis.min_replicas_acked)")]
+    NotReplicated {
+        /// Replicas required.
+        wanted: u32,
+        /// Replicas that confirmed.
+        acked: u32,
+    },
 }
 
 /// Longest wait for one Redis reply.
@@ -85,10 +95,12 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Result alias for the store.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// A handle on Redis. Cheap to clone.
+/// A handle on Redis (a single server or a cluster). Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool,
+    backend: conn::Backend,
+    /// Replicas that must confirm each fenced write.
+    replicas: conn::Replicas,
     /// Masks configured argument fields and secrets in every event written.
     redaction: std::sync::Arc<baton_core::redact::Redaction>,
 }
@@ -100,26 +112,18 @@ impl Store {
         self
     }
 
-    /// Builds the connection pool (connections are opened lazily). Replies may take up to
+    /// A store for `config`: a pool of connections to one Redis, or a Redis Cluster
+    /// (`redis.cluster`); connections are opened lazily. Replies may take up to
     /// [`RESPONSE_TIMEOUT`], which bounds blocking reads such as a watch's `XREAD BLOCK`.
     pub fn new(config: &baton_config::Redis) -> Result<Self> {
-        let connection = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let manager = Manager::new_with_config(config.url.as_str(), connection)?;
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(5)))
-            .create_timeout(Some(Duration::from_secs(3)))
-            .build()
-            .map_err(|e| Error::Config(e.to_string()))?;
-        Ok(Self { pool, redaction: Default::default() })
-    }
-
-    /// A pooled connection.
-    pub async fn conn(&self) -> Result<deadpool_redis::Connection> {
-        Ok(self.pool.get().await?)
+        Ok(Self {
+            backend: conn::Backend::new(config)?,
+            replicas: conn::Replicas {
+                min_acked: config.min_replicas_acked,
+                timeout_ms: config.replica_ack_timeout_ms,
+            },
+            redaction: Default::default(),
+        })
     }
 
     /// Round-trips a PING; used by readiness probes.

@@ -96,8 +96,8 @@ impl Store {
         let mut conn = self.conn().await?;
         let r = &state.run_id;
         let spec = state.spec.clone().unwrap_or_default();
-        let created: i64 = scripts()
-            .create
+        let mut invocation = scripts().create.prepare_invoke();
+        invocation
             .key(keys::run(r))
             .key(keys::events(r))
             .key(keys::spec(r))
@@ -109,9 +109,9 @@ impl Store {
             .arg(state.event_seq)
             .arg(spec.encode_to_vec())
             .arg(baton_core::plan::kind_name(&spec))
-            .arg(event.encode_to_vec())
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(event.encode_to_vec());
+        // An admitted run must not vanish in a failover after SubmitRun answered.
+        let created: i64 = self.write_acked(&mut conn, &scripts().create, &invocation).await?;
         if created == 1 {
             let _: () = conn.zadd(keys::tenant_runs(&state.tenant), r, state.created_at_ms).await?;
         }
@@ -138,12 +138,8 @@ impl Store {
         if run_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn().await?;
-        let mut pipe = redis::pipe();
-        for id in run_ids {
-            pipe.cmd("HGET").arg(keys::run(id)).arg("status");
-        }
-        let names: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let cmds = run_ids.iter().map(|id| redis::cmd("HGET").arg(keys::run(id)).arg("status").clone()).collect();
+        let names: Vec<Option<String>> = self.each(cmds).await?;
         Ok(names.iter().map(|n| n.as_deref().and_then(status::parse)).collect())
     }
 
@@ -222,15 +218,16 @@ impl Store {
             if fresh.is_empty() {
                 return Ok(page);
             }
-            let mut pipe = redis::pipe();
+            // Three reads per run, each in its run's slot.
+            let mut cmds = Vec::new();
             for (id, _) in &fresh {
-                pipe.cmd("HMGET").arg(keys::run(id)).arg("state").arg("status");
-                pipe.cmd("GET").arg(keys::spec(id));
-                pipe.cmd("LLEN").arg(keys::steps(id));
+                cmds.push(redis::cmd("HMGET").arg(keys::run(id)).arg("state").arg("status").clone());
+                cmds.push(redis::cmd("GET").arg(keys::spec(id)).clone());
+                cmds.push(redis::cmd("LLEN").arg(keys::steps(id)).clone());
             }
             type Row = ((Option<Vec<u8>>, Option<String>), Option<Vec<u8>>, u64);
             let rows: Vec<Row> = {
-                let flat: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+                let flat: Vec<redis::Value> = self.each(cmds).await?;
                 let mut rows = Vec::new();
                 for row in flat.chunks(3) {
                     let cell = |i: usize| {

@@ -47,6 +47,10 @@ pub struct Scripts {
     pub owners_publish: Script,
     /// Partitions owned by live workers (`lua/owners_live.lua`).
     pub owners_live: Script,
+    /// A control-plane member's beat (`lua/member_beat.lua`).
+    pub member_beat: Script,
+    /// Take or renew an index shard's lease (`lua/shard_take.lua`).
+    pub shard_take: Script,
 }
 
 /// The process-wide scripts.
@@ -82,6 +86,8 @@ pub fn scripts() -> &'static Scripts {
             worker_dead: Script::new(&format!("{clock}{}", include_str!("lua/worker_dead.lua"))),
             owners_publish: Script::new(&format!("{clock}{}", include_str!("lua/owners_publish.lua"))),
             owners_live: Script::new(&format!("{clock}{}", include_str!("lua/owners_live.lua"))),
+            member_beat: Script::new(&format!("{clock}{}", include_str!("lua/member_beat.lua"))),
+            shard_take: Script::new(include_str!("lua/shard_take.lua")),
         }
     })
 }

@@ -70,11 +70,8 @@ impl Store {
         if entries.is_empty() {
             return Ok((0, 0, 0));
         }
-        let mut pipe = redis::pipe();
-        for (run_id, _) in &entries {
-            pipe.cmd("HGET").arg(keys::run(run_id)).arg("status");
-        }
-        let statuses: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let reads = entries.iter().map(|(id, _)| redis::cmd("HGET").arg(keys::run(id)).arg("status").clone()).collect();
+        let statuses: Vec<Option<String>> = self.each(reads).await?;
         let stale = |status: &Option<String>| match (listing, status) {
             (_, None) => true,
             (Listing::NotEnded, Some(s)) => baton_core::status::parse(s).is_some_and(baton_core::status::is_terminal),
@@ -89,7 +86,7 @@ impl Store {
             }
         }
         if removed > 0 {
-            let () = removal.query_async(&mut conn).await?;
+            let () = self.query_loading(&mut conn, &removal, &[&scripts().unindex]).await?;
         }
         let next = if entries.len() < limit { 0 } else { from + entries.len() - removed };
         Ok((entries.len(), removed, next))

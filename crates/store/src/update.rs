@@ -81,7 +81,7 @@ impl Store {
         let mut invocation = scripts().update.prepare_invoke();
         invocation.arg(read.fence).arg(read.seq);
         checkpoint_write(&mut invocation, state, events, retention_ms, &self.redaction);
-        let verdict: String = invocation.invoke_async(&mut conn).await?;
+        let verdict: String = self.write_acked(&mut conn, &scripts().update, &invocation).await?;
         Ok(match verdict.as_str() {
             "ok" => UpdateOutcome::Updated,
             "leased" => UpdateOutcome::Leased,
@@ -102,13 +102,9 @@ impl Store {
     /// `unleased` (nobody executes it: stop it by compare-and-set).
     pub async fn request_stop(&self, run_id: &str, request: &StopRequest) -> Result<String> {
         let mut conn = self.conn().await?;
-        let verdict: String = scripts()
-            .request_stop
-            .key(keys::run(run_id))
-            .key(keys::lease(run_id))
-            .arg(request.encode())
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(verdict)
+        let mut invocation = scripts().request_stop.prepare_invoke();
+        invocation.key(keys::run(run_id)).key(keys::lease(run_id)).arg(request.encode());
+        // An accepted stop must not be lost to a failover.
+        Ok(self.write_acked(&mut conn, &scripts().request_stop, &invocation).await?)
     }
 }

@@ -10,27 +10,17 @@ use crate::{keys, Result, Store};
 impl Store {
     /// Lists run `run_id` as waiting for an approval requested at `at_ms`.
     pub async fn approvals_add(&self, tenant: &str, run_id: &str, at_ms: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let () = redis::pipe()
-            .zadd(keys::approvals(tenant), run_id, at_ms)
-            .ignore()
-            .zadd(keys::APPROVALS_ALL, run_id, at_ms)
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
+        let cmds = [keys::approvals(tenant), keys::APPROVALS_ALL.to_string()]
+            .map(|key| redis::cmd("ZADD").arg(key).arg(at_ms).arg(run_id).clone());
+        let _: Vec<i64> = self.each(cmds.into()).await?;
         Ok(())
     }
 
     /// Drops run `run_id` from the tenant's approvals.
     pub async fn approvals_drop(&self, tenant: &str, run_id: &str) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let () = redis::pipe()
-            .zrem(keys::approvals(tenant), run_id)
-            .ignore()
-            .zrem(keys::APPROVALS_ALL, run_id)
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
+        let cmds = [keys::approvals(tenant), keys::APPROVALS_ALL.to_string()]
+            .map(|key| redis::cmd("ZREM").arg(key).arg(run_id).clone());
+        let _: Vec<i64> = self.each(cmds.into()).await?;
         Ok(())
     }
 
@@ -43,12 +33,15 @@ impl Store {
     /// Lists run `run_id` in each of the active sets `sets`; returns how many each lists now, it
     /// included (one round trip for all of them).
     pub async fn active_admit(&self, sets: &[String], run_id: &str, at_ms: i64) -> Result<Vec<u64>> {
-        let mut conn = self.conn().await?;
-        let mut pipe = redis::pipe();
-        for set in sets {
-            pipe.zadd(set, run_id, at_ms).ignore().zcard(set);
-        }
-        Ok(pipe.query_async(&mut conn).await?)
+        // ZADD then ZCARD of each set (one slot per set), sets side by side.
+        let cmds = sets
+            .iter()
+            .flat_map(|set| {
+                [redis::cmd("ZADD").arg(set).arg(at_ms).arg(run_id).clone(), redis::cmd("ZCARD").arg(set).clone()]
+            })
+            .collect();
+        let replies: Vec<u64> = self.each(cmds).await?;
+        Ok(replies.chunks(2).map(|pair| pair[1]).collect())
     }
 
     /// The runs listed in the active set `set` (at most `limit`).
@@ -60,14 +53,9 @@ impl Store {
     /// Takes an ended run off its tenant's and its lane's active sets (it may be listed again,
     /// by a requeue).
     pub async fn active_ended(&self, tenant: &str, lane: &str, run_id: &str) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let () = redis::pipe()
-            .zrem(keys::active_runs(tenant), run_id)
-            .ignore()
-            .zrem(keys::lane_active_runs(lane), run_id)
-            .ignore()
-            .query_async(&mut conn)
-            .await?;
+        let cmds = [keys::active_runs(tenant), keys::lane_active_runs(lane)]
+            .map(|key| redis::cmd("ZREM").arg(key).arg(run_id).clone());
+        let _: Vec<i64> = self.each(cmds.into()).await?;
         Ok(())
     }
 

@@ -21,7 +21,7 @@ async fn store_with_run(redis: &Redis, run_id: &str, steps: usize) -> (Store, Ru
 }
 
 async fn store_with(redis: &Redis, run_id: &str, spec: RunSpec) -> (Store, RunState) {
-    let config = baton_config::Redis { url: redis.url(), pool_size: 4 };
+    let config = baton_config::Redis { url: redis.url(), pool_size: 4, ..Default::default() };
     let store = Store::new(&config).unwrap();
     let policy = Policy { models: vec!["m".into()], ..Policy::default() };
     let state = admit(run_id, "t", "", spec, &policy, &Catalog::builtins(), 1).unwrap();

@@ -16,7 +16,7 @@ use baton_store::{Claim, CommitOutcome, Index, Lease, Store, UpdateOutcome};
 use baton_testkit::{Redis, TempDir};
 
 async fn store_with_run(redis: &Redis, run_id: &str, steps: &[(&str, &str)]) -> Store {
-    let config = baton_config::Redis { url: redis.url(), pool_size: 4 };
+    let config = baton_config::Redis { url: redis.url(), pool_size: 4, ..Default::default() };
     let store = Store::new(&config).unwrap();
     let mut state = admit(run_id, "t", "", script_spec(steps), &Policy::default(), &Catalog::builtins(), 1).unwrap();
     let mut events = Vec::new();
@@ -159,8 +159,12 @@ async fn a_dead_letter_is_written_with_the_run_s_end_and_taken_by_its_requeue() 
     // Listed before its commit, but not shown until the letter exists; not pruned either.
     assert!(store.dead_letters(None, 10, None).await.unwrap().letters.is_empty());
     let mut conn = store.conn().await.unwrap();
-    let listed: Option<i64> =
-        redis::cmd("ZSCORE").arg("baton:dlq:by-time").arg("run-d").query_async(&mut conn).await.unwrap();
+    let listed: Option<i64> = redis::cmd("ZSCORE")
+        .arg(baton_store::keys::DEAD_LETTERS_BY_TIME)
+        .arg("run-d")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(listed, Some(7), "a run still going keeps its listing");
     assert_eq!(
         store.commit(&lease, &dead.state, &dead.events, 60_000, Some(&letter)).await.unwrap(),
@@ -188,7 +192,7 @@ async fn a_dead_letter_is_written_with_the_run_s_end_and_taken_by_its_requeue() 
 async fn index_entries_are_removed_only_as_they_were_read() {
     let dir = TempDir::new("unindex");
     let redis = Redis::start(&dir, false).await;
-    let config = baton_config::Redis { url: redis.url(), pool_size: 4 };
+    let config = baton_config::Redis { url: redis.url(), pool_size: 4, ..Default::default() };
     let store = Store::new(&config).unwrap();
     store.index_set(Index::Inflight, "r", 100).await.unwrap();
     // A resume wrote a fresher entry after a reader saw 100: the reader's removal misses.

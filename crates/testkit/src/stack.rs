@@ -288,6 +288,12 @@ impl Stack {
         self.services.len() - 1
     }
 
+    /// A store on the stack's Redis, connected as the services are.
+    pub fn store(&self) -> baton_store::Store {
+        let config = baton_config::Redis { url: self.redis.url(), pool_size: 4, ..Default::default() };
+        baton_store::Store::new(&config).expect("a store for the stack's Redis")
+    }
+
     /// A gRPC client of the gateway.
     pub async fn client(&self) -> RunServiceClient<Channel> {
         let endpoint = format!("http://127.0.0.1:{}", self.grpc_port);

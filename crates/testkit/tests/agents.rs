@@ -146,7 +146,7 @@ async fn a_model_proposes_and_the_runtime_decides() {
         serde_json::from_str::<serde_json::Value>(&rejected.args_json).unwrap(),
         serde_json::json!({"order_id": 7, "password": "[redacted]", "note": "token [redacted]"})
     );
-    let store = baton_store::Store::new(&baton_config::Redis { url: a.stack.redis.url(), pool_size: 2 }).unwrap();
+    let store = a.stack.store();
     let audit =
         baton_testkit::events_audit::audit(&store, &a.stack.broker.bootstrap(), std::slice::from_ref(&fixed), WITHIN)
             .await;

@@ -359,7 +359,7 @@ async fn tenants_see_only_their_own_runs_whatever_credential_or_header() {
     // Every key change is in the audit log, with who made it.
     let mut redis = redis::Client::open(stack.redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let audit: redis::streams::StreamRangeReply =
-        redis::cmd("XRANGE").arg("baton:audit").arg("-").arg("+").query_async(&mut redis).await.unwrap();
+        redis::cmd("XRANGE").arg(baton_store::keys::AUDIT).arg("-").arg("+").query_async(&mut redis).await.unwrap();
     let entries: Vec<(String, String)> = audit
         .ids
         .iter()
@@ -371,7 +371,7 @@ async fn tenants_see_only_their_own_runs_whatever_credential_or_header() {
     assert!(entries.contains(&("apikey.revoke".into(), format!("key:{b_admin_id}"))), "{entries:?}");
     // The secrets are nowhere in Redis.
     let dump: Vec<(String, Vec<u8>)> =
-        redis::cmd("HGETALL").arg("baton:apikeys").query_async(&mut redis).await.unwrap();
+        redis::cmd("HGETALL").arg(baton_store::keys::API_KEYS).query_async(&mut redis).await.unwrap();
     assert!(dump.iter().all(|(_, v)| !String::from_utf8_lossy(v).contains(&a_sub[6..])));
 }
 

@@ -95,7 +95,7 @@ async fn workers_with_skewed_clocks_keep_their_runs_and_a_dead_one_loses_them_in
     stack.services[fast].terminate(Duration::from_secs(20)).await;
     let survivor = stack.start("worker").await;
     wait_until_each_owns_partitions(&stack, &[survivor]).await;
-    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
+    let store = stack.store();
     let doomed = stack.instance_id(slow).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let held = loop {
@@ -132,7 +132,7 @@ async fn wait_until_each_owns_partitions(stack: &Stack, services: &[usize]) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let owners: std::collections::HashMap<String, String> =
-            redis::cmd("HGETALL").arg("baton:owners:main").query_async(&mut conn).await.unwrap();
+            redis::cmd("HGETALL").arg(baton_store::keys::owners("main")).query_async(&mut conn).await.unwrap();
         let owns =
             |i: &usize| stack.instance_id(*i).is_some_and(|w| owners.values().any(|v| v.starts_with(&format!("{w}|"))));
         if services.iter().all(owns) {
@@ -149,7 +149,7 @@ async fn wait_until_each_owns_partitions(stack: &Stack, services: &[usize]) {
 
 /// Every `ledger` step's effect was recorded once: no step ran again after a broken lease.
 async fn assert_no_step_ran_twice(stack: &Stack, ids: &[String]) {
-    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
+    let store = stack.store();
     for id in ids {
         for step in [3, 8] {
             let calls = store.ledger_calls(&format!("{id}:{step}")).await.unwrap();

@@ -31,7 +31,7 @@ async fn keys_and_memory(conn: &mut redis::aio::MultiplexedConnection) -> (BTree
 
 /// Keys that differ in name from run to run but are one per fleet member, not per run.
 fn fleet_shape(key: &str) -> String {
-    if key.starts_with("baton:worker-runs:") {
+    if key.starts_with(&baton_store::keys::worker_runs("")) {
         "baton:worker-runs:<worker>".into()
     } else {
         key.to_string()

@@ -20,9 +20,7 @@ const WITHIN: Duration = Duration::from_secs(30);
 
 /// Ledger calls recorded under the run's step `step` (the `ledger` tool's audited effects).
 async fn ledger_calls(stack: &Stack, run_id: &str, step: u32) -> usize {
-    let config = baton_config::Redis { url: stack.redis.url(), pool_size: 1 };
-    let store = baton_store::Store::new(&config).unwrap();
-    store.ledger_calls(&format!("{run_id}:{step}")).await.unwrap().len()
+    stack.store().ledger_calls(&format!("{run_id}:{step}")).await.unwrap().len()
 }
 
 fn cancel(run_id: &str) -> CancelRunRequest {

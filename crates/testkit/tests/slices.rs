@@ -33,7 +33,7 @@ async fn a_run_keeps_its_worker_for_a_slice_then_goes_back_through_its_lane() {
     assert_eq!(sample(&metrics, "baton_worker_steps_total", r#"{outcome="continued"}"#), 9.0);
     assert_eq!(sample(&metrics, "baton_worker_steps_total", r#"{outcome="advanced"}"#), 2.0, "two slice ends");
 
-    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
+    let store = stack.store();
     let audit = baton_testkit::events_audit::audit(
         &store,
         &stack.broker.bootstrap(),

@@ -21,7 +21,7 @@ async fn runs_checkpointed_by_the_previous_build_complete_on_this_one() {
     let mut admin = stack.admin().await;
     let pause =
         |paused| SetLaneSwitchRequest { lane: "main".into(), paused, actor: "ops".into(), reason: "upgrade".into() };
-    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
+    let store = stack.store();
     let redis = redis::Client::open(stack.redis.url()).unwrap();
     let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
 

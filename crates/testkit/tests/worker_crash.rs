@@ -60,7 +60,7 @@ async fn a_dead_workers_runs_resume_long_before_its_leases_expire() {
     stack.start("worker").await;
     let mut client = stack.client().await;
     let id = submit(&mut client, script(&[("echo", "{}"), ("sleep", r#"{"ms":60000}"#), ("echo", "{}")]), "").await;
-    let store = baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 2 }).unwrap();
+    let store = stack.store();
     // Find the worker holding the run from its lease, and kill it mid-sleep.
     let mut holder = None;
     for _ in 0..200 {

@@ -42,10 +42,13 @@ pub async fn sweep(reaper: &Reaper) -> anyhow::Result<()> {
         // Runs whose task may sit in a dead worker's partitions: dispatched (entry due within the
         // dispatch grace) but not claimed. Retries still in their back-off are due later.
         let grace = reaper.config.runs.dispatch_grace_ms as i64;
-        let waiting = store.index_due(Index::Inflight, now_ms() + grace, reaper.config.reaper.batch).await?;
-        for (run_id, at) in waiting {
-            if let Err(e) = recover(reaper, &run_id, Some(at)).await {
-                tracing::warn!(run_id, error = %e, "cannot re-dispatch a run waiting to be claimed");
+        for shard in baton_store::shards() {
+            let batch = reaper.config.reaper.batch;
+            let waiting = store.index_due(Index::Inflight, shard, now_ms() + grace, batch).await?;
+            for (run_id, at) in waiting {
+                if let Err(e) = recover(reaper, &run_id, Some(at)).await {
+                    tracing::warn!(run_id, error = %e, "cannot re-dispatch a run waiting to be claimed");
+                }
             }
         }
     }

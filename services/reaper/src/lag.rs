@@ -12,7 +12,12 @@ use tokio_util::sync::CancellationToken;
 use crate::metric_definitions as m;
 
 /// Samples until `stop` fires; returns at once when sampling is off (`lag_sample_ms = 0`).
-pub async fn sample_lanes(config: Config, store: baton_store::Store, stop: CancellationToken) {
+pub async fn sample_lanes(
+    config: Config,
+    store: baton_store::Store,
+    leading: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: CancellationToken,
+) {
     let every = config.reaper.lag_sample_ms;
     if every == 0 {
         return;
@@ -26,7 +31,9 @@ pub async fn sample_lanes(config: Config, store: baton_store::Store, stop: Cance
     }
     let timeout = Duration::from_millis(every.clamp(500, 5_000));
     loop {
-        for (lane, probe) in &probes {
+        // Only the leading reaper reads the broker; the others wait their turn.
+        let probes_now = if leading.load(std::sync::atomic::Ordering::Relaxed) { probes.as_slice() } else { &[] };
+        for (lane, probe) in probes_now {
             let probe = probe.clone();
             match tokio::task::spawn_blocking(move || probe.sample(timeout)).await {
                 Ok(Ok(lags)) => {

@@ -4,9 +4,11 @@
 //! worker's leases are broken first so its runs need not wait for their TTL ([`failover`]).
 //! Deadlines: a run past its wall-clock deadline ends `timed_out`, at once if no step is in
 //! flight, else through the same stop flag as a cancel ([`deadline`]).
-//! The loop sleeps until the next entry is due or a bounded interval passes. Beside it, the
-//! fleet gauges are sampled from Redis and the lanes' consumer lag from the broker ([`lag`]), and
-//! the listings of runs are kept free of runs that ended or expired ([`listings`]).
+//! The loop sleeps until the next entry is due or a bounded interval passes. Several reapers run
+//! at once: each sweeps its share of the index shards (`baton_service::shards`), and the one
+//! holding shard 0 also does the fleet-wide jobs — dead workers' failover, the fleet gauges
+//! sampled from Redis, the lanes' consumer lag from the broker ([`lag`]), and keeping the
+//! listings of runs free of runs that ended or expired ([`listings`]).
 
 mod deadline;
 mod failover;
@@ -15,9 +17,12 @@ mod listings;
 pub mod metric_definitions;
 mod recover;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use baton_config::Config;
+use baton_service::shards::ShardShare;
 use baton_service::Infra;
 use baton_store::{Index, Store};
 use baton_telemetry::now_ms;
@@ -43,27 +48,36 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(ops = %infra.ops, "reaper ready");
     let every = Duration::from_millis(config.switches.refresh_ms);
     let switches = baton_service::switches::LiveSwitches::start(infra.store.clone(), every, infra.stopping()).await;
-    tokio::spawn(lag::sample_lanes(config.clone(), infra.store.clone(), infra.stopping()));
-    tokio::spawn(listings::run(infra.store.clone(), infra.stopping()));
+    // Fleet-wide jobs run in the reaper that leads (holds index shard 0).
+    let leading = Arc::new(AtomicBool::new(false));
+    tokio::spawn(lag::sample_lanes(config.clone(), infra.store.clone(), leading.clone(), infra.stopping()));
+    tokio::spawn(listings::run(infra.store.clone(), leading.clone(), infra.stopping()));
     let control = baton_service::control::Control::new(&config, infra.store.clone(), infra.producer.clone());
     let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone(), switches, control };
+    let mut share = ShardShare::new(infra.store.clone(), "reaper", &infra.id);
     let max_interval = reaper.config.reaper.max_interval_ms as i64;
     let mut sampled = std::time::Instant::now() - Duration::from_secs(1);
     loop {
         infra.readiness.tick();
         let mut next_due = now_ms() + max_interval;
-        if sampled.elapsed() >= Duration::from_secs(1) {
-            sample_fleet(&reaper).await;
-            sampled = std::time::Instant::now();
+        let shards = share.refresh().await;
+        leading.store(share.leads(), Ordering::Relaxed);
+        if share.leads() {
+            if sampled.elapsed() >= Duration::from_secs(1) {
+                sample_fleet(&reaper).await;
+                sampled = std::time::Instant::now();
+            }
+            if let Err(e) = failover::sweep(&reaper).await {
+                tracing::warn!(error = %e, "failover sweep failed");
+            }
         }
-        if let Err(e) = failover::sweep(&reaper).await {
-            tracing::warn!(error = %e, "failover sweep failed");
-        }
-        for (index, label) in [(Index::Inflight, "inflight"), (Index::Deadlines, "deadlines")] {
-            match sweep(&reaper, index).await {
-                Ok(Some(due)) => next_due = next_due.min(due),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(index = label, error = %e, "sweep failed"),
+        for shard in shards {
+            for (index, label) in [(Index::Inflight, "inflight"), (Index::Deadlines, "deadlines")] {
+                match sweep(&reaper, index, shard).await {
+                    Ok(Some(due)) => next_due = next_due.min(due),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(index = label, shard, error = %e, "sweep failed"),
+                }
             }
         }
         let wait_ms = (next_due - now_ms()).clamp(10, max_interval);
@@ -72,6 +86,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             _ = shutdown.cancelled() => break,
         }
     }
+    share.release_all().await;
     infra.stop(Duration::from_millis(reaper.config.reaper.drain_grace_ms));
     Ok(())
 }
@@ -108,10 +123,11 @@ async fn sample_fleet(reaper: &Reaper) {
     }
 }
 
-/// Handles every due entry of `index` (up to the batch size); returns its next due time.
-async fn sweep(reaper: &Reaper, index: Index) -> anyhow::Result<Option<i64>> {
+/// Handles every due entry of shard `shard` of `index` (up to the batch size); returns its next
+/// due time.
+async fn sweep(reaper: &Reaper, index: Index, shard: u16) -> anyhow::Result<Option<i64>> {
     let batch = reaper.config.reaper.batch;
-    let due = reaper.store.index_due(index, now_ms(), batch).await?;
+    let due = reaper.store.index_due(index, shard, now_ms(), batch).await?;
     for (run_id, at) in &due {
         let result = match index {
             Index::Deadlines => deadline::enforce(reaper, run_id, *at).await,
@@ -124,5 +140,5 @@ async fn sweep(reaper: &Reaper, index: Index) -> anyhow::Result<Option<i64>> {
     if due.len() >= batch {
         return Ok(Some(now_ms()));
     }
-    Ok(reaper.store.index_next_due(index).await?)
+    Ok(reaper.store.index_next_due(index, shard).await?)
 }

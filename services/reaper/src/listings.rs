@@ -16,13 +16,19 @@ const PAGE: usize = 256;
 /// Pages checked per second.
 const PAGES_PER_TICK: usize = 8;
 
-/// Sweeps listings until `stop`.
-pub async fn run(store: Store, stop: CancellationToken) {
+/// Sweeps listings until `stop`, while this reaper leads.
+pub async fn run(store: Store, leading: std::sync::Arc<std::sync::atomic::AtomicBool>, stop: CancellationToken) {
     // Listing key → rank to go on from.
     let mut listings: BTreeMap<String, usize> = BTreeMap::new();
     let mut scan_cursor = 0u64;
     let mut next_key: Option<String> = None;
     loop {
+        if !leading.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                _ = stop.cancelled() => return,
+            }
+        }
         match store.scan_listings(scan_cursor, SCAN_COUNT).await {
             Ok((cursor, found)) => {
                 for key in found {

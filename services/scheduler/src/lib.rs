@@ -1,6 +1,7 @@
 //! The scheduler service owns delayed work: the retry tier topics ([`tiers`]), which it
 //! re-publishes to each run's lane when due without ever sleeping per message, and the timers
-//! index ([`timers`]), which wakes waiting runs.
+//! index ([`timers`]), which wakes waiting runs. Several schedulers run at once: the retry tiers'
+//! partitions are shared by their consumer group, the timer index's shards by leases.
 
 pub mod metric_definitions;
 mod tiers;
@@ -24,7 +25,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     )
     .await?;
     tracing::info!(ops = %infra.ops, "scheduler ready");
-    let timers = timers::run(config.clone(), infra.store.clone(), infra.producer.clone(), shutdown.clone());
+    let timers =
+        timers::run(config.clone(), infra.store.clone(), infra.producer.clone(), infra.id.clone(), shutdown.clone());
     let timer_loop = tokio::spawn(timers);
     let result = tiers::run(&config, &infra.id, &infra.producer, &infra.readiness, &shutdown).await;
     infra.readiness.set_draining();

@@ -8,37 +8,48 @@ use std::time::Duration;
 use baton_core::machine::{wake, Next};
 use baton_proto::v1::RunStatus;
 use baton_service::control::Control;
+use baton_service::shards::ShardShare;
 use baton_store::{Index, Store};
 use baton_telemetry::now_ms;
 use tokio_util::sync::CancellationToken;
 
-/// Sweeps the timers index until `shutdown`.
+/// Sweeps this scheduler's share of the timers index shards until `shutdown` (`member`: this
+/// scheduler's id; several schedulers split the shards between them).
 pub async fn run(
     config: baton_config::Config,
     store: Store,
     producer: baton_bus::Producer,
+    member: String,
     shutdown: CancellationToken,
 ) {
     let max_interval = config.scheduler.timer_max_interval_ms as i64;
     let control = Control::new(&config, store.clone(), producer);
+    let mut share = ShardShare::new(store.clone(), "scheduler", &member);
     loop {
-        let next_due = match sweep(&config, &store, &control).await {
-            Ok(next) => next,
-            Err(e) => {
-                tracing::warn!(error = %e, "timer sweep failed");
-                None
+        let mut next_due: Option<i64> = None;
+        for shard in share.refresh().await {
+            match sweep(&config, &store, &control, shard).await {
+                Ok(Some(due)) => next_due = Some(next_due.map_or(due, |n| n.min(due))),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(shard, error = %e, "timer sweep failed"),
             }
-        };
+        }
         let wait = next_due.map_or(max_interval, |due| (due - now_ms()).clamp(1, max_interval));
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
         }
     }
+    share.release_all().await;
 }
 
-async fn sweep(config: &baton_config::Config, store: &Store, control: &Control) -> anyhow::Result<Option<i64>> {
-    let due = store.index_due(Index::Timers, now_ms(), config.scheduler.timer_batch).await?;
+async fn sweep(
+    config: &baton_config::Config,
+    store: &Store,
+    control: &Control,
+    shard: u16,
+) -> anyhow::Result<Option<i64>> {
+    let due = store.index_due(Index::Timers, shard, now_ms(), config.scheduler.timer_batch).await?;
     for (run_id, at) in &due {
         if let Err(e) = wake_one(config, store, control, run_id, *at).await {
             tracing::warn!(run_id = %run_id, error = %e, "cannot wake run yet");
@@ -47,7 +58,7 @@ async fn sweep(config: &baton_config::Config, store: &Store, control: &Control) 
     if due.len() >= config.scheduler.timer_batch {
         return Ok(Some(now_ms()));
     }
-    Ok(store.index_next_due(Index::Timers).await?)
+    Ok(store.index_next_due(Index::Timers, shard).await?)
 }
 
 /// Wakes the run of the timer entry due `at`, if it still waits. Entries are removed only as

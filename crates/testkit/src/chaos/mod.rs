@@ -389,8 +389,7 @@ async fn audit(
     started: Instant,
     settle: Duration,
 ) -> ChaosReport {
-    let store =
-        baton_store::Store::new(&baton_config::Redis { url: stack.redis.url(), pool_size: 4 }).expect("redis pool");
+    let store = stack.store();
     let wall_start = crate::now_ms() - started.elapsed().as_millis() as i64;
     let kill_ms: Vec<i64> = kills.iter().map(|k| wall_start + k.duration_since(started).as_millis() as i64).collect();
     let mut report = ChaosReport { runs: ids.len(), kills: kills.len(), ..Default::default() };

@@ -1,0 +1,37 @@
+//! Who sweeps which index shard. Reapers and schedulers run several at once without a
+//! singleton: each beats into its role's registry (`baton:{fleet}:members:<role>`, the Redis
+//! server's clock) and holds leases on index shards (`baton:{idx:NN}:owner:<role>`), about an
+//! equal share each; a member that stops renewing loses its shards when their leases expire, and
+//! the others take them. The fleet-wide jobs of a role are done by the holder of shard 0.
+
+use crate::{keys, scripts::scripts, Result, Store};
+
+impl Store {
+    /// Records that `member` of `role` is alive; members silent for `ttl_ms` are forgotten.
+    /// Returns how many members of the role are alive.
+    pub async fn member_beat(&self, role: &str, member: &str, ttl_ms: u64) -> Result<u32> {
+        let mut conn = self.conn().await?;
+        Ok(scripts().member_beat.key(keys::members(role)).arg(member).arg(ttl_ms).invoke_async(&mut conn).await?)
+    }
+
+    /// Takes, or renews, `member`'s lease on `shard` for `role`, for `ttl_ms`. True if `member`
+    /// holds it now.
+    pub async fn shard_take(&self, role: &str, shard: u16, member: &str, ttl_ms: u64) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let held: i64 = scripts()
+            .shard_take
+            .key(keys::shard_owner(shard, role))
+            .arg(member)
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Gives `member`'s lease on `shard` back (if it still holds it), for another to take.
+    pub async fn shard_release(&self, role: &str, shard: u16, member: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let _: i64 = scripts().release.key(keys::shard_owner(shard, role)).arg(member).invoke_async(&mut conn).await?;
+        Ok(())
+    }
+}
