@@ -175,6 +175,14 @@ pub struct ChaosArgs {
     /// dead-letter, and every other worker disruption is a stall past its liveness (SIGSTOP).
     #[arg(long)]
     pub races: bool,
+    /// [chaos] Run on a Redis Cluster (3 primaries, a replica each) whose writes each wait for
+    /// this many replicas (redis.min_replicas_acked; 0 trusts the primary alone).
+    #[arg(long, value_name = "N")]
+    pub cluster_replicas_acked: Option<u32>,
+    /// [chaos] On a cluster: SIGKILL the primary of the busiest index shard midway; the cluster
+    /// fails it over to its replica.
+    #[arg(long)]
+    pub kill_redis_primary: bool,
 }
 
 impl ChaosArgs {
@@ -186,6 +194,10 @@ impl ChaosArgs {
         anyhow::ensure!(self.kill_every_secs > 0, "--kill-every-secs must be at least 1");
         anyhow::ensure!((0.0..=1.0).contains(&self.flaky_rate), "--flaky-rate must be between 0 and 1");
         anyhow::ensure!(self.settle_secs > 0, "--settle-secs must be at least 1");
+        anyhow::ensure!(
+            !self.kill_redis_primary || self.cluster_replicas_acked.is_some(),
+            "--kill-redis-primary needs --cluster-replicas-acked (a Redis Cluster)"
+        );
         Ok(ChaosConfig {
             runs: usize::try_from(runs)?,
             submit_per_sec: self.submit_per_sec,
@@ -197,6 +209,8 @@ impl ChaosArgs {
             settle: Duration::from_secs(self.settle_secs),
             long_runs: self.long_runs,
             races: self.races,
+            cluster_replicas_acked: self.cluster_replicas_acked,
+            kill_redis_primary: self.kill_redis_primary,
         })
     }
 }
@@ -249,6 +263,8 @@ mod tests {
             settle_secs: 60,
             long_runs: false,
             races: false,
+            cluster_replicas_acked: None,
+            kill_redis_primary: false,
         }
     }
 

@@ -53,8 +53,9 @@ impl ShardShare {
         let ttl = LEASE.as_millis() as u64;
         let members = self.store.member_beat(self.role, &self.member, ttl).await?.max(1);
         let share = usize::from(SHARDS).div_ceil(members as usize);
+        let before = std::mem::take(&mut self.owned);
         let mut kept = BTreeSet::new();
-        for shard in std::mem::take(&mut self.owned) {
+        for shard in before.iter().copied() {
             if self.store.shard_take(self.role, shard, &self.member, ttl).await? {
                 kept.insert(shard);
             }
@@ -76,7 +77,7 @@ impl ShardShare {
                 kept.insert(shard);
             }
         }
-        if kept != self.owned {
+        if kept != before {
             tracing::info!(role = self.role, shards = ?kept, members, "index shards this member sweeps");
         }
         self.owned = kept;

@@ -8,6 +8,7 @@
 pub mod agents;
 mod aof;
 pub mod chaos;
+pub mod cluster;
 pub mod events_audit;
 pub mod grpc_server;
 pub mod model_server;

@@ -149,6 +149,9 @@ pub struct StackOptions {
     /// A TOML config file every service reads (`BATON_CONFIG`): model endpoints, agents,
     /// policy rules; `{dir}` stands for the stack's directory. Empty for none.
     pub config_toml: String,
+    /// Run the services on a Redis Cluster of 3 primaries with a replica each instead of a
+    /// single Redis ([`Stack::cluster`]).
+    pub redis_cluster: bool,
 }
 
 impl Default for StackOptions {
@@ -168,6 +171,7 @@ impl Default for StackOptions {
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             redis_aof: false,
             config_toml: String::new(),
+            redis_cluster: false,
         }
     }
 }
@@ -176,8 +180,11 @@ impl Default for StackOptions {
 pub struct Stack {
     /// Where logs and data live.
     pub dir: TempDir,
-    /// The Redis server.
+    /// The Redis server (with [`StackOptions::redis_cluster`], started but not used by the
+    /// services: they use [`Stack::cluster`]).
     pub redis: Redis,
+    /// The Redis Cluster, with [`StackOptions::redis_cluster`].
+    pub cluster: Option<crate::cluster::RedisCluster>,
     /// The broker.
     pub broker: Broker,
     /// The gateway's gRPC port (0 until [`Stack::start_gateway`]).
@@ -192,8 +199,12 @@ impl Stack {
     pub async fn infra(label: &str, opts: StackOptions) -> Self {
         let dir = TempDir::new(label);
         let redis = Redis::start(&dir, opts.redis_aof).await;
+        let cluster = match opts.redis_cluster {
+            true => Some(crate::cluster::RedisCluster::start(&dir, 3, 1).await),
+            false => None,
+        };
         let broker = Broker::start(&dir).await;
-        Self { dir, redis, broker, grpc_port: 0, services: Vec::new(), opts }
+        Self { dir, redis, cluster, broker, grpc_port: 0, services: Vec::new(), opts }
     }
 
     /// Starts Redis, the broker, gateway, one worker, scheduler and reaper.
@@ -210,9 +221,9 @@ impl Stack {
     pub fn env(&self, service: &str, ops_port: u16) -> Vec<(String, String)> {
         let mut env = vec![
             ("BATON_KAFKA_BROKERS".to_string(), self.broker.bootstrap()),
-            ("BATON_REDIS_URL".to_string(), self.redis.url()),
             (format!("BATON_{}_OPS_LISTEN", service.to_uppercase()), format!("127.0.0.1:{ops_port}")),
         ];
+        env.extend(self.redis_env());
         if service == "gateway" {
             env.push(("BATON_GATEWAY_LISTEN".to_string(), format!("127.0.0.1:{}", self.grpc_port)));
         }
@@ -288,10 +299,37 @@ impl Stack {
         self.services.len() - 1
     }
 
-    /// A store on the stack's Redis, connected as the services are.
+    /// A store on the stack's Redis (or cluster), connected as the services are.
     pub fn store(&self) -> baton_store::Store {
-        let config = baton_config::Redis { url: self.redis.url(), pool_size: 4, ..Default::default() };
+        let config = match &self.cluster {
+            Some(cluster) => {
+                let urls = cluster.urls();
+                baton_config::Redis {
+                    url: urls[0].clone(),
+                    cluster: true,
+                    cluster_seeds: urls[1..].to_vec(),
+                    ..Default::default()
+                }
+            }
+            None => baton_config::Redis { url: self.redis.url(), pool_size: 4, ..Default::default() },
+        };
         baton_store::Store::new(&config).expect("a store for the stack's Redis")
+    }
+
+    /// How the services find Redis: `BATON_REDIS_URL`, and for a cluster its other seeds.
+    pub fn redis_env(&self) -> Vec<(String, String)> {
+        match &self.cluster {
+            Some(cluster) => {
+                let urls = cluster.urls();
+                let seeds = urls[1..].iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
+                vec![
+                    ("BATON_REDIS_URL".into(), urls[0].clone()),
+                    ("BATON_REDIS_CLUSTER".into(), "true".into()),
+                    ("BATON_REDIS_CLUSTER_SEEDS".into(), format!("[{seeds}]")),
+                ]
+            }
+            None => vec![("BATON_REDIS_URL".into(), self.redis.url())],
+        }
     }
 
     /// A gRPC client of the gateway.

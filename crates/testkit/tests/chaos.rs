@@ -25,6 +25,8 @@ fn config(restart_infra: bool) -> ChaosConfig {
         settle: Duration::from_secs(120),
         long_runs: false,
         races: false,
+        cluster_replicas_acked: None,
+        kill_redis_primary: false,
     }
 }
 

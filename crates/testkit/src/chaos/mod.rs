@@ -51,6 +51,12 @@ pub struct ChaosConfig {
     /// Race workloads beside the mixed one (cancels racing a transition into a wait, runs that
     /// dead-letter) and stalls past the liveness TTL instead of every other kill.
     pub races: bool,
+    /// Run on a Redis Cluster (3 primaries, a replica each) whose writes each wait for this
+    /// many replicas (`redis.min_replicas_acked`); `None`: a single Redis.
+    pub cluster_replicas_acked: Option<u32>,
+    /// On a cluster: SIGKILL, midway, the primary holding the busiest index shard, and let the
+    /// cluster fail it over to its replica.
+    pub kill_redis_primary: bool,
 }
 
 /// What happened and what the audit found.
@@ -97,6 +103,8 @@ pub struct ChaosReport {
     pub dead_letters: usize,
     /// Workers stalled (SIGSTOP) past their liveness, then resumed.
     pub stalls: usize,
+    /// Time from a Redis primary's kill until its replica served its slots, ms.
+    pub failover_ms: Option<u64>,
 }
 
 impl ChaosReport {
@@ -117,7 +125,7 @@ impl ChaosReport {
             "chaos: runs={} steps={} kills={} recoveries={} duplicates={} lost={} history_problems={} \
              ledger_repeats_before_commit={} recovery_p50_ms={} recovery_p99_ms={} events={} events_missing={} \
              event_duplicates={} approvals={} breaker_holds={} cancels={} dead_letters={} stalls={} \
-             driver_failures={} elapsed_s={:.1}\nstatuses: {:?}",
+             redis_failover_ms={:?} driver_failures={} elapsed_s={:.1}\nstatuses: {:?}",
             self.runs,
             self.steps,
             self.kills,
@@ -136,6 +144,7 @@ impl ChaosReport {
             self.cancels,
             self.dead_letters,
             self.stalls,
+            self.failover_ms,
             self.failures.len(),
             self.elapsed.as_secs_f64(),
             statuses,
@@ -185,10 +194,18 @@ fn workload(i: usize, flaky_rate: f64) -> RunSpec {
     spec
 }
 
-/// Stack settings for chaos: short leases, fast tiers, AOF Redis when infra restarts, the
-/// `upstream` tool in the manifest (`{dir}/tools.toml`) with a quick breaker.
-pub fn options(restart_infra: bool) -> StackOptions {
-    let mut opts = StackOptions { redis_aof: restart_infra, ..StackOptions::default() };
+/// Stack settings for chaos: short leases, fast tiers, AOF Redis when infra restarts, a Redis
+/// Cluster when asked, the `upstream` tool in the manifest (`{dir}/tools.toml`) with a quick
+/// breaker.
+pub fn options(cfg: &ChaosConfig) -> StackOptions {
+    let mut opts = StackOptions {
+        redis_aof: cfg.restart_infra,
+        redis_cluster: cfg.cluster_replicas_acked.is_some(),
+        ..StackOptions::default()
+    };
+    if let Some(acked) = cfg.cluster_replicas_acked {
+        opts.env.push(("BATON_REDIS_MIN_REPLICAS_ACKED".into(), acked.to_string()));
+    }
     opts.env.push(("BATON_SCHEDULER_RETRY_TIERS_MS".into(), "[200, 1000]".into()));
     opts.config_toml = "[tools]\nmanifest = \"{dir}/tools.toml\"\n\n[breakers]\nfailures = 3\nwindow_ms = 10000\ncooldown_ms = 1000\n\n[approvals]\nttl_ms = 600000\n".into();
     opts
@@ -250,7 +267,8 @@ fn spawn_approver(
 pub async fn run(cfg: ChaosConfig) -> ChaosReport {
     let started = Instant::now();
     let upstream = std::sync::Arc::new(ToolServer::start(0).await.expect("upstream tool server"));
-    let mut stack = Stack::infra("chaos", options(cfg.restart_infra)).await;
+    let mut stack = Stack::infra("chaos", options(&cfg)).await;
+    let mut failover_ms = None;
     stack.write_file("tools.toml", &manifest(&upstream));
     stack.start_gateway().await;
     for _ in 0..cfg.workers {
@@ -331,6 +349,22 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
                 stack.start(service).await;
             }
         }
+        if cfg.kill_redis_primary && round == 2 {
+            if let Some(cluster) = stack.cluster.as_mut() {
+                // The primary of index shard 0: every run's due-time entries of that shard, the
+                // shard leases, and about a third of the runs' own keys go with it.
+                let busy = baton_store::keys::inflight(0);
+                if let Some(port) = cluster.primary_of(&busy).await {
+                    cluster.kill(port).await;
+                    kills.push(Instant::now());
+                    let took = cluster.wait_for_failover(port, Duration::from_secs(60)).await;
+                    failover_ms = Some(took.as_millis() as u64);
+                    // Restarted like a pod, it rejoins as the new primary's replica: writes that
+                    // wait for a replica can be confirmed again.
+                    cluster.restart(&stack.dir, port).await;
+                }
+            }
+        }
         if cfg.restart_infra && round == 3 {
             // A host crash: what was not fsynced is gone (nothing, under `appendfsync always`).
             stack.redis.crash(&stack.dir, Duration::ZERO).await;
@@ -347,6 +381,7 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
     };
     let mut report = audit(&stack, client, ids, &cancels, &kills, started, cfg.settle).await;
     report.stalls = stalls;
+    report.failover_ms = failover_ms;
     stop_gates.cancel();
     report.approvals = approver.await.unwrap_or(0);
     report.failures.extend(failures);
@@ -401,7 +436,7 @@ async fn audit(
             Ok(events) => events,
             Err(e) => {
                 report.lost += 1;
-                report.history_problems.push(format!("{id}: {e}"));
+                report.history_problems.push(format!("{id}: {e}; {}", where_it_is(&store, id).await));
                 continue;
             }
         };
@@ -444,6 +479,26 @@ async fn audit(
     report.event_duplicates = events.duplicates;
     report.elapsed = started.elapsed();
     report
+}
+
+/// Where a run that did not finish stands, from Redis: its checkpoint, lease and in-flight entry.
+async fn where_it_is(store: &baton_store::Store, run_id: &str) -> String {
+    let state = store.load_run(run_id).await.ok().flatten();
+    let lease = store.lease_remaining_ms(run_id).await.ok().flatten();
+    let inflight = store.index_score(baton_store::Index::Inflight, run_id).await.ok().flatten();
+    match state {
+        Some(s) => format!(
+            "status {} at step {} attempt {}, wait_reason {:?}, lease {lease:?} ms left, in-flight due {:?} ({} ms from now), seq {}",
+            baton_core::status::name(s.status()),
+            s.next_step,
+            s.attempt,
+            s.wait_reason,
+            inflight,
+            inflight.map_or(0, |d| d - crate::now_ms()),
+            s.event_seq,
+        ),
+        None => "no checkpoint in Redis".to_string(),
+    }
 }
 
 /// Every ledger call of a committed step must have run under a fence no newer than the commit's.
