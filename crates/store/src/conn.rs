@@ -162,6 +162,25 @@ impl Store {
         }
     }
 
+    /// Runs `pipe` — writes of one slot, no script — and, with `redis.min_replicas_acked` above
+    /// 0, `WAIT`s for that many replicas in the same round trip (see [`Store::write_acked`]).
+    /// For the hints a failover must not lose either: the due-time index entries.
+    pub(crate) async fn pipe_acked(&self, conn: &mut Conn, mut pipe: Pipeline) -> Result<()> {
+        let wanted = self.replicas.min_acked;
+        if wanted == 0 {
+            let () = pipe.query_async(conn).await?;
+            return Ok(());
+        }
+        pipe.cmd("WAIT").arg(wanted).arg(self.replicas.timeout_ms);
+        let mut replies: Vec<Value> = pipe.query_async(conn).await?;
+        let acked: i64 = replies.pop().map(redis::from_redis_value).transpose()?.unwrap_or(0);
+        if acked < i64::from(wanted) {
+            metrics::counter!(crate::metric_definitions::NOT_REPLICATED).increment(1);
+            return Err(Error::NotReplicated { wanted, acked: acked.max(0) as u32 });
+        }
+        Ok(())
+    }
+
     /// Runs `invocation` of `script` — a write of one slot — and, with
     /// `redis.min_replicas_acked` above 0, `WAIT`s for that many replicas on the same node, in
     /// the same round trip. A write the replicas did not confirm in time is

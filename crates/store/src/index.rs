@@ -44,20 +44,19 @@ pub fn shards() -> impl Iterator<Item = u16> {
 impl Store {
     /// Sets the run's due time in `index`.
     pub async fn index_set(&self, index: Index, run_id: &str, due_ms: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let _: () = conn.zadd(index.key_of(run_id), run_id, due_ms).await?;
-        Ok(())
+        self.index_set_all(run_id, &[(index, due_ms)]).await
     }
 
-    /// Sets the run's due time in several indexes in one round trip (one shard: one slot).
+    /// Sets the run's due time in several indexes in one round trip (one shard: one slot). The
+    /// entries are what finds the run after a crash, so with `redis.min_replicas_acked` they wait
+    /// for the replicas too.
     pub async fn index_set_all(&self, run_id: &str, entries: &[(Index, i64)]) -> Result<()> {
         let mut conn = self.conn().await?;
         let mut pipe = redis::pipe();
         for (index, due_ms) in entries {
             pipe.zadd(index.key_of(run_id), run_id, *due_ms).ignore();
         }
-        let _: () = pipe.query_async(&mut conn).await?;
-        Ok(())
+        self.pipe_acked(&mut conn, pipe).await
     }
 
     /// Adds the run to `index` only if it has no entry yet.

@@ -130,8 +130,15 @@ impl Store {
             .arg(owner)
             .arg(ttl_ms)
             .arg(history);
-        // The fence this claim takes must survive a failover before anything runs under it.
-        let reply: Vec<Value> = self.write_acked(&mut conn, &scripts().claim, &invocation).await?;
+        // The fence this claim takes must survive a failover before anything runs under it; a
+        // claim the replicas did not confirm hands its lease back, so a retry can claim at once.
+        let reply: Vec<Value> = match self.write_acked(&mut conn, &scripts().claim, &invocation).await {
+            Err(e @ Error::NotReplicated { .. }) => {
+                let _ = self.break_lease(run_id, owner).await;
+                return Err(e);
+            }
+            other => other?,
+        };
         let verdict: String = reply.first().map(redis::from_redis_value_ref).transpose()?.unwrap_or_default();
         if verdict != "ok" {
             return Ok(Claim::Refused(verdict));

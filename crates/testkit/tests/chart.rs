@@ -297,14 +297,16 @@ fn rendered_config_loads_and_keeps_the_binaries_defaults() {
             load_rendered_config(&docs, service, &dir);
         }
     }
-    // The minimal values change nothing but the endpoints and listen addresses: the chart's
-    // defaults are the binaries' own.
+    // The minimal values change nothing but the endpoints and listen addresses, and make every
+    // write wait for a replica (the dev default trusts the primary alone): otherwise the
+    // chart's defaults are the binaries' own.
     let docs = documents(&render("ci/minimal-values.yaml", &[]));
     let dir = TempDir::new("chart");
     let config = load_rendered_config(&docs, "worker", &dir);
     let mut expected = Config::default();
     expected.kafka.brokers = "kafka-0.kafka:9092,kafka-1.kafka:9092".into();
     expected.redis.url = "redis://redis-master:6379".into();
+    expected.redis.min_replicas_acked = 1;
     expected.gateway.listen = "0.0.0.0:50051".into();
     expected.gateway.ops_listen = "0.0.0.0:9460".into();
     expected.worker.ops_listen = "0.0.0.0:9461".into();

@@ -184,6 +184,11 @@ fn every_long_running_service_is_health_checked_and_waited_for() {
     let setting = |flag: &str| redis.iter().position(|a| *a == flag).and_then(|i| redis.get(i + 1)).copied();
     assert_eq!(setting("--appendonly"), Some("yes"), "{redis:?}");
     assert_eq!(setting("--appendfsync"), Some("always"), "{redis:?}");
+    // …and a replica of it exists for the writes to wait for.
+    let replica: Vec<&str> =
+        services["redis-replica"]["command"].as_sequence().unwrap().iter().filter_map(|a| a.as_str()).collect();
+    let at = replica.iter().position(|a| *a == "--replicaof").expect("redis-replica replicates redis");
+    assert_eq!((replica[at + 1], replica[at + 2]), ("redis", "6379"));
 }
 
 #[test]
@@ -226,6 +231,7 @@ fn ports_env_and_health_probes_match_the_config_defaults() {
         let (host, port) = config.kafka.brokers.split_once(':').unwrap();
         assert!(services.contains_key(host) && port == "9092", "{name}: kafka.brokers {}", config.kafka.brokers);
         assert_eq!(config.redis.url, "redis://redis:6379", "{name}");
+        assert_eq!(config.redis.min_replicas_acked, 1, "{name}: writes wait for the replica");
         let otlp = env(s).get("OTEL_EXPORTER_OTLP_ENDPOINT").cloned().unwrap_or_default();
         assert_eq!(otlp, "http://otel-collector:4317", "{name}: OTEL_EXPORTER_OTLP_ENDPOINT");
         let published = published(s);
