@@ -134,6 +134,27 @@ impl RedisCluster {
         Vec::new()
     }
 
+    /// The port of a replica of the primary on `port`, if it has one.
+    pub async fn replica_of(&self, port: u16) -> Option<u16> {
+        let text = self.live_nodes_text().await?;
+        let primary_id = text.lines().find(|l| l.contains(&format!(":{port}@")))?.split_whitespace().next()?.to_string();
+        text.lines()
+            .filter(|l| l.contains("slave") && l.split_whitespace().nth(3) == Some(primary_id.as_str()))
+            .find_map(|l| l.split_whitespace().nth(1)?.split(['@', ':']).nth(1)?.parse().ok())
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the node on `port`: a replica frozen stops receiving
+    /// its primary's writes, like one cut off by the network.
+    pub fn freeze(&self, port: u16, frozen: bool) {
+        if let Some(node) = self.nodes.iter().find(|n| n.port == port) {
+            if frozen {
+                node.proc.freeze();
+            } else {
+                node.proc.thaw();
+            }
+        }
+    }
+
     /// `CLUSTER NODES` as a live node sees it.
     async fn live_nodes_text(&self) -> Option<String> {
         for node in &self.nodes {

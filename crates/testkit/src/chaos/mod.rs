@@ -355,7 +355,18 @@ pub async fn run(cfg: ChaosConfig) -> ChaosReport {
                 // shard leases, and about a third of the runs' own keys go with it.
                 let busy = baton_store::keys::inflight(0);
                 if let Some(port) = cluster.primary_of(&busy).await {
+                    // Its replica falls behind first (cut off for 1.5 s while the primary takes
+                    // writes), as a lagging replica does: what it never received is what a
+                    // failover can lose, unless every write waited for it.
+                    let replica = cluster.replica_of(port).await;
+                    if let Some(r) = replica {
+                        cluster.freeze(r, true);
+                        tokio::time::sleep(Duration::from_millis(1_500)).await;
+                    }
                     cluster.kill(port).await;
+                    if let Some(r) = replica {
+                        cluster.freeze(r, false);
+                    }
                     kills.push(Instant::now());
                     let took = cluster.wait_for_failover(port, Duration::from_secs(60)).await;
                     failover_ms = Some(took.as_millis() as u64);
