@@ -84,10 +84,15 @@ impl Store {
         }
         let value: Option<String> = conn.get(&k).await?;
         let value = value.ok_or_else(|| Error::Corrupt { key: k.clone(), reason: "vanished while read".into() })?;
-        let (run_id, fingerprint) = value
-            .split_once(' ')
-            .ok_or_else(|| Error::Corrupt { key: k.clone(), reason: format!("bad value {value:?}") })?;
-        Ok(Reservation::Existing { run_id: run_id.to_string(), fingerprint: fingerprint.to_string() })
+        parse_reservation(&k, &value)
+    }
+
+    /// What `tenant`/`key` is reserved for, without reserving it: `None` if the key is free.
+    pub async fn idempotency_lookup(&self, tenant: &str, key: &str) -> Result<Option<Reservation>> {
+        let mut conn = self.conn().await?;
+        let k = keys::idempotency(tenant, key);
+        let value: Option<String> = conn.get(&k).await?;
+        value.map(|v| parse_reservation(&k, &v)).transpose()
     }
 
     /// Writes the first checkpoint, the spec and the first event of a run, unless it exists.
@@ -270,6 +275,14 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// An idempotency key's value, `<run id> <fingerprint>`, as an existing reservation.
+fn parse_reservation(key: &str, value: &str) -> Result<Reservation> {
+    let (run_id, fingerprint) = value
+        .split_once(' ')
+        .ok_or_else(|| Error::Corrupt { key: key.to_string(), reason: format!("bad value {value:?}") })?;
+    Ok(Reservation::Existing { run_id: run_id.to_string(), fingerprint: fingerprint.to_string() })
 }
 
 fn parse_cursor(token: &str) -> Option<(i64, String)> {
