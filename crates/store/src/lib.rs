@@ -21,6 +21,7 @@ mod switches;
 mod update;
 mod waiting;
 mod wake;
+mod watch;
 mod workers;
 
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub use runs::{Reservation, RunPage, RunView, StoredEvent};
 pub use switches::SwitchSetting;
 pub use update::{Snapshot, UpdateOutcome};
 pub use wake::subscribe_wakes;
+pub use watch::{EventReader, StreamPos};
 
 /// Errors from the store, with the run or key they concern.
 #[derive(Debug, thiserror::Error)]

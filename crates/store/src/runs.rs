@@ -4,7 +4,7 @@
 use baton_core::status;
 use baton_proto::v1::{RunEvent, RunState, RunStatus, StepRecord};
 use prost::Message as _;
-use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::streams::{StreamId, StreamRangeReply};
 use redis::AsyncCommands as _;
 
 use crate::layout::{decode_run, decode_steps, head_bytes};
@@ -253,27 +253,6 @@ impl Store {
         let start = after.map_or("-".to_string(), |id| format!("({id}"));
         let reply: StreamRangeReply = conn.xrange_count(&k, start, "+", count).await?;
         reply.ids.iter().map(|e| decode_event(&k, e)).collect()
-    }
-
-    /// Like [`Store::events_after`], but waits up to `block_ms` for new events when there are none.
-    pub async fn events_wait(
-        &self,
-        run_id: &str,
-        after: &str,
-        block_ms: usize,
-        count: usize,
-    ) -> Result<Vec<StoredEvent>> {
-        let mut conn = self.conn().await?;
-        let k = keys::events(run_id);
-        let opts = StreamReadOptions::default().block(block_ms).count(count);
-        let reply: Option<StreamReadReply> = conn.xread_options(&[&k], &[after], &opts).await?;
-        let mut out = Vec::new();
-        for stream in reply.map(|r| r.keys).unwrap_or_default() {
-            for entry in &stream.ids {
-                out.push(decode_event(&k, entry)?);
-            }
-        }
-        Ok(out)
     }
 }
 

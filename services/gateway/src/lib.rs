@@ -19,6 +19,7 @@ mod switches;
 mod tenant;
 mod tls;
 mod watch;
+mod watch_hub;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub(crate) struct Gateway {
     pub store: baton_store::Store,
     pub producer: baton_bus::Producer,
     pub watchers: Arc<Semaphore>,
+    /// The one live reader of run event streams every watch subscribes to.
+    pub watch_hub: Arc<watch_hub::WatchHub>,
     /// The tool catalog submits are checked against (reloaded without a restart).
     pub tools: Arc<LiveTools>,
     /// Operator switches in force (tenant caps are enforced here).
@@ -88,6 +91,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tools,
         switches,
         watchers: Arc::new(Semaphore::new(config.gateway.max_watchers)),
+        watch_hub: watch_hub::WatchHub::start(config.redis.url.clone(), infra.store.clone(), infra.stopping()),
         config,
         store: infra.store.clone(),
         producer: infra.producer.clone(),
