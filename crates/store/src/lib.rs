@@ -30,7 +30,7 @@ use deadpool_redis::{Manager, Pool, Runtime};
 use redis::AsyncConnectionConfig;
 
 pub use admission::Bucket;
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AUDIT_MAX_LEN};
 pub use breakers::{BreakerGate, BreakerLimits, BreakerView};
 pub use fleet::FleetSample;
 pub use index::Index;
@@ -76,6 +76,14 @@ pub enum Error {
     /// The pool could not be built from the config.
     #[error("redis config: {0}")]
     Config(String),
+}
+
+impl Error {
+    /// True when no pooled connection came free in time (every one busy), rather than Redis
+    /// failing to answer.
+    pub fn is_pool_exhausted(&self) -> bool {
+        matches!(self, Error::Pool(deadpool_redis::PoolError::Timeout(deadpool_redis::TimeoutType::Wait)))
+    }
 }
 
 /// Longest wait for one Redis reply.

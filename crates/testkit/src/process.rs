@@ -56,6 +56,11 @@ impl Proc {
         signal(self.pid(), "STOP");
     }
 
+    /// SIGCONT: a frozen process goes on where it stopped.
+    pub fn thaw(&self) {
+        signal(self.pid(), "CONT");
+    }
+
     /// SIGTERM; returns the exit status if it exits within `within`.
     pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         signal(self.pid(), "TERM");

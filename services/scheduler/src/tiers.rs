@@ -11,7 +11,7 @@ use baton_bus::rdkafka::{Message as _, TopicPartitionList};
 use baton_bus::{BatonConsumer, IdlePause};
 use baton_core::retry::tier_label;
 use baton_proto::v1::Task;
-use baton_telemetry::{now_ms, Readiness};
+use baton_telemetry::{now_ms, LoopTicker};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,7 @@ pub async fn run(
     config: &baton_config::Config,
     id: &str,
     producer: &baton_bus::Producer,
-    readiness: &Readiness,
+    ticker: &LoopTicker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let topics = producer.topics();
@@ -40,7 +40,7 @@ pub async fn run(
     let mut idle = IdlePause::new(Duration::from_millis(config.kafka.idle_pause_ms), Duration::from_secs(60));
     let mut wakes = baton_store::subscribe_wakes(&config.redis.url)?;
     loop {
-        readiness.tick();
+        ticker.tick();
         release_due(&consumer, producer, &mut partitions).await;
         idle.tick(&consumer, partitions.values().all(|p| p.queue.is_empty()));
         let next_due = partitions.values().filter_map(|p| p.queue.front()).map(|(_, t)| t.not_before_ms).min();

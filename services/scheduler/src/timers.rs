@@ -9,7 +9,7 @@ use baton_core::machine::{wake, Next};
 use baton_proto::v1::RunStatus;
 use baton_service::control::resume_run;
 use baton_store::{Index, Store};
-use baton_telemetry::now_ms;
+use baton_telemetry::{now_ms, LoopTicker};
 use tokio_util::sync::CancellationToken;
 
 /// Sweeps the timers index until `shutdown`.
@@ -17,12 +17,16 @@ pub async fn run(
     config: baton_config::Config,
     store: Store,
     producer: baton_bus::Producer,
+    swept: LoopTicker,
     shutdown: CancellationToken,
 ) {
     let max_interval = config.scheduler.timer_max_interval_ms as i64;
     loop {
         let next_due = match sweep(&config, &store, &producer).await {
-            Ok(next) => next,
+            Ok(next) => {
+                swept.tick();
+                next
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "timer sweep failed");
                 None
