@@ -46,14 +46,15 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     let orphan_after = Duration::from_millis(u64::from(cfg.kafka.session_timeout_ms) * 3 / 2);
     let mut owners = crate::owners::Owners::new(&cfg.worker.lane, &topic, &worker.id, orphan_after);
     // An idle worker pauses its partitions; a wake-up for its lane's topic resumes them.
-    let mut idle = IdlePause::new(Duration::from_millis(cfg.kafka.idle_pause_ms), Duration::from_secs(60));
+    let mut idle =
+        IdlePause::new(consumer.clone(), Duration::from_millis(cfg.kafka.idle_pause_ms), Duration::from_secs(60));
     let mut wakes = baton_store::subscribe_wakes(&cfg.redis.url)?;
     'consume: loop {
         ticker.tick();
         owners.check(&worker.store, &consumer).await;
         // An operator's lane pause holds the partitions; tasks wait on the topic.
-        idle.hold(&consumer, worker.switches.lane_paused(&cfg.worker.lane));
-        idle.tick(&consumer, true);
+        idle.hold(worker.switches.lane_paused(&cfg.worker.lane));
+        idle.tick(true);
         let permit = loop {
             tokio::select! {
                 p = permits.acquire() => break p?,
@@ -70,14 +71,14 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
             m = consumer.recv() => m,
             Some(woken) = wakes.recv() => {
                 if woken == topic {
-                    idle.active(&consumer);
+                    idle.active();
                 }
                 continue;
             }
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
         };
-        idle.active(&consumer);
+        idle.active();
         let message = match message {
             Ok(m) => m,
             Err(e) => {
