@@ -189,3 +189,26 @@ fn human_override(
     }
     item("human override", "operations", switch_ok && approval_ok, true, evidence, &next.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_log_item_passes_only_with_an_entry_in_the_window_and_names_the_latest() {
+        let empty = audit_log(&[], 1_000_000);
+        assert_eq!((empty.status.as_str(), empty.blocking), ("fail", true));
+        assert!(!empty.next_action.is_empty());
+        let entry = AuditEntry {
+            at_ms: 1_000_000 - 120_000,
+            actor: "ops-ann".into(),
+            action: "switch:lane.paused:main".into(),
+            outcome: "true".into(),
+            detail: "drill".into(),
+        };
+        let item = audit_log(&[entry], 1_000_000);
+        assert_eq!(item.status, "pass");
+        assert!(item.evidence.contains("switch:lane.paused:main by ops-ann") && item.evidence.contains("2 min ago"));
+        assert!(item.next_action.is_empty());
+    }
+}

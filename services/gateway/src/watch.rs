@@ -65,7 +65,9 @@ impl Watcher<'_> {
             if self.catch_up().await? == Flow::Done {
                 return Ok(());
             }
-            let mut live = hub.subscribe(self.run_id, self.pos).await;
+            let Some(mut live) = hub.subscribe(self.run_id, self.pos).await else {
+                return Err(Status::unavailable("the gateway is shutting down: watch again"));
+            };
             let mut quiet_until = Instant::now() + QUIET_CHECK;
             loop {
                 tokio::select! {

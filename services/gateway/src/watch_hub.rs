@@ -61,10 +61,11 @@ impl WatchHub {
 
     /// Events of `run_id` past `after`, in batches, until the subscription is dropped (the
     /// receiver then ends: read what was missed and subscribe again). Events at or before
-    /// `after` may be repeated: a watcher skips what it has seen.
-    pub async fn subscribe(&self, run_id: &str, after: StreamPos) -> mpsc::Receiver<Batch> {
+    /// `after` may be repeated: a watcher skips what it has seen. `None` once the reader has
+    /// stopped (the gateway is shutting down).
+    pub async fn subscribe(&self, run_id: &str, after: StreamPos) -> Option<mpsc::Receiver<Batch>> {
         let (events, receiver) = mpsc::channel(WATCHER_QUEUE);
-        let _ = self.subscribe.send(Subscription { run_id: run_id.to_string(), after, events });
+        self.subscribe.send(Subscription { run_id: run_id.to_string(), after, events }).ok()?;
         // Cut the read in progress short so the next one includes this run (once per read).
         let client = self.blocked.swap(NOT_BLOCKED, Ordering::SeqCst);
         if client != NOT_BLOCKED {
@@ -72,7 +73,7 @@ impl WatchHub {
                 tracing::debug!(error = %e, "cannot cut the watch read short; the run joins the next one");
             }
         }
-        receiver
+        Some(receiver)
     }
 }
 
