@@ -107,12 +107,12 @@ async fn a_thousand_open_watches_leave_submit_and_get_answering() {
 
     // The request path keeps answering with every watch open.
     let mut caller = stack.client().await;
-    for i in 0..20 {
+    for (i, parked_id) in run_ids.iter().enumerate().take(20) {
         let request = SubmitRunRequest { spec: Some(echoes(1)), idempotency_key: String::new() };
         let answer = tokio::time::timeout(WITHIN, caller.submit_run(request)).await.expect("SubmitRun answers");
         let run_id =
             answer.unwrap_or_else(|e| panic!("SubmitRun {i} with the watches open: {e:?}")).into_inner().run_id;
-        let request = GetRunRequest { run_id: run_ids[i].clone(), latest_steps: 0 };
+        let request = GetRunRequest { run_id: parked_id.clone(), latest_steps: 0 };
         let got = tokio::time::timeout(WITHIN, caller.get_run(request)).await.expect("GetRun answers");
         let run = got.unwrap_or_else(|e| panic!("GetRun {i} with the watches open: {e:?}")).into_inner();
         assert_eq!(run.status(), RunStatus::Waiting);
