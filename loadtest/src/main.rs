@@ -1,7 +1,8 @@
 //! `baton-loadtest`: parse flags, then either connect one shared gRPC channel and run workload
-//! W1 (default: many short runs) or W2 (one long run), or start a private stack for W3 (one long
-//! model run against a scripted model) or the chaos scenario; print the report; the exit status
-//! says whether the mode's check passed.
+//! W1 (default: many short runs), W2 (one long run) or `watch` (the request path's latency with
+//! many watches open), or start a private stack for W3 (one long model run against a scripted
+//! model) or the chaos scenario; print the report; the exit status says whether the mode's check
+//! passed.
 
 mod chaos;
 mod grpc;
@@ -9,6 +10,7 @@ mod report;
 mod w1;
 mod w2;
 mod w3;
+mod watch;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,6 +43,8 @@ enum Mode {
     /// binaries next to this executable): the request sent to the model and what a claim reads
     /// must not grow with the run's length.
     W3,
+    /// SubmitRun and GetRun latency against --addr with no watch open, then with --watches open.
+    Watch,
     /// Start a private stack (redis-server, tansu, the service binaries next to this executable),
     /// break it while runs go on, then audit every run.
     Chaos,
@@ -58,10 +62,11 @@ enum Mode {
                   target/release/baton-loadtest --mode chaos`. Set BATON_KEEP_TEST_DIRS=1 to keep its logs."
 )]
 struct Args {
-    /// Workload: w1 (steady throughput against --addr) or chaos (own stack, kills, audit).
+    /// Workload: w1 (steady throughput against --addr), w2 (one long run), watch (latency with
+    /// watches open) or chaos (own stack, kills, audit).
     #[arg(long, value_enum, default_value_t = Mode::W1)]
     mode: Mode,
-    /// [w1] Gateway address.
+    /// [w1, w2, watch] Gateway address.
     #[arg(long, env = "BATON_ADDR", default_value = "http://127.0.0.1:50051")]
     addr: String,
     /// Runs to submit (default: 2000 in w1, 200 in chaos).
@@ -89,10 +94,16 @@ struct Args {
     /// [w2] Redis of the stack, to report the run's memory (e.g. redis://127.0.0.1:16379).
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,
+    /// [watch] Runs parked on a timer, one WatchRun open on each.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    watches: usize,
+    /// [watch] SubmitRun and GetRun calls timed with no watch open, and again with all open.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    samples: usize,
     /// [w1] Runs in flight at once.
     #[arg(long, value_name = "C", default_value_t = 64)]
     concurrency: usize,
-    /// [w1] Tenant to submit as (sent in the `x-baton-tenant` header).
+    /// [w1, w2, watch] Tenant to submit as (sent in the `x-baton-tenant` header).
     #[arg(long, default_value = "loadtest")]
     tenant: String,
     /// [w1, w3] Overall bound: stop and report after this long, finished or not (w3: fail).
@@ -200,6 +211,18 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         println!("{}", report.render());
         return Ok(report.passed());
     }
+    if args.mode == Mode::Watch {
+        anyhow::ensure!(args.watches > 0 && args.samples > 0, "--watches and --samples must be at least 1");
+        let workload = watch::Watch {
+            addr: args.addr.clone(),
+            tenant: args.tenant.clone(),
+            watches: args.watches,
+            samples: args.samples,
+        };
+        let report = watch::run(&target, &workload).await?;
+        println!("{}", report.render());
+        return Ok(report.passed());
+    }
     let runs = args.runs.unwrap_or(W1_RUNS);
     let steps = args.steps.unwrap_or(W1_STEPS);
     anyhow::ensure!(runs > 0, "--runs must be at least 1");
@@ -237,6 +260,12 @@ mod tests {
         assert_eq!(args.mode, Mode::W3);
         assert_eq!((args.steps.unwrap_or(W3_STEPS), args.window.unwrap_or(W3_WINDOW)), (1000, 100));
         assert_eq!((args.history_recent_steps, args.history_budget_tokens, args.history_max_steps), (10, 4000, 50));
+    }
+
+    #[test]
+    fn watch_defaults_are_bounded() {
+        let args = Args::try_parse_from(["baton-loadtest", "--mode", "watch"]).expect("parses");
+        assert_eq!((args.mode, args.watches, args.samples), (Mode::Watch, 1000, 200));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! own `FutureProducer` polls in 100 ms slices whose last millisecond rounds down to a zero
 //! timeout and spins: about 1 % of a core for every idle process.)
 
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -89,4 +90,58 @@ pub async fn enqueue(client: &Client, out: Outgoing<'_>, queue_timeout: Duration
 /// Waits for a delivery report.
 pub async fn delivered(delivery: Delivery) -> Result<(), KafkaError> {
     delivery.await.unwrap_or(Err(KafkaError::Canceled))
+}
+
+/// How long a failed delivery with no success after it keeps the producer unhealthy.
+const FAILURE_REMEMBERED_MS: i64 = 60_000;
+
+/// The outcome of the producer's latest deliveries: failing while the latest one failed (and
+/// recently), healthy again with the next success.
+#[derive(Debug, Default)]
+pub struct DeliveryHealth {
+    last_ok_ms: AtomicI64,
+    last_failed_ms: AtomicI64,
+    last_error: Mutex<String>,
+}
+
+impl DeliveryHealth {
+    /// Records a delivery's outcome.
+    pub fn record(&self, outcome: &Result<(), KafkaError>) {
+        let now = baton_telemetry::now_ms();
+        match outcome {
+            Ok(()) => self.last_ok_ms.store(now, Ordering::Relaxed),
+            Err(e) => {
+                *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = e.to_string();
+                self.last_failed_ms.store(now, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// What is wrong, if the latest delivery failed within the last minute.
+    pub fn problem(&self, now_ms: i64) -> Option<String> {
+        let (ok, failed) = (self.last_ok_ms.load(Ordering::Relaxed), self.last_failed_ms.load(Ordering::Relaxed));
+        if failed > ok && now_ms - failed < FAILURE_REMEMBERED_MS {
+            let error = self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            return Some(format!("kafka deliveries failing: {error}"));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_recent_failure_makes_the_producer_unhealthy_until_a_success() {
+        let health = DeliveryHealth::default();
+        let now = baton_telemetry::now_ms();
+        assert_eq!(health.problem(now), None);
+        health.record(&Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)));
+        assert!(health.problem(now + 1).is_some_and(|p| p.starts_with("kafka deliveries failing")));
+        assert_eq!(health.problem(now + FAILURE_REMEMBERED_MS + 1), None, "forgotten after a minute");
+        std::thread::sleep(Duration::from_millis(2));
+        health.record(&Ok(()));
+        assert_eq!(health.problem(baton_telemetry::now_ms()), None);
+    }
 }

@@ -7,7 +7,7 @@ use prost::Message as _;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::Producer as _;
 
-use crate::delivery::{delivered, enqueue, spawn_poller, Client, Delivery, Outgoing, Reports};
+use crate::delivery::{delivered, enqueue, spawn_poller, Client, Delivery, DeliveryHealth, Outgoing, Reports};
 use crate::{base_config, Error, Result, Topics};
 
 /// Called with a topic's name after a task or retry was produced to it: wakes paused consumers.
@@ -21,6 +21,7 @@ pub type Route = std::sync::Arc<dyn Fn(&str, &str) -> Option<i32> + Send + Sync>
 #[derive(Clone)]
 pub struct Producer {
     inner: Client,
+    health: std::sync::Arc<DeliveryHealth>,
     topics: Topics,
     wake: Option<Wake>,
     route: Option<Route>,
@@ -49,6 +50,7 @@ impl Producer {
         spawn_poller(&inner);
         Ok(Self {
             inner,
+            health: Default::default(),
             topics: Topics::new(&kafka.topic_prefix),
             wake: None,
             route: None,
@@ -169,7 +171,9 @@ impl Producer {
         self.flush_batch(&mut pending).await?;
         let mut first_error = None;
         for (topic, delivery) in pending.deliveries {
-            match delivered(delivery).await {
+            let outcome = delivered(delivery).await;
+            self.health.record(&outcome);
+            match outcome {
                 Ok(()) => metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.clone()).increment(1),
                 Err(source) => {
                     first_error.get_or_insert(Error::Produce { topic, source });
@@ -188,9 +192,10 @@ impl Producer {
         pending.batch_bytes = 0;
         let out =
             Outgoing { topic: &topic, key: &run_id, payload: &payload, headers: self.headers(&[]), partition: None };
-        let delivery = enqueue(&self.inner, out, DELIVERY_TIMEOUT)
-            .await
-            .map_err(|source| Error::Produce { topic: topic.clone(), source })?;
+        let delivery = enqueue(&self.inner, out, DELIVERY_TIMEOUT).await.map_err(|source| {
+            self.health.record(&Err(source.clone()));
+            Error::Produce { topic: topic.clone(), source }
+        })?;
         pending.deliveries.push((topic, delivery));
         Ok(())
     }
@@ -243,6 +248,7 @@ impl Producer {
             Ok(delivery) => delivered(delivery).await,
             Err(e) => Err(e),
         };
+        self.health.record(&sent);
         match sent {
             Ok(()) => {
                 metrics::counter!(crate::metric_definitions::PRODUCED, "topic" => topic.to_string()).increment(1);
@@ -260,6 +266,12 @@ impl Producer {
         tokio::task::spawn_blocking(move || inner.client().fetch_metadata(Some(&topic), timeout).is_ok())
             .await
             .unwrap_or(false)
+    }
+
+    /// What is wrong with the producer's deliveries: `Some` while the latest one failed (within
+    /// the last minute), with its error.
+    pub fn delivery_problem(&self) -> Option<String> {
+        self.health.problem(baton_telemetry::now_ms())
     }
 
     /// Waits up to `timeout` for queued records to be delivered.

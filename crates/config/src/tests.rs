@@ -168,3 +168,15 @@ endpoint = "http://127.0.0.1:50071"
         .to_string();
     assert!(e.contains("history_budget_token"), "{e}");
 }
+
+#[test]
+fn idempotency_keys_must_not_outlive_their_runs() {
+    let with = |overrides: &[&str]| {
+        load(&Sources { overrides: overrides.iter().map(|s| s.to_string()).collect(), ..Default::default() })
+    };
+    let e = with(&["runs.retention_secs=3600", "runs.idempotency_ttl_secs=7200"]).unwrap_err().to_string();
+    assert!(e.starts_with("runs.idempotency_ttl_secs:") && e.contains("runs.retention_secs"), "{e}");
+    assert!(!e.contains('\n'), "one line: {e}");
+    let c = with(&["runs.retention_secs=3600", "runs.idempotency_ttl_secs=3600"]).unwrap();
+    assert_eq!(c.runs.idempotency_ttl_secs, c.runs.retention_secs);
+}

@@ -113,6 +113,16 @@ impl Config {
         positive("runs.dispatch_grace_ms", r.dispatch_grace_ms)?;
         positive("runs.idempotency_ttl_secs", r.idempotency_ttl_secs)?;
         positive("runs.retention_secs", r.retention_secs)?;
+        if r.idempotency_ttl_secs > r.retention_secs {
+            // A key outliving its run would let a retry recreate an expired run under the same key.
+            return Err(invalid(
+                "runs.idempotency_ttl_secs",
+                format!(
+                    "{} must not exceed runs.retention_secs ({}): a retry after the run expired would create it again",
+                    r.idempotency_ttl_secs, r.retention_secs
+                ),
+            ));
+        }
         for name in self.lanes.keys() {
             if !r.lanes.contains(name) {
                 return Err(invalid(&format!("lanes.{name}"), format!("{name:?} is not in runs.lanes {:?}", r.lanes)));

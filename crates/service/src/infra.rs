@@ -25,9 +25,10 @@ pub struct Infra {
 }
 
 impl Infra {
-    /// Serves `/healthz`, `/readyz` and `/metrics` on `ops_listen` (the main loop counts as stuck
-    /// after `loop_stale_ms` without a tick), registers the crate's metric descriptions, connects,
-    /// and creates the topics (retrying until `shutdown`).
+    /// Serves `/healthz`, `/readyz` and `/metrics` on `ops_listen` (with `loop_stale_ms` above 0,
+    /// a "main loop" counts as stuck after that long without [`Readiness::tick`]; services name
+    /// their loops with [`Readiness::watch_loop`] instead), registers the crate's metric
+    /// descriptions, connects, and creates the topics (retrying until `shutdown`).
     pub async fn start(
         service: &str,
         config: &Config,

@@ -92,14 +92,18 @@ where
     })
 }
 
-/// Probes Redis and the broker every five seconds and records the results in `readiness`, and
-/// exports readiness and the main loop's tick age every second, until `stop` fires.
+/// Probes, every five seconds until `stop`, what the service's work goes through: a PING
+/// through its own Redis pool (a pool with no connection free is named as such: the request
+/// path is starved), a metadata request through its producer's client, and the producer's
+/// latest deliveries; records the findings in `readiness`. Exports readiness and the stalest
+/// loop's tick age every second.
 fn spawn_probes(
     readiness: Readiness,
     store: baton_store::Store,
     producer: baton_bus::Producer,
     stop: CancellationToken,
 ) {
+    use baton_telemetry::readiness::{KAFKA, PRODUCER, REDIS};
     let gauges = readiness.clone();
     let gauges_stop = stop.clone();
     tokio::spawn(async move {
@@ -114,14 +118,24 @@ fn spawn_probes(
     });
     tokio::spawn(async move {
         loop {
-            readiness.set_redis(store.ping().await.is_ok());
-            readiness.set_kafka(producer.probe(Duration::from_secs(2)).await);
+            readiness.set_problem(REDIS, store.ping().await.err().map(|e| redis_problem(&e)));
+            let answered = producer.probe(Duration::from_secs(2)).await;
+            readiness.set_problem(KAFKA, (!answered).then(|| "kafka unreachable".to_string()));
+            readiness.set_problem(PRODUCER, producer.delivery_problem());
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                 _ = stop.cancelled() => return,
             }
         }
     });
+}
+
+/// Words for a failed Redis probe.
+fn redis_problem(e: &baton_store::Error) -> String {
+    if e.is_pool_exhausted() {
+        return "redis pool exhausted: no connection came free in time".to_string();
+    }
+    format!("redis unreachable: {e}")
 }
 
 /// Creates the fleet's topics, retrying every second until it works or `shutdown` fires.

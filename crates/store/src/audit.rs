@@ -1,5 +1,6 @@
 //! The fleet's audit log (`baton:audit`, a capped Redis stream): operator actions and
-//! configuration changes — tool manifest reloads, rejected manifests — with who, when and why.
+//! configuration changes — switches, API keys, approval decisions, tool manifest reloads and
+//! rejected manifests — with who, when and why.
 //! Also the reload signal of the tool manifest (`baton:tools:reload`).
 
 use redis::AsyncCommands as _;
@@ -45,8 +46,15 @@ impl Store {
 
     /// The latest `limit` audit entries, newest first.
     pub async fn audit_latest(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.audit_since(0, limit).await
+    }
+
+    /// The audit entries appended since `since_ms` (by the stream's entry ids: Redis's clock),
+    /// newest first, at most `limit`.
+    pub async fn audit_since(&self, since_ms: i64, limit: usize) -> Result<Vec<AuditEntry>> {
         let mut conn = self.conn().await?;
-        let reply: redis::streams::StreamRangeReply = conn.xrevrange_count(keys::AUDIT, "+", "-", limit).await?;
+        let oldest = format!("{}-0", since_ms.max(0));
+        let reply: redis::streams::StreamRangeReply = conn.xrevrange_count(keys::AUDIT, "+", oldest, limit).await?;
         Ok(reply
             .ids
             .iter()

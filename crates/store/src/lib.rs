@@ -25,12 +25,13 @@ mod switches;
 mod update;
 mod waiting;
 mod wake;
+mod watch;
 mod workers;
 
 use std::time::Duration;
 
 pub use admission::Bucket;
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AUDIT_MAX_LEN};
 pub use breakers::{BreakerGate, BreakerLimits, BreakerView};
 pub use conn::Conn;
 pub use dead_letters::DeadLetterPage;
@@ -43,6 +44,7 @@ pub use sweep::Listing;
 pub use switches::SwitchSetting;
 pub use update::{Snapshot, UpdateOutcome};
 pub use wake::subscribe_wakes;
+pub use watch::{EventReader, StreamPos};
 
 /// Errors from the store, with the run or key they concern.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +89,14 @@ pub enum Error {
         /// Replicas that confirmed.
         acked: u32,
     },
+}
+
+impl Error {
+    /// True when no pooled connection came free in time (every one busy), rather than Redis
+    /// failing to answer.
+    pub fn is_pool_exhausted(&self) -> bool {
+        matches!(self, Error::Pool(deadpool_redis::PoolError::Timeout(deadpool_redis::TimeoutType::Wait)))
+    }
 }
 
 /// Longest wait for one Redis reply.

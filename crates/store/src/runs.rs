@@ -4,7 +4,7 @@
 use baton_core::status;
 use baton_proto::v1::{RunEvent, RunState, RunStatus, StepRecord};
 use prost::Message as _;
-use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::streams::{StreamId, StreamRangeReply};
 use redis::AsyncCommands as _;
 
 use crate::layout::{decode_run, decode_steps, head_bytes};
@@ -84,10 +84,15 @@ impl Store {
         }
         let value: Option<String> = conn.get(&k).await?;
         let value = value.ok_or_else(|| Error::Corrupt { key: k.clone(), reason: "vanished while read".into() })?;
-        let (run_id, fingerprint) = value
-            .split_once(' ')
-            .ok_or_else(|| Error::Corrupt { key: k.clone(), reason: format!("bad value {value:?}") })?;
-        Ok(Reservation::Existing { run_id: run_id.to_string(), fingerprint: fingerprint.to_string() })
+        parse_reservation(&k, &value)
+    }
+
+    /// What `tenant`/`key` is reserved for, without reserving it: `None` if the key is free.
+    pub async fn idempotency_lookup(&self, tenant: &str, key: &str) -> Result<Option<Reservation>> {
+        let mut conn = self.conn().await?;
+        let k = keys::idempotency(tenant, key);
+        let value: Option<String> = conn.get(&k).await?;
+        value.map(|v| parse_reservation(&k, &v)).transpose()
     }
 
     /// Writes the first checkpoint, the spec and the first event of a run, unless it exists.
@@ -270,27 +275,14 @@ impl Store {
         let reply: StreamRangeReply = conn.xrange_count(&k, start, "+", count).await?;
         reply.ids.iter().map(|e| decode_event(&k, e)).collect()
     }
+}
 
-    /// Like [`Store::events_after`], but waits up to `block_ms` for new events when there are none.
-    pub async fn events_wait(
-        &self,
-        run_id: &str,
-        after: &str,
-        block_ms: usize,
-        count: usize,
-    ) -> Result<Vec<StoredEvent>> {
-        let mut conn = self.conn().await?;
-        let k = keys::events(run_id);
-        let opts = StreamReadOptions::default().block(block_ms).count(count);
-        let reply: Option<StreamReadReply> = conn.xread_options(&[&k], &[after], &opts).await?;
-        let mut out = Vec::new();
-        for stream in reply.map(|r| r.keys).unwrap_or_default() {
-            for entry in &stream.ids {
-                out.push(decode_event(&k, entry)?);
-            }
-        }
-        Ok(out)
-    }
+/// An idempotency key's value, `<run id> <fingerprint>`, as an existing reservation.
+fn parse_reservation(key: &str, value: &str) -> Result<Reservation> {
+    let (run_id, fingerprint) = value
+        .split_once(' ')
+        .ok_or_else(|| Error::Corrupt { key: key.to_string(), reason: format!("bad value {value:?}") })?;
+    Ok(Reservation::Existing { run_id: run_id.to_string(), fingerprint: fingerprint.to_string() })
 }
 
 fn parse_cursor(token: &str) -> Option<(i64, String)> {

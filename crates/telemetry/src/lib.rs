@@ -4,11 +4,11 @@
 
 pub mod logs;
 pub mod ops;
-mod readiness;
+pub mod readiness;
 pub mod shutdown;
 pub mod trace;
 
-pub use readiness::Readiness;
+pub use readiness::{LoopTicker, Readiness};
 
 /// Milliseconds since the Unix epoch, the one clock the fleet stamps records with.
 pub fn now_ms() -> i64 {

@@ -2,7 +2,8 @@
 //! tenant is not slowed; a lane whose queue (consumer lag, read from the broker by the reaper)
 //! is over its limit refuses new runs until it drains — a high-priority run still gets in, a
 //! low-priority one is refused first; a lane's cap on runs not yet ended. Every refusal is
-//! RESOURCE_EXHAUSTED naming the limit, with a retry-after hint, and stores nothing.
+//! RESOURCE_EXHAUSTED naming the limit, with a retry-after hint, and stores nothing; a retry of
+//! an admitted submit (same idempotency key) is answered with its run, whatever the limits say.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -74,7 +75,17 @@ async fn a_tenant_over_its_rate_is_refused_and_another_is_not_slowed() {
     assert_eq!(runs_of(&mut client, "b").await, 10);
     // The bucket refills: a gets in again after a second.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    try_submit(&mut client, "a", echoes(1)).await.unwrap();
+    let keyed = |key: &str| as_tenant(SubmitRunRequest { spec: Some(echoes(1)), idempotency_key: key.into() }, "a");
+    let first = client.submit_run(keyed("order-1")).await.unwrap().into_inner();
+    assert!(!first.deduplicated);
+    // A client retrying that submit at once (its answer was lost) gets its run, although the
+    // tenant's bucket is empty again: the key is looked up before admission.
+    let retry = client.submit_run(keyed("order-1")).await.unwrap_or_else(|e| panic!("the retry was refused: {e:?}"));
+    let retry = retry.into_inner();
+    assert_eq!((retry.run_id.as_str(), retry.deduplicated), (first.run_id.as_str(), true));
+    // A new key is a new run, and the rate still holds it.
+    let e = client.submit_run(keyed("order-2")).await.unwrap_err();
+    assert_refused(&e, "tenant.submit_rate");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

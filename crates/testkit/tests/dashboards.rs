@@ -114,10 +114,12 @@ async fn readiness_judges_a_live_deployment() {
         assert!(Instant::now() < deadline, "prometheus never showed Baton's metrics and alerts: {report}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    for name in
-        ["structured logs", "timeouts configured", "retry policy", "audit log", "human override", "workers live"]
-    {
+    for name in ["structured logs", "timeouts configured", "retry policy", "workers live"] {
         assert_eq!(status_of(&report, name), "pass", "{name}: {report}");
+    }
+    // Nobody has operated this fleet yet (tests/readiness.rs shows these passing once someone has).
+    for name in ["audit log", "human override"] {
+        assert_eq!(status_of(&report, name), "fail", "{name}: {report}");
     }
     // The test stack sets no tenant cap: a blocking item fails, and the exit status says so.
     assert_eq!(status_of(&report, "limits set"), "fail");

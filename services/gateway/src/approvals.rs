@@ -1,14 +1,15 @@
 //! ResolveApproval and ListApprovals. A resolution must quote the approval id and the action
 //! hash the run shows; it is applied by compare-and-set on the run's fence ([`change_run`]), so it races safely
 //! with the scheduler expiring the same request: exactly one wins, the other sees a run no
-//! longer waiting and is refused with nothing written.
+//! longer waiting and is refused with nothing written. Each decision is also an entry of the
+//! fleet's audit log (`approval.approved` / `approval.denied`, by whom, on which run).
 
 use baton_core::approval;
 use baton_proto::v1::{
     ApprovalDecision, ListApprovalsRequest, ListApprovalsResponse, PendingApproval, ResolveApprovalRequest,
     ResolveApprovalResponse,
 };
-use baton_store::Index;
+use baton_store::{AuditEntry, Index};
 use baton_telemetry::now_ms;
 use tonic::Status;
 
@@ -62,6 +63,17 @@ pub async fn resolve(
     let label = if decision == ApprovalDecision::Approve { "approved" } else { "denied" };
     metrics::counter!(crate::metric_definitions::APPROVALS, "result" => label).increment(1);
     tracing::info!(run_id, tenant, actor, decision = label, "approval resolved");
+    // A person overrode the runtime: the fleet's audit log records it beside switch changes.
+    let audit = AuditEntry {
+        at_ms: now_ms(),
+        actor: actor.clone(),
+        action: format!("approval.{label}"),
+        outcome: baton_core::status::name(t.state.status()).to_string(),
+        detail: format!("run {run_id} (tenant {tenant}), approval {}: {}", req.approval_id, req.comment),
+    };
+    if let Err(e) = gw.store.audit(&audit).await {
+        tracing::warn!(run_id, error = %e, "cannot write the audit entry of an approval decision (the decision stands)");
+    }
     let decided = t
         .state
         .pending

@@ -20,6 +20,7 @@ mod switches;
 mod tenant;
 mod tls;
 mod watch;
+mod watch_hub;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub(crate) struct Gateway {
     pub store: baton_store::Store,
     pub producer: baton_bus::Producer,
     pub watchers: Arc<Semaphore>,
+    /// The one live reader of run event streams every watch subscribes to.
+    pub watch_hub: Arc<watch_hub::WatchHub>,
     /// The tool catalog submits are checked against (reloaded without a restart).
     pub tools: Arc<LiveTools>,
     /// Operator switches in force (tenant caps are enforced here).
@@ -55,8 +58,10 @@ pub(crate) struct Gateway {
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let tools = LiveTools::open(&config.tools)?;
     let tls = tls::server_config(&config.gateway)?;
+    // No loop to watch: the gateway is ready while its request path's Redis pool and producer
+    // are (the probes of every service), and not draining.
     let infra =
-        Infra::start("gateway", &config, &config.gateway.ops_listen, 10_000, metric_definitions::describe, &shutdown)
+        Infra::start("gateway", &config, &config.gateway.ops_listen, 0, metric_definitions::describe, &shutdown)
             .await?;
     let readiness = infra.readiness.clone();
     let authenticator =
@@ -94,6 +99,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         switches,
         watchers: Arc::new(Semaphore::new(config.gateway.max_watchers)),
         control: baton_service::control::Control::new(&config, infra.store.clone(), infra.producer.clone()),
+        watch_hub: watch_hub::WatchHub::start(config.redis.url.clone(), infra.store.clone(), infra.stopping()),
         config,
         store: infra.store.clone(),
         producer: infra.producer.clone(),
@@ -102,19 +108,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let admin = AdminServiceServer::new(admin::Admin(gateway.clone())).max_decoding_message_size(max_request);
     let keys = KeyServiceServer::new(keys::Keys(gateway)).max_decoding_message_size(max_request);
 
-    // Keep the main-loop tick alive while serving.
-    let ticker = readiness.clone();
-    let tick_stop = infra.stopping();
-    tokio::spawn(async move {
-        loop {
-            ticker.tick();
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = tick_stop.cancelled() => return,
-            }
-        }
-    });
     tracing::info!(grpc = %addr, ops = %infra.ops, "gateway ready");
+    readiness.set_started();
     let draining = shutdown.clone();
     let drain_readiness = readiness.clone();
     let mut builder = tonic::transport::Server::builder();

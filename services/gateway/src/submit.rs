@@ -1,5 +1,7 @@
-//! SubmitRun: validate at the edge, route to a lane and stamp its versions ([`crate::lanes`]),
-//! apply admission control ([`crate::admission`]), honour the idempotency key, write the first
+//! SubmitRun: validate at the edge, answer a retry with the run its idempotency key already
+//! names (before admission: a client retrying an admitted submit gets its run even when its
+//! tenant is now over a limit), route to a lane and stamp its versions ([`crate::lanes`]), apply
+//! admission control ([`crate::admission`]), reserve the idempotency key, write the first
 //! checkpoint, then dispatch the first task. The in-flight entry written first, and kept until a worker
 //! claims the run, makes a crash or a lost task anywhere after the checkpoint recoverable by
 //! the reaper.
@@ -30,28 +32,29 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     validate(&spec, &policy, &catalog).map_err(|e| Status::invalid_argument(e.to_string()))?;
     // The fingerprint is of the spec as the client sent it: a retry routed elsewhere is the same run.
     let print = fingerprint(&spec);
+    if !key.is_empty() {
+        if let Some(reserved) = gw.store.idempotency_lookup(tenant, &key).await.map_err(store_error)? {
+            if let Some(answer) = deduplicated(gw, &key, &print, reserved).await? {
+                return Ok(answer);
+            }
+        }
+    }
     crate::lanes::route(gw, tenant, &mut spec)?;
     crate::admission::check_pressure(gw, tenant, &spec, now_ms()).await?;
     let lane = spec.lane.clone();
     let mut run_id = uuid::Uuid::now_v7().to_string();
     if !key.is_empty() {
         let ttl = gw.config.runs.idempotency_ttl_secs;
-        match gw.store.reserve_idempotency(tenant, &key, &run_id, &print, ttl).await.map_err(store_error)? {
-            Reservation::New => {}
-            Reservation::Existing { run_id: existing, fingerprint } => {
-                if fingerprint != print {
-                    return Err(Status::already_exists(format!(
-                        "idempotency_key: {key:?} was already used for run {existing} with a different spec"
-                    )));
-                }
-                if let Some(state) = gw.store.load_run(&existing).await.map_err(store_error)? {
-                    metrics::counter!(crate::metric_definitions::SUBMITS, "result" => "deduplicated").increment(1);
-                    let (status, lane) = (state.status, state.lane);
-                    return Ok(SubmitRunResponse { run_id: existing, deduplicated: true, status, lane });
-                }
-                // An earlier submit reserved the key but died before writing the run: finish it.
-                run_id = existing;
+        let reserved = gw.store.reserve_idempotency(tenant, &key, &run_id, &print, ttl).await.map_err(store_error)?;
+        if let Reservation::Existing { run_id: existing, .. } = &reserved {
+            // Reserved since the lookup above (a concurrent submit with the same key), or by a
+            // submit that died before writing its run.
+            let existing = existing.clone();
+            if let Some(answer) = deduplicated(gw, &key, &print, reserved).await? {
+                return Ok(answer);
             }
+            // An earlier submit reserved the key but died before writing the run: finish it.
+            run_id = existing;
         }
     }
     let now = now_ms();
@@ -86,4 +89,26 @@ pub async fn submit(gw: &Gateway, tenant: &str, req: SubmitRunRequest) -> Result
     }
     tracing::info!(run_id = %run_id, tenant, "run admitted");
     Ok(SubmitRunResponse { run_id, deduplicated: false, status: RunStatus::Queued as i32, lane })
+}
+
+/// The answer to a submit whose idempotency key is already reserved: the run it names
+/// (`deduplicated`), ALREADY_EXISTS if the key was used with a different spec, or `None` when
+/// the reservation's run was never written (the submit that reserved it died: this one
+/// finishes it under the same run id).
+async fn deduplicated(
+    gw: &Gateway,
+    key: &str,
+    print: &str,
+    reserved: Reservation,
+) -> Result<Option<SubmitRunResponse>, Status> {
+    let Reservation::Existing { run_id, fingerprint } = reserved else { return Ok(None) };
+    if fingerprint != print {
+        return Err(Status::already_exists(format!(
+            "idempotency_key: {key:?} was already used for run {run_id} with a different spec"
+        )));
+    }
+    let Some(state) = gw.store.load_run(&run_id).await.map_err(store_error)? else { return Ok(None) };
+    metrics::counter!(crate::metric_definitions::SUBMITS, "result" => "deduplicated").increment(1);
+    let (status, lane) = (state.status, state.lane);
+    Ok(Some(SubmitRunResponse { run_id, deduplicated: true, status, lane }))
 }

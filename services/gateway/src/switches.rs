@@ -136,8 +136,13 @@ pub async fn list(gw: &Gateway, req: ListSwitchesRequest) -> Result<ListSwitches
         n => n as usize,
     };
     let in_force = gw.store.switches().await.map_err(store_error)?.iter().map(change_of).collect();
-    // The audit log holds other actions too (manifest reloads): read enough to fill the page.
-    let entries = gw.store.audit_latest(limit * 4).await.map_err(store_error)?;
+    // The audit log holds other actions too (manifest reloads, keys, approval decisions): read
+    // enough to fill the page, the whole capped log if the latest entries are mostly others.
+    let is_switch = |e: &&baton_store::AuditEntry| e.action.starts_with("switch:");
+    let mut entries = gw.store.audit_latest(limit * 4).await.map_err(store_error)?;
+    if entries.len() == limit * 4 && entries.iter().filter(is_switch).count() < limit {
+        entries = gw.store.audit_latest(baton_store::AUDIT_MAX_LEN).await.map_err(store_error)?;
+    }
     let audit = entries
         .into_iter()
         .filter_map(|e| {

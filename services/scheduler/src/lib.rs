@@ -13,22 +13,24 @@ use baton_config::Config;
 use baton_service::Infra;
 use tokio_util::sync::CancellationToken;
 
+/// A loop counts as stuck after this long without going round (beyond its own interval).
+const LOOP_STALE_MS: i64 = 10_000;
+
 /// Runs the scheduler until `shutdown` fires.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let infra = Infra::start(
-        "scheduler",
-        &config,
-        &config.scheduler.ops_listen,
-        10_000,
-        metric_definitions::describe,
-        &shutdown,
-    )
-    .await?;
+    let infra =
+        Infra::start("scheduler", &config, &config.scheduler.ops_listen, 0, metric_definitions::describe, &shutdown)
+            .await?;
     tracing::info!(ops = %infra.ops, "scheduler ready");
-    let timers =
-        timers::run(config.clone(), infra.store.clone(), infra.producer.clone(), infra.id.clone(), shutdown.clone());
+    // Readiness watches both loops: the timer sweep by when it last completed a sweep (it sleeps
+    // up to `scheduler.timer_max_interval_ms` between sweeps), the retry tiers by each round.
+    let swept =
+        infra.readiness.watch_loop("timer sweep", config.scheduler.timer_max_interval_ms as i64 + LOOP_STALE_MS);
+    let tiers_ticker = infra.readiness.watch_loop("retry tiers loop", LOOP_STALE_MS);
+    infra.readiness.set_started();
+    let timers = timers::run(config.clone(), infra.store.clone(), infra.producer.clone(), infra.id.clone(), swept, shutdown.clone());
     let timer_loop = tokio::spawn(timers);
-    let result = tiers::run(&config, &infra.id, &infra.producer, &infra.readiness, &shutdown).await;
+    let result = tiers::run(&config, &infra.id, &infra.producer, &tiers_ticker, &shutdown).await;
     infra.readiness.set_draining();
     let grace = Duration::from_millis(config.scheduler.drain_grace_ms);
     baton_telemetry::shutdown::bounded_drain("timer loop", grace, async {

@@ -11,7 +11,7 @@ use baton_bus::rdkafka::{Message as _, TopicPartitionList};
 use baton_bus::{BatonConsumer, IdlePause};
 use baton_core::retry::tier_label;
 use baton_proto::v1::Task;
-use baton_telemetry::{now_ms, Readiness};
+use baton_telemetry::{now_ms, LoopTicker};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
@@ -28,35 +28,36 @@ pub async fn run(
     config: &baton_config::Config,
     id: &str,
     producer: &baton_bus::Producer,
-    readiness: &Readiness,
+    ticker: &LoopTicker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let topics = producer.topics();
     let names: Vec<String> = config.scheduler.retry_tiers_ms.iter().map(|t| topics.retry(&tier_label(*t))).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let consumer = baton_bus::consumer(&config.kafka, &topics.scheduler_group(), id, &refs)?;
+    let consumer = std::sync::Arc::new(baton_bus::consumer(&config.kafka, &topics.scheduler_group(), id, &refs)?);
     let mut partitions: BTreeMap<(String, i32), Partition> = BTreeMap::new();
     // With no retry queued, the tiers are paused until a worker produces one (a wake-up).
-    let mut idle = IdlePause::new(Duration::from_millis(config.kafka.idle_pause_ms), Duration::from_secs(60));
+    let mut idle =
+        IdlePause::new(consumer.clone(), Duration::from_millis(config.kafka.idle_pause_ms), Duration::from_secs(60));
     let mut wakes = baton_store::subscribe_wakes(&config.redis.url)?;
     loop {
-        readiness.tick();
+        ticker.tick();
         release_due(&consumer, producer, &mut partitions).await;
-        idle.tick(&consumer, partitions.values().all(|p| p.queue.is_empty()));
+        idle.tick(partitions.values().all(|p| p.queue.is_empty()));
         let next_due = partitions.values().filter_map(|p| p.queue.front()).map(|(_, t)| t.not_before_ms).min();
         let wait = next_due.map_or(250, |due| (due - now_ms()).clamp(1, 250)) as u64;
         let message = tokio::select! {
             m = consumer.recv() => m,
             Some(woken) = wakes.recv() => {
                 if names.contains(&woken) {
-                    idle.active(&consumer);
+                    idle.active();
                 }
                 continue;
             }
             _ = tokio::time::sleep(Duration::from_millis(wait)) => continue,
             _ = shutdown.cancelled() => break,
         };
-        idle.active(&consumer);
+        idle.active();
         let message = match message {
             Ok(m) => m,
             Err(e) => {

@@ -10,7 +10,7 @@ use baton_proto::v1::RunStatus;
 use baton_service::control::Control;
 use baton_service::shards::ShardShare;
 use baton_store::{Index, Store};
-use baton_telemetry::now_ms;
+use baton_telemetry::{now_ms, LoopTicker};
 use tokio_util::sync::CancellationToken;
 
 /// Sweeps this scheduler's share of the timers index shards until `shutdown` (`member`: this
@@ -20,6 +20,7 @@ pub async fn run(
     store: Store,
     producer: baton_bus::Producer,
     member: String,
+    swept: LoopTicker,
     shutdown: CancellationToken,
 ) {
     let max_interval = config.scheduler.timer_max_interval_ms as i64;
@@ -27,12 +28,20 @@ pub async fn run(
     let mut share = ShardShare::new(store.clone(), "scheduler", &member);
     loop {
         let mut next_due: Option<i64> = None;
+        let mut all_swept = true;
         for shard in share.refresh().await {
             match sweep(&config, &store, &control, shard).await {
                 Ok(Some(due)) => next_due = Some(next_due.map_or(due, |n| n.min(due))),
                 Ok(None) => {}
-                Err(e) => tracing::warn!(shard, error = %e, "timer sweep failed"),
+                Err(e) => {
+                    all_swept = false;
+                    tracing::warn!(shard, error = %e, "timer sweep failed");
+                }
             }
+        }
+        // Readiness: a sweep of every shard this scheduler holds completed.
+        if all_swept {
+            swept.tick();
         }
         let wait = next_due.map_or(max_interval, |due| (due - now_ms()).clamp(1, max_interval));
         tokio::select! {

@@ -1,7 +1,9 @@
 //! The consumer loop: take a permit, receive a task, and on its own task claim it, store its
 //! offset once every earlier record of the partition is decided (the lease now owns the work),
 //! and run the claimed run's slice through [`crate::pipeline`]. Claims of different runs run
-//! concurrently, bounded by the permits (`worker.concurrency`).
+//! concurrently, bounded by the permits (`worker.concurrency`). Readiness watches the loop as
+//! the "consume loop": waiting for a permit while every holder is within a slice's bound is
+//! busy, not stuck ([`crate::permits`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +16,14 @@ use baton_store::{Claim, Index};
 use baton_telemetry::shutdown::bounded_drain;
 use baton_telemetry::{now_ms, Readiness};
 use prost::Message as _;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::permits::Permits;
 use crate::{pipeline, Worker};
+
+/// The consume loop counts as stuck after this long without going round.
+const LOOP_STALE_MS: i64 = 10_000;
 
 /// Consumes the lane's tasks until `shutdown`, then drains in-flight steps.
 pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -28,37 +33,52 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     let consumer =
         Arc::new(baton_bus::consumer(&cfg.kafka, &topics.worker_group(&cfg.worker.lane), &worker.id, &[&topic])?);
     let offsets = Arc::new(crate::offsets::Offsets::default());
-    let permits = Arc::new(Semaphore::new(cfg.worker.concurrency));
+    let permits = Permits::new(
+        cfg.worker.concurrency,
+        Duration::from_millis(cfg.worker.slice_max_ms),
+        Duration::from_millis(cfg.worker.step_timeout_ms),
+    );
+    let ticker = readiness.watch_loop("consume loop", LOOP_STALE_MS);
+    readiness.set_started();
     let steps = TaskTracker::new();
     // Fired only when the drain grace runs out: in-flight steps stop and are handed back.
     let abandon = CancellationToken::new();
     let orphan_after = Duration::from_millis(u64::from(cfg.kafka.session_timeout_ms) * 3 / 2);
     let mut owners = crate::owners::Owners::new(&cfg.worker.lane, &topic, &worker.id, orphan_after);
     // An idle worker pauses its partitions; a wake-up for its lane's topic resumes them.
-    let mut idle = IdlePause::new(Duration::from_millis(cfg.kafka.idle_pause_ms), Duration::from_secs(60));
+    let mut idle =
+        IdlePause::new(consumer.clone(), Duration::from_millis(cfg.kafka.idle_pause_ms), Duration::from_secs(60));
     let mut wakes = baton_store::subscribe_wakes(&cfg.redis.url)?;
-    loop {
-        readiness.tick();
+    'consume: loop {
+        ticker.tick();
         owners.check(&worker.store, &consumer).await;
         // An operator's lane pause holds the partitions; tasks wait on the topic.
-        idle.hold(&consumer, worker.switches.lane_paused(&cfg.worker.lane));
-        idle.tick(&consumer, true);
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p?,
-            _ = shutdown.cancelled() => break,
+        idle.hold(worker.switches.lane_paused(&cfg.worker.lane));
+        idle.tick(true);
+        let permit = loop {
+            tokio::select! {
+                p = permits.acquire() => break p?,
+                _ = shutdown.cancelled() => break 'consume,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    // Every permit is held: busy, not stuck, while each holder is within bound.
+                    if permits.holders_within_bound() {
+                        ticker.tick();
+                    }
+                }
+            }
         };
         let message = tokio::select! {
             m = consumer.recv() => m,
             Some(woken) = wakes.recv() => {
                 if woken == topic {
-                    idle.active(&consumer);
+                    idle.active();
                 }
                 continue;
             }
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
         };
-        idle.active(&consumer);
+        idle.active();
         let message = match message {
             Ok(m) => m,
             Err(e) => {

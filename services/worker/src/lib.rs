@@ -9,6 +9,7 @@ mod ledger;
 pub mod metric_definitions;
 mod offsets;
 mod owners;
+mod permits;
 mod pipeline;
 
 use std::sync::{Arc, Mutex};
@@ -88,8 +89,7 @@ fn spawn_liveness(worker: &Arc<Worker>, stop: CancellationToken) -> anyhow::Resu
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let catalog = LiveTools::open(&config.tools)?;
     let infra =
-        Infra::start("worker", &config, &config.worker.ops_listen, 10_000, metric_definitions::describe, &shutdown)
-            .await?;
+        Infra::start("worker", &config, &config.worker.ops_listen, 0, metric_definitions::describe, &shutdown).await?;
     let id = infra.id.clone();
     tracing::info!(worker = %id, lane = %config.worker.lane, ops = %infra.ops, concurrency = config.worker.concurrency,
         tools = catalog.catalog().version(), "worker ready");

@@ -4,14 +4,23 @@
 //! A worker that sees one rejoins the consumer group, which makes every member rejoin and
 //! produces a complete assignment. This guards against group coordinators that complete a
 //! rebalance without telling every member (seen with tansu 0.6.0 after a member was killed);
-//! against a healthy Kafka it never fires.
+//! against a healthy Kafka it never fires. The consume loop runs it, so a worker whose loop
+//! stops stops claiming its partitions; the topic's metadata is read on a blocking thread in the
+//! background, so a broker that does not answer never holds the loop.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_bus::rdkafka::consumer::Consumer as _;
 use baton_bus::BatonConsumer;
 use baton_store::Store;
+
+/// How long the topic's partition count is trusted (partitions can be added).
+const PARTITIONS_FRESH: Duration = Duration::from_secs(60);
+/// Longest wait for the topic's metadata.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// State of the watchdog in one worker.
 pub struct Owners {
@@ -22,8 +31,14 @@ pub struct Owners {
     orphan_after: Duration,
     last_check: Instant,
     orphaned_since: HashMap<i32, Instant>,
-    /// Partition count of the topic, read once (a blocking metadata call).
-    partitions: Option<i32>,
+    partitions: PartitionCount,
+}
+
+/// The topic's partition count and when it was read, refreshed in the background.
+#[derive(Clone, Default)]
+struct PartitionCount {
+    known: Arc<Mutex<Option<(i32, Instant)>>>,
+    reading: Arc<AtomicBool>,
 }
 
 impl Owners {
@@ -37,13 +52,13 @@ impl Owners {
             orphan_after,
             last_check: Instant::now(),
             orphaned_since: HashMap::new(),
-            partitions: None,
+            partitions: PartitionCount::default(),
         }
     }
 
     /// Publishes this worker's partitions and rejoins the group if one is orphaned. Cheap to
     /// call often: it acts at most every two seconds.
-    pub async fn check(&mut self, store: &Store, consumer: &BatonConsumer) {
+    pub async fn check(&mut self, store: &Store, consumer: &Arc<BatonConsumer>) {
         if self.last_check.elapsed() < self.every {
             return;
         }
@@ -59,10 +74,7 @@ impl Owners {
                 return;
             }
         };
-        if self.partitions.is_none() {
-            self.partitions = partition_count(consumer, &self.topic);
-        }
-        let Some(partitions) = self.partitions else { return };
+        let Some(partitions) = self.partitions.current(consumer, &self.topic) else { return };
         for p in 0..partitions {
             let owned = owners.get(&p).is_some_and(|until| *until > now);
             if owned {
@@ -84,7 +96,25 @@ impl Owners {
     }
 }
 
-fn partition_count(consumer: &BatonConsumer, topic: &str) -> Option<i32> {
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(2)).ok()?;
-    metadata.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().len() as i32)
+impl PartitionCount {
+    /// The count last read (`None` before the first read answered); starts a read on a blocking
+    /// thread when there is none yet or it is older than [`PARTITIONS_FRESH`].
+    fn current(&self, consumer: &Arc<BatonConsumer>, topic: &str) -> Option<i32> {
+        let known = *self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let stale = known.is_none_or(|(_, at)| at.elapsed() >= PARTITIONS_FRESH);
+        if stale && !self.reading.swap(true, Ordering::SeqCst) {
+            let (this, consumer, topic) = (self.clone(), consumer.clone(), topic.to_string());
+            tokio::task::spawn_blocking(move || {
+                let metadata = consumer.fetch_metadata(Some(&topic), METADATA_TIMEOUT);
+                let count = metadata
+                    .ok()
+                    .and_then(|m| m.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().len() as i32));
+                if let Some(count) = count {
+                    *this.known.lock().unwrap_or_else(|e| e.into_inner()) = Some((count, Instant::now()));
+                }
+                this.reading.store(false, Ordering::SeqCst);
+            });
+        }
+        known.map(|(count, _)| count)
+    }
 }
