@@ -65,7 +65,7 @@ async fn a_frozen_broker_stops_neither_claimed_runs_nor_the_worker_beat() {
         longest_stall = longest_stall.max(progressed_at.elapsed());
         // The beat's age by Redis's clock, as the reaper judges it.
         let beat: Option<i64> =
-            redis::cmd("ZSCORE").arg("baton:workers").arg(&worker_id).query_async(&mut redis).await.unwrap();
+            redis::cmd("ZSCORE").arg(baton_store::keys::WORKERS).arg(&worker_id).query_async(&mut redis).await.unwrap();
         let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut redis).await.unwrap();
         let now_ms = secs * 1000 + micros / 1000;
         oldest_beat_ms = oldest_beat_ms.max(beat.map_or(i64::MAX, |at| now_ms - at));
