@@ -137,7 +137,8 @@ impl RedisCluster {
     /// The port of a replica of the primary on `port`, if it has one.
     pub async fn replica_of(&self, port: u16) -> Option<u16> {
         let text = self.live_nodes_text().await?;
-        let primary_id = text.lines().find(|l| l.contains(&format!(":{port}@")))?.split_whitespace().next()?.to_string();
+        let primary_id =
+            text.lines().find(|l| l.contains(&format!(":{port}@")))?.split_whitespace().next()?.to_string();
         text.lines()
             .filter(|l| l.contains("slave") && l.split_whitespace().nth(3) == Some(primary_id.as_str()))
             .find_map(|l| l.split_whitespace().nth(1)?.split(['@', ':']).nth(1)?.parse().ok())

@@ -28,7 +28,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         infra.readiness.watch_loop("timer sweep", config.scheduler.timer_max_interval_ms as i64 + LOOP_STALE_MS);
     let tiers_ticker = infra.readiness.watch_loop("retry tiers loop", LOOP_STALE_MS);
     infra.readiness.set_started();
-    let timers = timers::run(config.clone(), infra.store.clone(), infra.producer.clone(), infra.id.clone(), swept, shutdown.clone());
+    let timers = timers::run(
+        config.clone(),
+        infra.store.clone(),
+        infra.producer.clone(),
+        infra.id.clone(),
+        swept,
+        shutdown.clone(),
+    );
     let timer_loop = tokio::spawn(timers);
     let result = tiers::run(&config, &infra.id, &infra.producer, &tiers_ticker, &shutdown).await;
     infra.readiness.set_draining();
