@@ -105,6 +105,6 @@ impl Store {
         let mut invocation = scripts().request_stop.prepare_invoke();
         invocation.key(keys::run(run_id)).key(keys::lease(run_id)).arg(request.encode());
         // An accepted stop must not be lost to a failover.
-        Ok(self.write_acked(&mut conn, &scripts().request_stop, &invocation).await?)
+        self.write_acked(&mut conn, &scripts().request_stop, &invocation).await
     }
 }

@@ -65,6 +65,6 @@ fn increment_file(dir: &Path) -> Option<PathBuf> {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "manifest"))?;
     let text = std::fs::read_to_string(manifest).ok()?;
-    let name = text.lines().filter(|l| l.contains(" type i")).last()?.split_whitespace().nth(1)?.to_string();
+    let name = text.lines().rfind(|l| l.contains(" type i"))?.split_whitespace().nth(1)?.to_string();
     Some(aof_dir.join(name))
 }

@@ -360,6 +360,34 @@ impl Stack {
         })
     }
 
+    /// Waits (at most 90 s) until each worker of `workers` owns a partition of `lane`, as the
+    /// workers publish it (`baton:owners:<lane>`): a group change a test makes next then starts
+    /// from a settled group.
+    pub async fn wait_for_partitions(&self, lane: &str, workers: &[usize]) {
+        let client = redis::Client::open(self.redis.url()).expect("redis url");
+        let mut conn = client.get_multiplexed_async_connection().await.expect("connect to redis");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let owners: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(baton_store::keys::owners(lane))
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            let owns = |i: &usize| {
+                self.instance_id(*i).is_some_and(|w| owners.values().any(|v| v.starts_with(&format!("{w}|"))))
+            };
+            if workers.iter().all(owns) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "workers {workers:?} did not all get partitions of {lane}: {owners:?}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// The body of `GET /metrics` of service `index`.
     pub async fn metrics(&self, index: usize) -> String {
         let port = self.services[index].ops_port.expect("a Baton service");

@@ -64,7 +64,7 @@ async fn workers_with_skewed_clocks_keep_their_runs_and_a_dead_one_loses_them_in
     let (behind, ahead) = (skewed("-5s"), skewed("+5s"));
     let slow = stack.start_alive("worker", &refs(&behind)).await;
     let fast = stack.start_alive("worker", &refs(&ahead)).await;
-    wait_until_each_owns_partitions(&stack, &[slow, fast]).await;
+    stack.wait_for_partitions("main", &[slow, fast]).await;
     let mut client = stack.client().await;
 
     // Load across both workers for a while.
@@ -103,28 +103,6 @@ async fn workers_with_skewed_clocks_keep_their_runs_and_a_dead_one_loses_them_in
     };
     println!("the worker 5 s ahead was declared dead {declared:?} after its SIGKILL");
     assert!(declared < Duration::from_secs(5), "declared dead only after {declared:?}");
-}
-
-/// Waits (at most 90 s) until each worker of `services` owns a partition of lane `main`.
-async fn wait_until_each_owns_partitions(stack: &Stack, services: &[usize]) {
-    let client = redis::Client::open(stack.redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let owners: std::collections::HashMap<String, String> =
-            redis::cmd("HGETALL").arg(baton_store::keys::owners("main")).query_async(&mut conn).await.unwrap();
-        let owns =
-            |i: &usize| stack.instance_id(*i).is_some_and(|w| owners.values().any(|v| v.starts_with(&format!("{w}|"))));
-        if services.iter().all(owns) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the skewed workers did not both get partitions: {owners:?}\n{}",
-            stack.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// Every `ledger` step's effect was recorded once: no step ran again after a broken lease.

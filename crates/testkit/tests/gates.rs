@@ -235,7 +235,7 @@ async fn an_approved_run_survives_a_worker_kill_and_unanswered_requests_expire()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_breaker_opens_fleet_wide_then_half_opens_and_closes() {
-    let config = "\n[breakers]\nfailures = 3\nwindow_ms = 60000\ncooldown_ms = 4000\n";
+    let config = "\n[breakers]\nfailures = 3\nwindow_ms = 60000\ncooldown_ms = 8000\n";
     let mut a = AgentStack::start("breakers", |o| o.config_toml.push_str(config)).await;
     let mut client = a.stack.client().await;
     a.tools.set("lookup_order", Behavior::Always(503));
@@ -270,8 +270,11 @@ async fn a_breaker_opens_fleet_wide_then_half_opens_and_closes() {
     assert_eq!(failures_seen(&a.stack.metrics(first).await), 2.0);
     let b = breaker().await;
     assert_eq!((b.state.as_str(), b.failures), ("closed", 2));
-    // A second worker takes over and sees the third failure: the shared breaker opens.
+    // A second worker takes over and sees the third failure: the shared breaker opens. The
+    // first leaves once the group has settled with both (tansu 0.6.0 can leave a group that
+    // loses a member mid-rebalance without an assignment; see docs/reliability.md).
     let second = a.stack.start("worker").await;
+    a.stack.wait_for_partitions("main", &[second]).await;
     a.stack.services[first].terminate(Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let id = submit(&mut client, lookup(2, 10), "").await;
@@ -296,18 +299,26 @@ async fn a_breaker_opens_fleet_wide_then_half_opens_and_closes() {
     }
     let seen = a.tools.calls("lookup_order").len();
     assert_eq!(seen, 3);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(a.tools.calls("lookup_order").len(), seen, "calls went out while the breaker was open");
-    let mut held = 0.0;
-    for i in [second, third] {
-        let metrics = a.stack.metrics(i).await;
-        held += metrics
-            .lines()
-            .filter(|l| l.starts_with("baton_tool_breaker_rejections_total") && l.contains("lookup_order"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>();
+    // Every run meets the open breaker (the third worker's join may hold some for a rebalance)
+    // and no call goes out meanwhile.
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(a.tools.calls("lookup_order").len(), seen, "calls went out while the breaker was open");
+        let mut held = 0.0;
+        for i in [second, third] {
+            let metrics = a.stack.metrics(i).await;
+            held += metrics
+                .lines()
+                .filter(|l| l.starts_with("baton_tool_breaker_rejections_total") && l.contains("lookup_order"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        if held >= 9.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every run met the open breaker: {held}\n{}", a.stack.logs());
     }
-    assert!(held >= 9.0, "every run met the open breaker: {held}");
 
     // The tool recovers: after the cool-down one probe goes out, succeeds, and closes the breaker.
     a.tools.set("lookup_order", Behavior::Ok);

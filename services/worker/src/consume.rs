@@ -214,14 +214,11 @@ async fn claim(worker: &Worker, task: &Task) -> baton_store::Result<Option<pipel
             tracing::info!(run_id = %task.run_id, step = task.step, attempt = task.attempt, %reason, "task dropped");
             // A run that ended keeps whatever index entries it has: removing one here could
             // race a requeue that just wrote a fresh one; the reaper clears them as it reads them.
-            match reason.as_str() {
-                // Whoever holds the lease may have died before indexing it: make sure the reaper
-                // will look at the run once the lease expires.
-                "leased" => {
-                    let left = worker.store.lease_remaining_ms(&task.run_id).await?.unwrap_or(0);
-                    worker.store.index_set_if_absent(Index::Inflight, &task.run_id, now_ms() + left).await?;
-                }
-                _ => {}
+            // Whoever holds the lease may have died before indexing it: make sure the reaper
+            // will look at the run once the lease expires.
+            if reason == "leased" {
+                let left = worker.store.lease_remaining_ms(&task.run_id).await?.unwrap_or(0);
+                worker.store.index_set_if_absent(Index::Inflight, &task.run_id, now_ms() + left).await?;
             }
             Ok(None)
         }
