@@ -13,6 +13,8 @@ ROOT=$(pwd)
 STATE="$ROOT/.baton"
 # BATON_DEV_REDIS_FSYNC: Redis appendfsync, everysec (default: a crash of this machine can lose
 # the last second) or always (nothing acknowledged is lost); see docs/failure-model.md.
+# BATON_DEV_REDIS_REPLICA=1: also start a replica of that Redis (port + 1), so that
+# BATON_REDIS_MIN_REPLICAS_ACKED=1 has a replica to wait for (docs/benchmarks.md, WAIT cost).
 # BATON_PROFILE: debug (or dev, the default) or release; cargo calls the debug profile "dev".
 case "${BATON_PROFILE:-debug}" in
   debug|dev) CARGO_PROFILE=dev; PROFILE_DIR=debug ;;
@@ -67,6 +69,13 @@ up() {
     start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
       --appendfsync "${BATON_DEV_REDIS_FSYNC:-everysec}" --dir "$STATE"
     wait_port redis "$REDIS_PORT"
+    if [ "${BATON_DEV_REDIS_REPLICA:-0}" = 1 ]; then
+      mkdir -p "$STATE/replica"
+      start redis-replica redis-server --port "$((REDIS_PORT + 1))" --bind 127.0.0.1 --save "" \
+        --appendonly yes --appendfsync "${BATON_DEV_REDIS_FSYNC:-everysec}" --dir "$STATE/replica" \
+        --replicaof 127.0.0.1 "$REDIS_PORT"
+      wait_port redis-replica "$((REDIS_PORT + 1))"
+    fi
   fi
   if [ "$BATON_KAFKA_BROKERS" = "127.0.0.1:$BROKER_PORT" ]; then
     start broker tansu broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
@@ -82,7 +91,7 @@ up() {
 }
 
 down() {
-  for s in reaper scheduler worker gateway broker redis; do
+  for s in reaper scheduler worker gateway broker redis-replica redis; do
     if alive "$s"; then
       kill -TERM "$(cat "$STATE/$s.pid")" 2>/dev/null || true
       for _ in $(seq 1 100); do alive "$s" || break; sleep 0.1; done
