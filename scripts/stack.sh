@@ -75,6 +75,10 @@ up() {
         --appendonly yes --appendfsync "${BATON_DEV_REDIS_FSYNC:-everysec}" --dir "$STATE/replica" \
         --replicaof 127.0.0.1 "$REDIS_PORT"
       wait_port redis-replica "$((REDIS_PORT + 1))"
+      for _ in $(seq 1 100); do # until the replica has synced (WAIT counts only synced replicas)
+        redis-cli -p "$((REDIS_PORT + 1))" info replication | grep -q 'master_link_status:up' && break
+        sleep 0.1
+      done
     fi
   fi
   if [ "$BATON_KAFKA_BROKERS" = "127.0.0.1:$BROKER_PORT" ]; then
