@@ -1,10 +1,15 @@
-//! Run helpers for tests: building script specs, submitting, watching to the end, and
-//! checking that a run's history is consistent (every step committed once, in order).
+//! Run helpers for tests: building script specs, submitting, watching to the end, checking
+//! that a run's history is consistent (every step committed once, in order), and the two
+//! operator moves many tests make (gating a tool on approval, granting one).
 
 use std::time::Duration;
 
+use baton_proto::v1::admin_service_client::AdminServiceClient;
 use baton_proto::v1::run_service_client::RunServiceClient;
-use baton_proto::v1::{EventKind, GetRunRequest, Run, RunEvent, RunSpec, RunStatus, SubmitRunRequest, WatchRunRequest};
+use baton_proto::v1::{
+    Approval, ApprovalDecision, EventKind, GetRunRequest, ResolveApprovalRequest, Run, RunEvent, RunSpec, RunStatus,
+    SetToolSwitchRequest, SubmitRunRequest, WatchRunRequest,
+};
 use tonic::transport::Channel;
 
 /// A script spec of `(tool, args_json)` steps.
@@ -136,4 +141,30 @@ pub fn as_tenant<T>(message: T, tenant: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert("x-baton-tenant", tenant.parse().expect("a tenant name is valid header text"));
     request
+}
+
+/// An operator (actor `ops`) makes every call of `tool` wait for a person, then gives every
+/// service time to see the switch (switches refresh every second).
+pub async fn require_approval(admin: &mut AdminServiceClient<Channel>, tool: &str) {
+    let switch = SetToolSwitchRequest {
+        tool: tool.into(),
+        requires_approval: Some(true),
+        actor: "ops".into(),
+        reason: "audit".into(),
+        ..Default::default()
+    };
+    admin.set_tool_switch(switch).await.expect("set the requires_approval switch");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+}
+
+/// The request that grants `approval` of run `run_id`, quoting the id and action hash it was shown.
+pub fn approve(run_id: &str, approval: &Approval, actor: &str, comment: &str) -> ResolveApprovalRequest {
+    ResolveApprovalRequest {
+        run_id: run_id.into(),
+        approval_id: approval.approval_id.clone(),
+        action_hash: approval.action_hash.clone(),
+        decision: ApprovalDecision::Approve as i32,
+        actor: actor.into(),
+        comment: comment.into(),
+    }
 }

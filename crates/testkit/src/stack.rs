@@ -362,8 +362,9 @@ impl Stack {
 
     /// Waits (at most 90 s) until each worker of `workers` owns a partition of `lane`, as the
     /// workers publish it (`baton:owners:<lane>`): a group change a test makes next then starts
-    /// from a settled group.
+    /// from a settled group. Reads the single Redis (not a [`StackOptions::redis_cluster`]).
     pub async fn wait_for_partitions(&self, lane: &str, workers: &[usize]) {
+        assert!(self.cluster.is_none(), "wait_for_partitions reads the single Redis, not a cluster");
         let client = redis::Client::open(self.redis.url()).expect("redis url");
         let mut conn = client.get_multiplexed_async_connection().await.expect("connect to redis");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);

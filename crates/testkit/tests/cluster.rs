@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use baton_proto::v1::{
-    ApprovalDecision, CancelRunRequest, ListDeadLettersRequest, RequeueDeadLetterRequest, ResolveApprovalRequest,
-    RetryPolicy, RunStatus, SetLimitRequest, SetToolSwitchRequest,
+    CancelRunRequest, ListDeadLettersRequest, RequeueDeadLetterRequest, RetryPolicy, RunStatus, SetLimitRequest,
 };
 use baton_testkit::runs::{
-    check_history, echoes, final_status, script, submit, wait_for_run, wait_for_status, watch_to_end,
+    approve, check_history, echoes, final_status, require_approval, script, submit, wait_for_run, wait_for_status,
+    watch_to_end,
 };
 use baton_testkit::{now_ms, Stack, StackOptions};
 
@@ -78,31 +78,11 @@ async fn the_core_scenarios_run_on_a_redis_cluster() {
     assert_eq!(cancelled.into_inner().status(), RunStatus::Cancelled);
 
     // An approval: an operator makes the ledger need one; granted, the call runs once.
-    admin
-        .set_tool_switch(SetToolSwitchRequest {
-            tool: "ledger".into(),
-            requires_approval: Some(true),
-            actor: "ops".into(),
-            reason: "audit".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    require_approval(&mut admin, "ledger").await;
     let gated = submit(&mut client, script(&[("ledger", "{}")]), "").await;
     let run = wait_for_run(&mut client, &gated, WITHIN, |r| r.wait_reason == "approval").await.unwrap();
     let approval = run.pending.unwrap().approval.unwrap();
-    client
-        .resolve_approval(ResolveApprovalRequest {
-            run_id: gated.clone(),
-            approval_id: approval.approval_id,
-            action_hash: approval.action_hash,
-            decision: ApprovalDecision::Approve as i32,
-            actor: "ops".into(),
-            comment: String::new(),
-        })
-        .await
-        .unwrap();
+    client.resolve_approval(approve(&gated, &approval, "ops", "")).await.unwrap();
     wait_for_status(&mut client, &gated, RunStatus::Succeeded, WITHIN).await.unwrap();
     assert_eq!(stack.store().ledger_calls(&format!("{gated}:0")).await.unwrap().len(), 1);
 

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use baton_proto::v1::{
     CancelRunRequest, GetRunRequest, ListDeadLettersRequest, ReconcileRunRequest, Reconciliation,
-    RequeueDeadLetterRequest, RetryPolicy, RunStatus, SetToolSwitchRequest,
+    RequeueDeadLetterRequest, RetryPolicy, RunStatus,
 };
 use baton_testkit::agents::{eventually, AgentStack};
-use baton_testkit::runs::{check_history, final_status, script, submit, wait_for_run, wait_for_status, watch_to_end};
+use baton_testkit::runs::{
+    check_history, final_status, require_approval, script, submit, wait_for_run, wait_for_status, watch_to_end,
+};
 use baton_testkit::tool_server::{Behavior, Verdict};
 use baton_testkit::{now_ms, Stack, StackOptions};
 use tonic::Code;
@@ -43,17 +45,7 @@ async fn a_cancel_accepted_mid_step_is_honoured_when_the_run_next_waits() {
     assert_eq!(reply.status(), RunStatus::Running, "accepted for the worker to apply");
 
     // The same with an approval: an operator makes every ledger call need one.
-    admin
-        .set_tool_switch(SetToolSwitchRequest {
-            tool: "ledger".into(),
-            requires_approval: Some(true),
-            actor: "ops".into(),
-            reason: "audit".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    require_approval(&mut admin, "ledger").await;
     let approval = submit(&mut client, script(&[("sleep", r#"{"ms":700}"#), ("ledger", "{}")]), "").await;
     wait_for_status(&mut client, &approval, RunStatus::Running, WITHIN).await.unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;

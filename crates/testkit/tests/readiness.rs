@@ -10,10 +10,9 @@
 use std::time::{Duration, Instant};
 
 use baton_proto::v1::{
-    ApprovalDecision, CheckReadinessRequest, ListApprovalsRequest, ReadinessItem, ResolveApprovalRequest, RunStatus,
-    SetToolSwitchRequest, WatchRunRequest,
+    CheckReadinessRequest, ListApprovalsRequest, ReadinessItem, RunStatus, SetToolSwitchRequest, WatchRunRequest,
 };
-use baton_testkit::runs::{script, submit, wait_for_status, watch_to_end};
+use baton_testkit::runs::{approve, script, submit, wait_for_status, watch_to_end};
 use baton_testkit::{http_get, Stack, StackOptions};
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -79,17 +78,7 @@ async fn readiness_reflects_what_each_signal_names() {
     wait_for_status(&mut client, &gated, RunStatus::Waiting, WITHIN).await.unwrap();
     let pending = client.list_approvals(ListApprovalsRequest { limit: 0 }).await.unwrap().into_inner().approvals;
     let approval = pending[0].approval.clone().unwrap();
-    client
-        .resolve_approval(ResolveApprovalRequest {
-            run_id: gated.clone(),
-            approval_id: approval.approval_id,
-            action_hash: approval.action_hash,
-            decision: ApprovalDecision::Approve as i32,
-            actor: "alice".into(),
-            comment: "drill".into(),
-        })
-        .await
-        .unwrap();
+    client.resolve_approval(approve(&gated, &approval, "alice", "drill")).await.unwrap();
     // The switch goes back; the decision and the change stay on record.
     admin.set_tool_switch(gate(false)).await.unwrap();
     let items = checklist(&stack).await;

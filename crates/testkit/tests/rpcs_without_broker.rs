@@ -7,12 +7,13 @@
 use std::time::{Duration, Instant};
 
 use baton_proto::v1::{
-    ApprovalDecision, CancelRunRequest, ReconcileRunRequest, Reconciliation, RequeueDeadLetterRequest,
-    ResolveApprovalRequest, RetryPolicy, RunStatus, SetToolSwitchRequest,
+    CancelRunRequest, ReconcileRunRequest, Reconciliation, RequeueDeadLetterRequest, RetryPolicy, RunStatus,
 };
 use baton_testkit::agents::{eventually, AgentStack};
 use baton_testkit::now_ms;
-use baton_testkit::runs::{check_history, script, submit, wait_for_run, wait_for_status, watch_to_end};
+use baton_testkit::runs::{
+    approve, check_history, require_approval, script, submit, wait_for_run, wait_for_status, watch_to_end,
+};
 use baton_testkit::tool_server::Behavior;
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -33,17 +34,7 @@ async fn run_changes_answer_in_bounded_time_while_the_broker_is_frozen() {
     let mut admin = a.stack.admin().await;
 
     // Four runs, each waiting for something from outside.
-    admin
-        .set_tool_switch(SetToolSwitchRequest {
-            tool: "ship_order".into(),
-            requires_approval: Some(true),
-            actor: "ops".into(),
-            reason: "audit".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    require_approval(&mut admin, "ship_order").await;
     let approval = submit(&mut client, script(&[("ship_order", r#"{"order_id":"Q1"}"#), ("echo", "{}")]), "").await;
     let timer = submit(&mut client, script(&[("echo", "{}"), ("wait", r#"{"ms":600000}"#), ("echo", "{}")]), "").await;
     let outage_ends = now_ms() + 3_000;
@@ -76,17 +67,7 @@ async fn run_changes_answer_in_bounded_time_while_the_broker_is_frozen() {
     assert_eq!(cancelled.into_inner().status(), RunStatus::Cancelled);
     let pending = approval_run.pending.unwrap().approval.unwrap();
     let started = Instant::now();
-    client
-        .resolve_approval(ResolveApprovalRequest {
-            run_id: approval.clone(),
-            approval_id: pending.approval_id,
-            action_hash: pending.action_hash,
-            decision: ApprovalDecision::Approve as i32,
-            actor: "ops".into(),
-            comment: String::new(),
-        })
-        .await
-        .unwrap();
+    client.resolve_approval(approve(&approval, &pending, "ops", "")).await.unwrap();
     timed(started.elapsed(), "ResolveApproval");
     let started = Instant::now();
     client

@@ -17,10 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use baton_core::status::is_terminal;
-use baton_proto::v1::{
-    ApprovalDecision, AutonomyLevel, EventKind, ListApprovalsRequest, ResolveApprovalRequest, RetryPolicy, RunEvent,
-    RunSpec, RunStatus,
-};
+use baton_proto::v1::{AutonomyLevel, EventKind, ListApprovalsRequest, RetryPolicy, RunEvent, RunSpec, RunStatus};
 
 use crate::runs::{check_history, script, watch_to_end};
 use crate::tool_server::{Behavior, ToolServer};
@@ -244,15 +241,8 @@ fn spawn_approver(
             if let Ok(page) = client.list_approvals(ListApprovalsRequest { limit: 100 }).await {
                 for p in page.into_inner().approvals {
                     let Some(a) = p.approval else { continue };
-                    let req = ResolveApprovalRequest {
-                        run_id: p.run_id,
-                        approval_id: a.approval_id,
-                        action_hash: a.action_hash,
-                        decision: ApprovalDecision::Approve as i32,
-                        actor: "chaos-approver".into(),
-                        comment: String::new(),
-                    };
-                    if client.resolve_approval(req).await.is_ok() {
+                    if client.resolve_approval(crate::runs::approve(&p.run_id, &a, "chaos-approver", "")).await.is_ok()
+                    {
                         granted += 1;
                     }
                 }
