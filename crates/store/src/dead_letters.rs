@@ -54,51 +54,70 @@ impl Store {
     }
 
     /// Up to `limit` dead letters after `after` (a page's `next`), oldest first, optionally of
-    /// one tenant. Reads at most a bounded stretch of the index per call.
+    /// one tenant. Reads at most a bounded stretch of the index per call, and the letters of a
+    /// stretch in one batch.
     pub async fn dead_letters(
         &self,
         tenant: Option<&str>,
         limit: usize,
         after: Option<&str>,
     ) -> Result<DeadLetterPage> {
-        let mut conn = self.conn().await?;
+        let limit = limit.max(1);
         let (mut from, mut skip_through) = match after.and_then(|a| a.split_once('/')) {
             Some((score, id)) => (score.parse::<i64>().unwrap_or(0), Some(id.to_string())),
             None => (i64::MIN, None),
         };
         let mut page = DeadLetterPage::default();
         let mut scanned = 0;
+        // Entries at the cursor's score already seen: more than a chunk of them share it only
+        // when that many runs were dead-lettered in the same millisecond.
+        let mut offset = 0;
         while scanned < LIST_SCAN_LIMIT {
-            let entries: Vec<(String, i64)> = redis::cmd("ZRANGE")
-                .arg(keys::DEAD_LETTERS_BY_TIME)
-                .arg(if from == i64::MIN { "-inf".to_string() } else { from.to_string() })
-                .arg("+inf")
-                .arg("BYSCORE")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(LIST_CHUNK)
-                .arg("WITHSCORES")
-                .query_async(&mut conn)
-                .await?;
+            let entries: Vec<(String, i64)> = {
+                let mut conn = self.conn().await?;
+                redis::cmd("ZRANGE")
+                    .arg(keys::DEAD_LETTERS_BY_TIME)
+                    .arg(if from == i64::MIN { "-inf".to_string() } else { from.to_string() })
+                    .arg("+inf")
+                    .arg("BYSCORE")
+                    .arg("LIMIT")
+                    .arg(offset)
+                    .arg(LIST_CHUNK)
+                    .arg("WITHSCORES")
+                    .query_async(&mut conn)
+                    .await?
+            };
             let full = entries.len() == LIST_CHUNK;
             // Entries at the cursor's score up to its run id were on an earlier page.
             let fresh: Vec<(String, i64)> = entries
-                .into_iter()
+                .iter()
                 .filter(|(id, score)| skip_through.as_ref().is_none_or(|last| *score > from || id > last))
+                .cloned()
                 .collect();
-            scanned += fresh.len().max(1);
-            for (run_id, score) in &fresh {
-                (from, skip_through) = (*score, Some(run_id.clone()));
-                match self.dead_letter_get(run_id).await? {
-                    Some((letter, _)) if tenant.is_none_or(|t| t == letter.tenant) => {
-                        page.letters.push(letter);
-                        if page.letters.len() >= limit {
-                            page.next = Some(format!("{score}/{run_id}"));
-                            return Ok(page);
-                        }
+            offset = if fresh.is_empty() { offset + entries.len() } else { 0 };
+            scanned += entries.len().max(1);
+            // Letters are read a batch at a time, as many as the page still lacks.
+            let mut rest = fresh.as_slice();
+            while !rest.is_empty() {
+                let (batch, after_batch) = rest.split_at((limit - page.letters.len()).min(rest.len()));
+                rest = after_batch;
+                let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+                let mut unlettered = Vec::new();
+                for ((run_id, score), letter) in batch.iter().zip(self.letters_of(&ids).await?) {
+                    match letter {
+                        Some(letter) if tenant.is_none_or(|t| t == letter.tenant) => page.letters.push(letter),
+                        Some(_) => {}
+                        None => unlettered.push((run_id.clone(), *score)),
                     }
-                    Some(_) => {}
-                    None => self.prune_dead_letter_entry(run_id, *score).await?,
+                    (from, skip_through) = (*score, Some(run_id.clone()));
+                    if page.letters.len() >= limit {
+                        break;
+                    }
+                }
+                self.prune_dead_letter_entries(&unlettered).await?;
+                if page.letters.len() >= limit {
+                    page.next = skip_through.map(|id| format!("{from}/{id}"));
+                    return Ok(page);
                 }
             }
             if !full {
@@ -109,20 +128,50 @@ impl Store {
         Ok(page)
     }
 
-    /// Drops a listing entry without a letter if the run can no longer gain one under it: the
+    /// The letters of `run_ids`, in order (`None` where a run has none): one batch for the
+    /// per-run letters, one read of the legacy hash for the rest.
+    async fn letters_of(&self, run_ids: &[String]) -> Result<Vec<Option<DeadLetter>>> {
+        let cmds =
+            run_ids.iter().map(|id| redis::cmd("HGET").arg(keys::dead_letter(id)).arg("letter").clone()).collect();
+        let raw: Vec<Option<Vec<u8>>> = self.each(cmds).await?;
+        let mut letters = Vec::with_capacity(raw.len());
+        for (id, bytes) in run_ids.iter().zip(&raw) {
+            letters.push(bytes.as_deref().map(|b| decode(&keys::dead_letter(id), b)).transpose()?);
+        }
+        let missing: Vec<usize> = (0..letters.len()).filter(|i| letters[*i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(letters);
+        }
+        let mut conn = self.conn().await?;
+        let mut hmget = redis::cmd("HMGET");
+        hmget.arg(keys::LEGACY_DEAD_LETTERS);
+        for i in &missing {
+            hmget.arg(&run_ids[*i]);
+        }
+        let legacy: Vec<Option<Vec<u8>>> = hmget.query_async(&mut conn).await?;
+        for (i, bytes) in missing.into_iter().zip(legacy) {
+            letters[i] = bytes.map(|b| decode(keys::LEGACY_DEAD_LETTERS, &b)).transpose()?;
+        }
+        Ok(letters)
+    }
+
+    /// Drops listing entries without a letter whose run can no longer gain one under them: the
     /// run is gone or ended (a run still going may be about to commit its letter; a requeued and
     /// again dead-lettered run re-lists itself under a later time, which this does not remove).
-    async fn prune_dead_letter_entry(&self, run_id: &str, score: i64) -> Result<()> {
-        let status = self.run_status(run_id).await?;
-        if status.is_none_or(baton_core::status::is_terminal) {
-            let mut conn = self.conn().await?;
-            let _: i64 = scripts()
-                .unindex
-                .key(keys::DEAD_LETTERS_BY_TIME)
-                .arg(run_id)
-                .arg(score)
-                .invoke_async(&mut conn)
-                .await?;
+    async fn prune_dead_letter_entries(&self, entries: &[(String, i64)]) -> Result<()> {
+        let ids: Vec<String> = entries.iter().map(|(id, _)| id.clone()).collect();
+        let statuses = self.run_statuses(&ids).await?;
+        for ((run_id, score), status) in entries.iter().zip(statuses) {
+            if status.is_none_or(baton_core::status::is_terminal) {
+                let mut conn = self.conn().await?;
+                let _: i64 = scripts()
+                    .unindex
+                    .key(keys::DEAD_LETTERS_BY_TIME)
+                    .arg(run_id)
+                    .arg(*score)
+                    .invoke_async(&mut conn)
+                    .await?;
+            }
         }
         Ok(())
     }

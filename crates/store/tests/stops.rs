@@ -204,3 +204,46 @@ async fn index_entries_are_removed_only_as_they_were_read() {
     assert_eq!(store.index_score(Index::Inflight, "r").await.unwrap(), None);
     assert_eq!(store.index_score(Index::Timers, "r").await.unwrap(), Some(40));
 }
+
+#[tokio::test]
+async fn dead_letters_page_through_a_burst_in_one_millisecond() {
+    let dir = TempDir::new("dlq-pages");
+    let redis = Redis::start(&dir, false).await;
+    let config = baton_config::Redis { url: redis.url(), pool_size: 4, ..Default::default() };
+    let store = Store::new(&config).unwrap();
+    let mut conn = store.conn().await.unwrap();
+    // 300 runs dead-lettered in the same millisecond (more than one read of the index), then
+    // 300 more one per millisecond; every third belongs to another tenant.
+    let mut pipe = redis::pipe();
+    for i in 0..600 {
+        let run_id = format!("run-{i:03}");
+        let dead_at_ms = if i < 300 { 100 } else { i as i64 };
+        let tenant = if i % 3 == 0 { "other" } else { "t" };
+        let letter = DeadLetter { run_id: run_id.clone(), tenant: tenant.into(), dead_at_ms, ..Default::default() };
+        pipe.cmd("HSET")
+            .arg(baton_store::keys::dead_letter(&run_id))
+            .arg("letter")
+            .arg(prost::Message::encode_to_vec(&letter))
+            .arg("sent")
+            .arg(1)
+            .ignore();
+        pipe.cmd("ZADD").arg(baton_store::keys::DEAD_LETTERS_BY_TIME).arg(dead_at_ms).arg(&run_id).ignore();
+    }
+    let () = pipe.query_async(&mut conn).await.unwrap();
+    for (tenant, expected) in [(None, 600), (Some("t"), 400)] {
+        let (mut seen, mut after) = (Vec::new(), None::<String>);
+        for _ in 0..100 {
+            let page = store.dead_letters(tenant, 50, after.as_deref()).await.unwrap();
+            seen.extend(page.letters.iter().map(|l| (l.dead_at_ms, l.run_id.clone())));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let mut in_order = seen.clone();
+        in_order.sort();
+        in_order.dedup();
+        assert_eq!(seen.len(), expected, "{tenant:?}: every letter listed");
+        assert_eq!(seen, in_order, "{tenant:?}: oldest first, none twice");
+    }
+}
