@@ -16,7 +16,6 @@ use baton_config::Config;
 use baton_core::machine::{Next, Transition};
 use baton_core::status::is_terminal;
 use baton_core::stop::StopRequest;
-use baton_core::v1::RunState;
 use baton_store::{Index, Snapshot, Store, UpdateOutcome};
 use baton_telemetry::now_ms;
 
@@ -107,7 +106,10 @@ impl Control {
         if is_terminal(t.state.status()) {
             crate::metric_definitions::count_finished(&t.state);
         }
-        let handoff = tokio::spawn(hand_on(self.clone(), snapshot.state.clone(), t.clone(), due));
+        let before = &snapshot.state;
+        let ended =
+            [(Index::Inflight, due), (Index::Deadlines, before.deadline_at_ms), (Index::Timers, before.wake_at_ms)];
+        let handoff = tokio::spawn(hand_on(self.clone(), t.clone(), ended));
         if tokio::time::timeout(self.handoff_wait, handoff).await.is_err() {
             tracing::warn!(run_id = %run_id, wait_ms = self.handoff_wait.as_millis() as u64,
                 "broker slow to take the hand-off; answered anyway, it completes in the background");
@@ -116,10 +118,10 @@ impl Control {
     }
 }
 
-/// After `t` was committed over `before`: its events reach Kafka, then its next task; an ended
-/// run's index entries (the ones written for it, if nobody wrote fresher ones) are cleared once
-/// its events are confirmed. A failure leaves the in-flight entry due at `due` for the reaper.
-async fn hand_on(control: Control, before: RunState, t: Transition, due: i64) {
+/// After `t` was committed: its events reach Kafka, then its next task; an ended run's index
+/// entries (`ended`: the ones written for it, if nobody wrote fresher ones) are cleared once its
+/// events are confirmed. A failure leaves the in-flight entry for the reaper.
+async fn hand_on(control: Control, t: Transition, ended: [(Index, i64); 3]) {
     let (store, producer) = (&control.store, &control.producer);
     let run_id = &t.state.run_id;
     let published = publish(store, producer, &t).await;
@@ -129,9 +131,7 @@ async fn hand_on(control: Control, before: RunState, t: Transition, due: i64) {
         }
     }
     if published && is_terminal(t.state.status()) {
-        let entries =
-            [(Index::Inflight, due), (Index::Deadlines, before.deadline_at_ms), (Index::Timers, before.wake_at_ms)];
-        if let Err(e) = store.index_clear_all(run_id, &entries).await {
+        if let Err(e) = store.index_clear_all(run_id, &ended).await {
             tracing::warn!(run_id = %run_id, error = %e, "cannot clear indexes of an ended run (the reaper will)");
         }
     }

@@ -33,7 +33,8 @@ impl Store {
             .lrange(&key, 0, -1)
             .query_async(&mut conn)
             .await?;
-        Ok(calls.iter().filter(|c| c.starts_with(&format!("{idempotency_key}|"))).count() as u64)
+        let prefix = format!("{idempotency_key}|");
+        Ok(calls.iter().filter(|c| c.starts_with(&prefix)).count() as u64)
     }
 
     /// Every call recorded under the key, in order.

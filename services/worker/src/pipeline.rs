@@ -127,6 +127,7 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
         },
     ));
     let reads_history = !baton_core::plan::is_script(&state);
+    let history_window = worker.config.history_window() as usize;
     let trace_id = baton_telemetry::trace::trace_id(&tracing::Span::current());
     let slice_started = Instant::now();
     let mut steps = 0u32;
@@ -192,10 +193,9 @@ async fn slice(worker: &Worker, claimed: Claimed, origin: &Origin, abandon: &Can
         state = t.state;
         if reads_history {
             // The same window a claim reads: a long slice does not grow what it holds.
-            history.extend(state.steps.iter().cloned());
-            let keep = worker.config.history_window() as usize;
-            if history.len() > keep {
-                history.drain(..history.len() - keep);
+            history.extend(std::mem::take(&mut state.steps));
+            if history.len() > history_window {
+                history.drain(..history.len() - history_window);
             }
         }
         mark_committed(&mut state);
