@@ -41,8 +41,11 @@ pub fn idempotency(tenant: &str, key: &str) -> String {
 
 /// Index of a tenant's runs by creation time (for ListRuns).
 pub fn tenant_runs(tenant: &str) -> String {
-    format!("baton:tenant-runs:{tenant}")
+    format!("{TENANT_RUNS_PREFIX}{tenant}")
 }
+
+/// What every [`tenant_runs`] key starts with.
+pub const TENANT_RUNS_PREFIX: &str = "baton:tenant-runs:";
 
 /// How many shards each due-time index is split into (fixed: changing it strands entries).
 pub const SHARDS: u16 = 16;
@@ -136,21 +139,30 @@ pub const SWITCHES: &str = "baton:{fleet}:switches";
 
 /// Runs waiting for an approval, of one tenant, by request time.
 pub fn approvals(tenant: &str) -> String {
-    format!("baton:approvals:{tenant}")
+    format!("{APPROVALS_PREFIX}{tenant}")
 }
+
+/// What every [`approvals`] key starts with.
+pub const APPROVALS_PREFIX: &str = "baton:approvals:";
 
 /// Runs waiting for an approval, of every tenant, by request time (for the fleet gauges).
 pub const APPROVALS_ALL: &str = "baton:{fleet}:approvals-all";
 
 /// Runs of one tenant not known to have ended, by admission time (pruned when read at the cap).
 pub fn active_runs(tenant: &str) -> String {
-    format!("baton:active:{tenant}")
+    format!("{ACTIVE_RUNS_PREFIX}{tenant}")
 }
+
+/// What every [`active_runs`] key starts with.
+pub const ACTIVE_RUNS_PREFIX: &str = "baton:active:";
 
 /// Runs of one lane not known to have ended, by admission time (pruned when read at the cap).
 pub fn lane_active_runs(lane: &str) -> String {
-    format!("baton:lane-active:{lane}")
+    format!("{LANE_ACTIVE_RUNS_PREFIX}{lane}")
 }
+
+/// What every [`lane_active_runs`] key starts with.
+pub const LANE_ACTIVE_RUNS_PREFIX: &str = "baton:lane-active:";
 
 /// A tenant's submit token bucket: `tokens`, `at` (ms).
 pub fn submit_bucket(tenant: &str) -> String {

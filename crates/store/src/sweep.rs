@@ -35,13 +35,13 @@ pub enum Listing {
 impl Listing {
     /// The listing a key is, if it is one.
     pub fn of(key: &str) -> Option<Self> {
-        if key.starts_with("baton:tenant-runs:") {
+        if key.starts_with(keys::TENANT_RUNS_PREFIX) {
             Some(Listing::TenantRuns)
         } else if key == keys::DEAD_LETTERS_BY_TIME {
             Some(Listing::DeadLetters)
-        } else if key.starts_with("baton:active:")
-            || key.starts_with("baton:lane-active:")
-            || key.starts_with("baton:approvals:")
+        } else if key.starts_with(keys::ACTIVE_RUNS_PREFIX)
+            || key.starts_with(keys::LANE_ACTIVE_RUNS_PREFIX)
+            || key.starts_with(keys::APPROVALS_PREFIX)
             || key == keys::APPROVALS_ALL
         {
             Some(Listing::NotEnded)
