@@ -4,21 +4,11 @@
 //! checked against the runs it names, and entries that no longer hold are removed (only as
 //! read: an entry re-listed meanwhile under another score stays). The listing keys themselves
 //! are found by a `SCAN` spread over many calls, so a sweep costs the same whatever the size
-//! of the keyspace; on a Redis Cluster the scan walks each primary in turn (a `SCAN` cursor
-//! means something only to the node that gave it).
+//! of the keyspace.
 
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::AsyncCommands as _;
 
-use crate::{keys, scripts::scripts, Conn, Result, Store};
-
-/// Where a pass of the listings scan stands: the primary (its rank on a cluster; always 0 on a
-/// single Redis) and that node's `SCAN` cursor. The default starts a pass.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ListingScan {
-    node: usize,
-    cursor: u64,
-}
+use crate::{keys, scripts::scripts, Result, Store};
 
 /// Which listing a key is, and so which of its entries the sweep removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,31 +42,20 @@ impl Listing {
 }
 
 impl Store {
-    /// One step of a `SCAN` for listing keys: where to go on (the default once a pass is
-    /// complete) and the listings among the keys it looked at (up to about `count`).
-    pub async fn scan_listings(&self, at: ListingScan, count: usize) -> Result<(ListingScan, Vec<String>)> {
-        let mut scan = redis::cmd("SCAN");
-        scan.arg(at.cursor).arg("MATCH").arg("baton:*").arg("COUNT").arg(count).arg("TYPE").arg("zset");
-        let (cursor, found, nodes): (u64, Vec<String>, usize) = match self.conn().await? {
-            Conn::Single(mut conn) => {
-                let (cursor, found) = scan.query_async(&mut conn).await?;
-                (cursor, found, 1)
-            }
-            Conn::Cluster(mut conn) => {
-                let primaries = primary_slots(&mut conn).await?;
-                let Some(&slot) = primaries.get(at.node) else { return Ok((ListingScan::default(), Vec::new())) };
-                let route =
-                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master)));
-                let reply = conn.route_command(scan, route).await?;
-                let (cursor, found) = redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
-                (cursor, found, primaries.len())
-            }
-        };
-        let next = match (cursor, at.node + 1 < nodes) {
-            (0, true) => ListingScan { node: at.node + 1, cursor: 0 },
-            (0, false) => ListingScan::default(),
-            (cursor, _) => ListingScan { node: at.node, cursor },
-        };
+    /// One step of a `SCAN` for listing keys: the next cursor (0 when a pass is complete) and the
+    /// listings among the keys it looked at (up to about `count`).
+    pub async fn scan_listings(&self, cursor: u64, count: usize) -> Result<(u64, Vec<String>)> {
+        let mut conn = self.conn().await?;
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("baton:*")
+            .arg("COUNT")
+            .arg(count)
+            .arg("TYPE")
+            .arg("zset")
+            .query_async(&mut conn)
+            .await?;
         Ok((next, found.into_iter().filter(|k| Listing::of(k).is_some()).collect()))
     }
 
@@ -112,21 +91,4 @@ impl Store {
         let next = if entries.len() < limit { 0 } else { from + entries.len() - removed };
         Ok((entries.len(), removed, next))
     }
-}
-
-/// One slot of each primary of the cluster, ordered by the primary's address (so a primary keeps
-/// its rank between calls while the cluster's shape holds), from `CLUSTER SLOTS`.
-async fn primary_slots(conn: &mut redis::cluster_async::ClusterConnection) -> Result<Vec<u16>> {
-    let reply: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query_async(conn).await?;
-    let mut primaries: std::collections::BTreeMap<String, u16> = std::collections::BTreeMap::new();
-    for range in reply {
-        let redis::Value::Array(range) = range else { continue };
-        let (Some(redis::Value::Int(start)), Some(redis::Value::Array(primary))) = (range.first(), range.get(2)) else {
-            continue;
-        };
-        let host = primary.first().and_then(|h| redis::from_redis_value_ref::<String>(h).ok()).unwrap_or_default();
-        let port = primary.get(1).and_then(|p| redis::from_redis_value_ref::<i64>(p).ok()).unwrap_or_default();
-        primaries.entry(format!("{host}:{port}")).or_insert(*start as u16);
-    }
-    Ok(primaries.into_values().collect())
 }

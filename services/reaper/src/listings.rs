@@ -20,7 +20,7 @@ const PAGES_PER_TICK: usize = 8;
 pub async fn run(store: Store, leading: std::sync::Arc<std::sync::atomic::AtomicBool>, stop: CancellationToken) {
     // Listing key → rank to go on from.
     let mut listings: BTreeMap<String, usize> = BTreeMap::new();
-    let mut scan = baton_store::ListingScan::default();
+    let mut scan_cursor = 0u64;
     let mut next_key: Option<String> = None;
     loop {
         if !leading.load(std::sync::atomic::Ordering::Relaxed) {
@@ -29,12 +29,12 @@ pub async fn run(store: Store, leading: std::sync::Arc<std::sync::atomic::Atomic
                 _ = stop.cancelled() => return,
             }
         }
-        match store.scan_listings(scan, SCAN_COUNT).await {
-            Ok((next, found)) => {
+        match store.scan_listings(scan_cursor, SCAN_COUNT).await {
+            Ok((cursor, found)) => {
                 for key in found {
                     listings.entry(key).or_insert(0);
                 }
-                scan = next;
+                scan_cursor = cursor;
             }
             Err(e) => tracing::debug!(error = %e, "cannot scan for listings"),
         }
