@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod redact;
 pub mod repeats;
 pub mod retry;
+pub mod run_id;
 pub mod status;
 pub mod stop;
 pub mod tools;

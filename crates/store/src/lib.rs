@@ -40,7 +40,7 @@ pub use index::{shards, Index};
 pub use lease::{Claim, CommitOutcome, Granted, Lease};
 pub use ledger::LedgerCall;
 pub use runs::{Reservation, RunPage, RunView, StoredEvent};
-pub use sweep::Listing;
+pub use sweep::{Listing, ListingScan};
 pub use switches::SwitchSetting;
 pub use update::{Snapshot, UpdateOutcome};
 pub use wake::subscribe_wakes;

@@ -177,3 +177,39 @@ async fn a_primary_killed_mid_load_loses_nothing_when_writes_wait_for_a_replica(
     assert!(report.events_missing.is_empty(), "{:?}", report.events_missing);
     assert!(passed(&report));
 }
+
+/// The listings sweep's scan finds listing keys on every primary: a `SCAN` cursor means
+/// something only to the node that gave it, so the scan walks the primaries in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listings_scan_walks_every_primary() {
+    let dir = baton_testkit::TempDir::new("cluster-scan");
+    let cluster = baton_testkit::cluster::RedisCluster::start(&dir, 3, 0).await;
+    cluster.wait_until_ok(WITHIN).await;
+    let urls = cluster.urls();
+    let config = baton_config::Redis {
+        url: urls[0].clone(),
+        cluster: true,
+        cluster_seeds: urls[1..].to_vec(),
+        ..Default::default()
+    };
+    let store = baton_store::Store::new(&config).unwrap();
+    let mut conn = store.conn().await.unwrap();
+    let keys: Vec<String> = (0..60).map(|t| format!("baton:tenant-runs:t{t}")).collect();
+    let mut primaries = std::collections::BTreeSet::new();
+    for key in &keys {
+        let () = redis::cmd("ZADD").arg(key).arg(1).arg("run-x").query_async(&mut conn).await.unwrap();
+        primaries.insert(cluster.primary_of(key).await.unwrap());
+    }
+    assert_eq!(primaries.len(), 3, "the listings are spread over the primaries");
+    let mut found = std::collections::BTreeSet::new();
+    let mut at = baton_store::ListingScan::default();
+    for _ in 0..1_000 {
+        let (next, listed) = store.scan_listings(at, 10).await.unwrap();
+        found.extend(listed);
+        at = next;
+        if at == baton_store::ListingScan::default() {
+            break;
+        }
+    }
+    assert_eq!(found, keys.into_iter().collect(), "one pass finds every listing");
+}

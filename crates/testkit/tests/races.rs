@@ -1,7 +1,8 @@
 //! Races over real processes: a cancel accepted while a step runs is honoured when the run next
 //! waits (a timer, an approval); a dead-lettered run keeps its letter when its worker is killed
 //! while the broker is frozen; a worker stalled past its liveness has its late tool call refused
-//! by the tool, which fences callers with the run's fencing token.
+//! by the tool, which fences callers with the run's fencing token; a submit slowed between its
+//! in-flight entry and its run (a Redis failover mid-submit) still has its run dispatched.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -177,6 +178,41 @@ async fn a_stalled_worker_s_late_call_is_refused_by_the_tool() {
     let e = client.cancel_run(cancel(&id)).await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
 }
+
+/// The gateway writes a run's in-flight entry, then the run, then dispatches its first task. A
+/// submit slowed between the first two (a Redis failover) meets a reaper that finds the entry due
+/// and the run missing: the entry must stay, so that the run the submit then writes is
+/// dispatched even if the submit never gets to dispatch it (cut off, or answered an error its
+/// client retried into a deduplicated answer). Here the gateway's writes are made by hand, the
+/// second one 3 s late, and the task is never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_written_late_by_a_slowed_submit_is_still_dispatched() {
+    use baton_core::{admission::admit, catalog::Catalog, events::push};
+    use baton_store::Index;
+    let stack = Stack::full("late-run", StackOptions::default()).await;
+    let store = stack.store();
+    // A UUIDv7, as the gateway mints: its age is what tells the reaper the submit may be running.
+    let run_id = format!("{:08x}-{:04x}-7000-8000-000000000001", now_ms() >> 16, now_ms() & 0xffff);
+    let mut spec = script(&[("echo", "{}"), ("echo", "{}")]);
+    spec.lane = "main".into();
+    let now = now_ms();
+    let policy = baton_config::Config::default().admission_policy();
+    let mut state = admit(&run_id, "default", "", spec, &policy, &Catalog::builtins(), now).unwrap();
+    // Due at once: the reaper, sweeping every 250 ms, meets it many times before the run exists.
+    store.index_set_all(&run_id, &[(Index::Inflight, now), (Index::Deadlines, state.deadline_at_ms)]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        store.index_score(Index::Inflight, &run_id).await.unwrap().is_some(),
+        "the reaper dropped the entry of a run its submit had not written yet"
+    );
+    let mut events = Vec::new();
+    push(&mut state, &mut events, baton_proto::v1::EventKind::RunQueued, now_ms(), |_| {});
+    assert!(store.create_run(&state, &events[0]).await.unwrap());
+    let mut client = stack.client().await;
+    let ended = wait_for_status(&mut client, &run_id, RunStatus::Succeeded, WITHIN).await;
+    assert!(ended.is_ok(), "the late run was never dispatched: {ended:?}\n{}", stack.logs());
+}
+
 
 /// Keys of the records on baton.tasks.dlq, read from the start for at most `within`.
 fn dlq_record_keys(brokers: &str, within: Duration) -> Vec<String> {

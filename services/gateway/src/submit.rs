@@ -108,6 +108,12 @@ async fn deduplicated(
         )));
     }
     let Some(state) = gw.store.load_run(&run_id).await.map_err(store_error)? else { return Ok(None) };
+    if state.status() == RunStatus::Queued {
+        // The first attempt may have died between writing the run and dispatching it, its
+        // in-flight entry lost with a failover: make sure the reaper will look at the run.
+        let due = now_ms() + gw.config.runs.dispatch_grace_ms as i64;
+        gw.store.index_set_if_absent(Index::Inflight, &run_id, due).await.map_err(store_error)?;
+    }
     metrics::counter!(crate::metric_definitions::SUBMITS, "result" => "deduplicated").increment(1);
     let (status, lane) = (state.status, state.lane);
     Ok(Some(SubmitRunResponse { run_id, deduplicated: true, status, lane }))

@@ -51,7 +51,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     // Fleet-wide jobs run in the reaper that leads (holds index shard 0).
     let leading = Arc::new(AtomicBool::new(false));
     tokio::spawn(lag::sample_lanes(config.clone(), infra.store.clone(), leading.clone(), infra.stopping()));
-    tokio::spawn(listings::run(infra.store.clone(), leading.clone(), infra.stopping()));
+    let retention_ms = config.runs.retention_ms();
+    tokio::spawn(listings::run(infra.store.clone(), retention_ms, leading.clone(), infra.stopping()));
     let control = baton_service::control::Control::new(&config, infra.store.clone(), infra.producer.clone());
     let reaper = Reaper { config, store: infra.store.clone(), producer: infra.producer.clone(), switches, control };
     let mut share = ShardShare::new(infra.store.clone(), "reaper", &infra.id);

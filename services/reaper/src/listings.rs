@@ -16,11 +16,16 @@ const PAGE: usize = 256;
 /// Pages checked per second.
 const PAGES_PER_TICK: usize = 8;
 
-/// Sweeps listings until `stop`, while this reaper leads.
-pub async fn run(store: Store, leading: std::sync::Arc<std::sync::atomic::AtomicBool>, stop: CancellationToken) {
+/// Sweeps listings until `stop`, while this reaper leads; runs are kept `retention_ms`.
+pub async fn run(
+    store: Store,
+    retention_ms: u64,
+    leading: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: CancellationToken,
+) {
     // Listing key → rank to go on from.
     let mut listings: BTreeMap<String, usize> = BTreeMap::new();
-    let mut scan_cursor = 0u64;
+    let mut scan = baton_store::ListingScan::default();
     let mut next_key: Option<String> = None;
     loop {
         if !leading.load(std::sync::atomic::Ordering::Relaxed) {
@@ -29,12 +34,12 @@ pub async fn run(store: Store, leading: std::sync::Arc<std::sync::atomic::Atomic
                 _ = stop.cancelled() => return,
             }
         }
-        match store.scan_listings(scan_cursor, SCAN_COUNT).await {
-            Ok((cursor, found)) => {
+        match store.scan_listings(scan, SCAN_COUNT).await {
+            Ok((next, found)) => {
                 for key in found {
                     listings.entry(key).or_insert(0);
                 }
-                scan_cursor = cursor;
+                scan = next;
             }
             Err(e) => tracing::debug!(error = %e, "cannot scan for listings"),
         }
@@ -47,7 +52,8 @@ pub async fn run(store: Store, leading: std::sync::Arc<std::sync::atomic::Atomic
                 },
             };
             let from = listings.get(&key).copied().unwrap_or(0);
-            match store.sweep_listing(&key, from, PAGE).await {
+            let cutoff = baton_core::run_id::creation_cutoff_ms(baton_telemetry::now_ms(), retention_ms);
+            match store.sweep_listing(&key, from, PAGE, cutoff).await {
                 // Nothing there from the start: the listing is gone (empty sets are deleted).
                 Ok((0, _, _)) if from == 0 => {
                     listings.remove(&key);

@@ -1,5 +1,5 @@
 //! Recovery of abandoned work: a due `inflight` entry is re-checked against the run's own
-//! keys. If nobody holds the run, its events not yet confirmed on Kafka are re-published from
+//! keys (an entry whose run does not exist yet is kept while its submit may still create it). If nobody holds the run, its events not yet confirmed on Kafka are re-published from
 //! its Redis stream first (at least once, in order), and a dead-lettered run's letter is sent to
 //! the dead-letter topic if it never got there; then a live run that is not waiting has its
 //! current step re-dispatched (unless an operator paused its lane), and any other entry is
@@ -24,7 +24,16 @@ pub async fn recover(reaper: &Reaper, run_id: &str, at: Option<i64>) -> anyhow::
         },
     };
     let Some(state) = store.load_run(run_id).await? else {
-        store.index_clear(Index::Inflight, run_id, at).await?;
+        let cutoff = baton_core::run_id::creation_cutoff_ms(now_ms(), reaper.config.runs.retention_ms());
+        if baton_core::run_id::may_still_be_created(run_id, cutoff) {
+            // The gateway writes the entry before the run: a submit slowed by a failover may
+            // still create it (and answer an error its client retries, deduplicated, without
+            // dispatching again). Look again after the grace.
+            let next = now_ms() + reaper.config.runs.dispatch_grace_ms as i64;
+            store.index_set(Index::Inflight, run_id, next).await?;
+        } else {
+            store.index_clear(Index::Inflight, run_id, at).await?;
+        }
         return Ok(());
     };
     if let Some(left) = store.lease_remaining_ms(run_id).await? {
