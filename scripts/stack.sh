@@ -26,6 +26,8 @@ BROKER_PORT="${BATON_DEV_BROKER_PORT:-19092}"
 export BATON_REDIS_URL="${BATON_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"
 export BATON_KAFKA_BROKERS="${BATON_KAFKA_BROKERS:-127.0.0.1:$BROKER_PORT}"
 export BATON_TELEMETRY_LOG_LEVEL="${BATON_TELEMETRY_LOG_LEVEL:-info,librdkafka=warn,rdkafka=warn}"
+# The worker's stable name: started again under it, it takes over from its killed instance at once.
+export BATON_WORKER_NAME="${BATON_WORKER_NAME:-worker-1}"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 SERVICES="gateway worker scheduler reaper"
 declare -A OPS=([gateway]=9460 [worker]=9461 [scheduler]=9462 [reaper]=9463)

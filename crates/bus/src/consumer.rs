@@ -5,16 +5,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers as _};
 use rdkafka::Message as _;
 
 /// Consumer context that logs partition assignments and revocations, so an operator can see
-/// which member owns which partitions after a rebalance, and keeps the current assignment.
+/// which member owns which partitions after a rebalance, and keeps the current assignment and
+/// the member id the group coordinator gave this consumer.
 pub struct RebalanceLog {
     group: String,
     assigned: Arc<Mutex<Vec<(String, i32)>>>,
     generation: AtomicU64,
+    member_id: Mutex<String>,
 }
 
 impl RebalanceLog {
@@ -23,13 +26,46 @@ impl RebalanceLog {
         self.assigned.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
+    /// This consumer's member id in its group (empty before it joined): what a restarted
+    /// worker names to remove this one from the group (`evict_members`).
+    pub fn member_id(&self) -> String {
+        self.member_id.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
     /// Counts assignments and revocations: it changes whenever the assignment does.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
 }
 
-impl ClientContext for RebalanceLog {}
+/// librdkafka tells a consumer's member id only in a debug line of its group context (facility
+/// `MEMBERID`, `Group "<g>": updating member id "<old>" -> "<new>"`; the `cgrp` debug context is
+/// on for consumers for that alone). Other lines are forwarded to tracing as warnings and errors
+/// only, as `log_level` 4 does for every other client.
+impl ClientContext for RebalanceLog {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        if fac == "MEMBERID" {
+            if let (Some(id), Ok(mut member)) = (updated_member_id(log_message), self.member_id.lock()) {
+                *member = id;
+            }
+            return;
+        }
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {fac} {log_message}");
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "librdkafka: {fac} {log_message}"),
+            _ => {}
+        }
+    }
+}
+
+/// The new member id of a `MEMBERID` line (empty for `(not-set)`), if the line is one.
+fn updated_member_id(line: &str) -> Option<String> {
+    let (_, new) = line.rsplit_once(" -> \"")?;
+    let id = new.strip_suffix('"')?;
+    Some(if id == "(not-set)" { String::new() } else { id.to_string() })
+}
 
 impl ConsumerContext for RebalanceLog {
     fn post_rebalance(&self, _base: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -73,12 +109,16 @@ pub fn consumer(kafka: &baton_config::Kafka, group: &str, client_id: &str, topic
         .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
         .set("max.poll.interval.ms", kafka.max_poll_interval_ms.to_string())
         .set("heartbeat.interval.ms", (kafka.session_timeout_ms / 4).max(250).to_string())
-        .set("fetch.wait.max.ms", kafka.fetch_wait_max_ms.to_string());
+        .set("fetch.wait.max.ms", kafka.fetch_wait_max_ms.to_string())
+        // For the member id only (see `RebalanceLog`'s `log`): debug lines of the group context.
+        .set("debug", "cgrp")
+        .set_log_level(RDKafkaLogLevel::Debug);
     let consumer: BatonConsumer = c
         .create_with_context(RebalanceLog {
             group: group.to_string(),
             assigned: Arc::default(),
             generation: AtomicU64::new(0),
+            member_id: Mutex::default(),
         })
         .map_err(Error::Client)?;
     consumer
@@ -96,4 +136,18 @@ pub fn traceparent_of(message: &BorrowedMessage<'_>) -> Option<String> {
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::updated_member_id;
+
+    #[test]
+    fn the_member_id_is_read_from_librdkafkas_line() {
+        let line = r#"Group "baton-worker-main": updating member id "(not-set)" -> "w@1-2-5d0c""#;
+        assert_eq!(updated_member_id(line).as_deref(), Some("w@1-2-5d0c"));
+        let left = r#"Group "baton-worker-main": updating member id "w@1-2-5d0c" -> "(not-set)""#;
+        assert_eq!(updated_member_id(left).as_deref(), Some(""));
+        assert_eq!(updated_member_id("Heartbeat for group"), None);
+    }
 }

@@ -1,11 +1,13 @@
 //! Baton's Kafka layer (DESIGN §3): [`Topics`] names, the one [`Producer`] wrapper (which wakes
 //! idle consumers of the topics it writes), [`consumer`] construction with the
 //! lease-owns-the-work offset policy, [`IdlePause`] for consumers with nothing to do, [`LagProbe`]
-//! for a lane group's consumer lag, and [`admin`] topic setup.
+//! for a lane group's consumer lag, [`evict_members`] for a restarted worker's earlier
+//! instance, and [`admin`] topic setup.
 
 pub mod admin;
 mod consumer;
 mod delivery;
+mod evict;
 mod idle;
 mod lag;
 pub mod metric_definitions;
@@ -13,6 +15,7 @@ mod producer;
 mod topics;
 
 pub use consumer::{consumer, traceparent_of, BatonConsumer};
+pub use evict::evict_members;
 pub use idle::IdlePause;
 pub use lag::{LagProbe, PartitionLag};
 pub use producer::{Pending, Producer, Route, Wake, LANE_HEADER, NOT_BEFORE_HEADER};

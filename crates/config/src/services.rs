@@ -54,6 +54,12 @@ impl Default for Gateway {
 pub struct Worker {
     /// Lane this worker executes.
     pub lane: String,
+    /// A stable name that survives restarts (e.g. the pod name, `BATON_WORKER_NAME`); empty:
+    /// none. A worker started under a name treats every earlier instance of that name as dead:
+    /// it removes it from the lane's consumer group and has its leases broken at once, so its
+    /// runs resume in seconds instead of after the session timeout. Names must be unique in the
+    /// fleet (two live workers sharing one would keep evicting each other).
+    pub name: String,
     /// HTTP address for /healthz, /readyz, /metrics.
     pub ops_listen: String,
     /// Steps executed at once by one worker process.
@@ -82,6 +88,7 @@ impl Default for Worker {
     fn default() -> Self {
         Self {
             lane: "main".into(),
+            name: String::new(),
             ops_listen: "127.0.0.1:9461".into(),
             concurrency: 64,
             lease_ttl_ms: 30_000,

@@ -65,6 +65,16 @@ fn inconsistent_values_are_refused() {
 }
 
 #[test]
+fn a_worker_name_is_one_a_pod_could_have() {
+    let named = load(&Sources { env: env(&[("BATON_WORKER_NAME", "baton-worker-7c9f-x2k")]), ..Default::default() });
+    assert_eq!(named.unwrap().worker.name, "baton-worker-7c9f-x2k");
+    for bad in ["worker@1", "two words", "a/b", &"w".repeat(254)] {
+        let e = load(&Sources { env: env(&[("BATON_WORKER_NAME", bad)]), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains("worker.name"), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn missing_file_is_an_error() {
     let e = load(&Sources { file: Some("/nonexistent/baton.toml".into()), ..Default::default() }).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/baton.toml"), "{e}");

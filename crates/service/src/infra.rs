@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 /// A service's connections and health reporting.
 pub struct Infra {
-    /// This instance's identity, `<service>-<pid>-<random>`.
+    /// This instance's identity, `<service>-<pid>-<random>` (a named worker:
+    /// `<name>@<pid>-<random>`).
     pub id: String,
     /// What `/readyz` reports.
     pub readiness: Readiness,
@@ -37,7 +38,9 @@ impl Infra {
         describe_metrics: fn(),
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Self> {
-        let id = crate::instance_id(service);
+        // Only workers have a stable name (`worker.name`): what a restart takes over from.
+        let name = if service == "worker" { config.worker.name.as_str() } else { "" };
+        let id = crate::instance_id(service, name);
         let readiness = Readiness::new(loop_stale_ms);
         let ops_stop = CancellationToken::new();
         let ops = baton_telemetry::ops::serve(ops_listen, readiness.clone(), ops_stop.clone()).await?;

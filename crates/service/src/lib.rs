@@ -159,9 +159,20 @@ async fn ensure_topics(config: &Config, shutdown: &CancellationToken) -> anyhow:
     }
 }
 
-/// A process-unique identity for a service instance: `<service>-<pid>-<random>`.
-fn instance_id(service: &str) -> String {
+/// A process-unique identity for a service instance: `<service>-<pid>-<random>`, or with a
+/// stable name `<name>@<pid>-<random>` (every instance of a name shares [`named_prefix`]).
+fn instance_id(service: &str, name: &str) -> String {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{service}-{}-{:05x}", std::process::id(), nanos & 0xfffff)
+    let (pid, random) = (std::process::id(), nanos & 0xfffff);
+    if name.is_empty() {
+        format!("{service}-{pid}-{random:05x}")
+    } else {
+        format!("{}{pid}-{random:05x}", named_prefix(name))
+    }
+}
+
+/// How the instance ids of every instance named `name` begin.
+pub fn named_prefix(name: &str) -> String {
+    format!("{name}@")
 }

@@ -111,6 +111,10 @@ pub const TOOLS_RELOAD: &str = "baton:{fleet}:tools:reload";
 /// Live workers: id → last beat (ms, the Redis server's clock).
 pub const WORKERS: &str = "baton:{fleet}:workers";
 
+/// Hash: worker id → its consumer-group member id, so a restart under the same name can remove
+/// the killed instance from the group (set once the worker joined, removed with the worker).
+pub const WORKER_MEMBERS: &str = "baton:{fleet}:worker-members";
+
 /// The runs worker `id` holds.
 pub fn worker_runs(id: &str) -> String {
     format!("baton:{{fleet}}:worker-runs:{id}")

@@ -353,8 +353,13 @@ impl Stack {
     pub fn instance_id(&self, index: usize) -> Option<String> {
         let log = self.services[index].log_text();
         let pid = self.services[index].pid();
+        // `worker-<pid>-<random>`, or `<name>@<pid>-<random>` for a named worker.
+        let (plain, named) = (format!("\"worker-{pid}-"), format!("@{pid}-"));
         log.lines().find_map(|l| {
-            let start = l.find(&format!("\"worker-{pid}-"))? + 1;
+            let start = match l.find(&plain) {
+                Some(at) => at + 1,
+                None => l[..l.find(&named)?].rfind('"')? + 1,
+            };
             let end = l[start..].find('"')? + start;
             Some(l[start..end].to_string())
         })

@@ -132,6 +132,10 @@ fn load_rendered_config(docs: &[Value], service: &str, dir: &TempDir) -> Config 
         let value = match e["value"].as_str() {
             Some(v) => v.to_string(),
             None if name == "BATON_REDIS_URL" => "redis://:secret@redis:6379".into(),
+            // The pod's name, from the downward API.
+            None if e["valueFrom"]["fieldRef"]["fieldPath"].as_str() == Some("metadata.name") => {
+                format!("baton-{service}-6d5f8c7b9-x2k4q")
+            }
             None => "from-a-secret".into(),
         };
         (name, value)
@@ -310,6 +314,8 @@ fn rendered_config_loads_and_keeps_the_binaries_defaults() {
     expected.gateway.listen = "0.0.0.0:50051".into();
     expected.gateway.ops_listen = "0.0.0.0:9460".into();
     expected.worker.ops_listen = "0.0.0.0:9461".into();
+    // Named after its pod: restarted in it, a worker takes over from its killed instance.
+    expected.worker.name = "baton-worker-6d5f8c7b9-x2k4q".into();
     expected.scheduler.ops_listen = "0.0.0.0:9462".into();
     expected.reaper.ops_listen = "0.0.0.0:9463".into();
     assert_eq!(config, expected);

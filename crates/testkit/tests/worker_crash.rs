@@ -1,6 +1,7 @@
 //! A worker SIGKILLed mid-run loses nothing: once a new worker starts, every run completes and
 //! no step is committed twice (checked from each run's event history); a dead worker is noticed
-//! by its liveness, not its leases, so its runs resume long before the leases expire.
+//! by its liveness, not its leases, so its runs resume long before the leases expire; and a
+//! worker restarted under its name takes its runs back without waiting for either.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -89,6 +90,70 @@ async fn a_dead_workers_runs_resume_long_before_its_leases_expire() {
     assert!(took < Duration::from_secs(20), "took over after {took:?}: it waited for the 30 s lease");
     let metrics = stack.metrics(stack.find("reaper")).await;
     assert!(metrics.contains("baton_reaper_leases_broken_total 1"), "{metrics}");
+}
+
+/// A worker restarted under its name (what a pod restart is) takes its runs back without waiting
+/// for its liveness TTL, its leases or its consumer-group session, all a minute or more here: the
+/// new instance declares the old one dead and removes it from the lane's group as it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_restarted_under_its_name_takes_its_runs_back_at_once() {
+    let mut opts = StackOptions::default();
+    opts.env.retain(|(k, _)| !k.starts_with("BATON_WORKER_") && !k.starts_with("BATON_KAFKA_"));
+    opts.env.extend(
+        [
+            ("BATON_WORKER_NAME", "worker-a"),
+            ("BATON_WORKER_LEASE_TTL_MS", "120000"),
+            ("BATON_WORKER_HEARTBEAT_MS", "10000"),
+            ("BATON_WORKER_LIVENESS_TTL_MS", "60000"),
+            ("BATON_KAFKA_SESSION_TIMEOUT_MS", "60000"),
+            ("BATON_KAFKA_MAX_POLL_INTERVAL_MS", "60000"),
+            ("BATON_KAFKA_PARTITIONS", "4"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let mut stack = Stack::full("named-restart", opts).await;
+    let mut client = stack.client().await;
+    let steps = [("echo", "{}"), ("sleep", r#"{"ms":1500}"#), ("sleep", r#"{"ms":1500}"#), ("echo", "{}")];
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(submit(&mut client, script(&steps), "").await);
+    }
+    let store = stack.store();
+    // Kill the only worker once every run is inside its first sleep.
+    for _ in 0..200 {
+        let mut mid = 0;
+        for id in &ids {
+            mid += usize::from(store.load_run(id).await.unwrap().is_some_and(|s| s.next_step == 1));
+        }
+        if mid == ids.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let worker = stack.find("worker");
+    stack.services[worker].kill().await;
+    let killed_at = std::time::Instant::now();
+    let replacement = stack.start("worker").await;
+    // Every run commits its next step; with the earlier instance waited out, none could for a
+    // minute (liveness 60 s, session 60 s, lease 120 s).
+    for id in &ids {
+        let mut stepped = false;
+        while killed_at.elapsed() < Duration::from_secs(40) && !stepped {
+            stepped = store.load_run(id).await.unwrap().is_some_and(|s| s.next_step >= 2);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(stepped, "run {id} did not step again within 40 s of the kill\n{}", stack.logs());
+    }
+    println!("every interrupted run stepped again {:?} after the kill", killed_at.elapsed());
+    for id in &ids {
+        let events = watch_to_end(&mut client, id, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(check_history(&events), Ok(4), "run {id}: {events:?}");
+        assert_eq!(events.last().unwrap().status(), RunStatus::Succeeded);
+    }
+    let metrics = stack.metrics(replacement).await;
+    assert!(metrics.contains("baton_worker_predecessors_evicted_total 1"), "{metrics}");
+    let metrics = stack.metrics(stack.find("reaper")).await;
+    assert!(metrics.contains("baton_reaper_dead_workers_total 1"), "{metrics}");
 }
 
 /// The worker id in the run's lease (`<worker>/<fence>`), if one holds it.

@@ -11,6 +11,7 @@ mod offsets;
 mod owners;
 mod permits;
 mod pipeline;
+mod restart;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -129,6 +130,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         draining: shutdown.clone(),
         config,
     });
+    restart::take_over(&worker).await;
     spawn_liveness(&worker, infra.stopping())?;
     let result = consume::consume(worker.clone(), infra.readiness.clone(), shutdown).await;
     if let Err(e) = worker.store.worker_gone(&worker.id).await {

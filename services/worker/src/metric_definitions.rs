@@ -43,6 +43,9 @@ pub const TASKS_UNDECODABLE: &str = "baton_worker_tasks_undecodable_total";
 /// Consumer-group rejoins forced by an orphaned partition.
 pub const REJOINS: &str = "baton_worker_rejoins_total";
 
+/// Earlier instances of this worker's name removed from the consumer group at start.
+pub const PREDECESSORS_EVICTED: &str = "baton_worker_predecessors_evicted_total";
+
 /// A manifest tool's circuit breaker as this worker last saw it: 0 closed, 1 half open, 2 open.
 pub const BREAKER_STATE: &str = "baton_tool_breaker_state";
 
@@ -81,9 +84,14 @@ pub fn describe() {
         "Task records that were not a Task (copied to the DLQ topic, skipped)."
     );
     describe_counter!(REJOINS, Unit::Count, "Consumer-group rejoins forced by an orphaned partition.");
+    describe_counter!(
+        PREDECESSORS_EVICTED,
+        Unit::Count,
+        "Earlier instances of this worker's name removed from the consumer group at start."
+    );
     describe_gauge!(BREAKER_STATE, "A manifest tool's circuit breaker as last seen: 0 closed, 1 half open, 2 open.");
     describe_counter!(BREAKER_REJECTIONS, Unit::Count, "Calls held because their tool's circuit breaker was open.");
-    for name in [DEAD_LETTERS, LEASES_LOST, LEASES_RELEASED, TASKS_UNDECODABLE, REJOINS] {
+    for name in [DEAD_LETTERS, LEASES_LOST, LEASES_RELEASED, TASKS_UNDECODABLE, REJOINS, PREDECESSORS_EVICTED] {
         metrics::counter!(name).absolute(0);
     }
     for result in ["granted", "stale", "leased", "terminal", "waiting", "ahead", "missing", "newer_schema"] {

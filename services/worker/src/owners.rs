@@ -1,5 +1,5 @@
 //! Partition ownership watchdog. Each worker records the lane partitions it owns in Redis
-//! (`baton:owners:<lane>`, refreshed every few seconds); a partition that no live worker has
+//! (`baton:owners:<lane>`, refreshed every few seconds, with its member id in the group); a partition that no live worker has
 //! owned for longer than a rebalance should take is orphaned, and its tasks would wait forever.
 //! A worker that sees one rejoins the consumer group, which makes every member rejoin and
 //! produces a complete assignment. This guards against group coordinators that complete a
@@ -32,6 +32,8 @@ pub struct Owners {
     last_check: Instant,
     orphaned_since: HashMap<i32, Instant>,
     partitions: PartitionCount,
+    /// The member id last recorded in Redis.
+    member_recorded: String,
 }
 
 /// The topic's partition count and when it was read, refreshed in the background.
@@ -53,12 +55,22 @@ impl Owners {
             last_check: Instant::now(),
             orphaned_since: HashMap::new(),
             partitions: PartitionCount::default(),
+            member_recorded: String::new(),
         }
     }
 
-    /// Publishes this worker's partitions and rejoins the group if one is orphaned. Cheap to
-    /// call often: it acts at most every two seconds.
+    /// Publishes this worker's partitions (and its member id in the group, for a restart to
+    /// evict it by) and rejoins the group if one is orphaned. Cheap to call often: it acts at
+    /// most every two seconds.
     pub async fn check(&mut self, store: &Store, consumer: &Arc<BatonConsumer>) {
+        // As soon as the group gave one: a worker killed right after it joined is evicted too.
+        let member = consumer.context().member_id();
+        if !member.is_empty() && member != self.member_recorded {
+            match store.worker_member_set(&self.worker, &member).await {
+                Ok(()) => self.member_recorded = member,
+                Err(e) => tracing::debug!(error = %e, "cannot record the group member id"),
+            }
+        }
         if self.last_check.elapsed() < self.every {
             return;
         }
