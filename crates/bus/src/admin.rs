@@ -1,4 +1,7 @@
-//! Topic setup: create the fleet's topics if they are missing (idempotent, safe to race).
+//! Topic setup: create the fleet's topics if they are missing (idempotent, safe to race), each
+//! with its retention (`kafka.task_retention_ms` for task and retry topics, `events_retention_ms`,
+//! `dlq_retention_ms`). A topic that exists keeps the settings it has: an operator's change to
+//! one is never undone.
 
 use std::time::Duration;
 
@@ -13,13 +16,23 @@ use crate::{base_config, Error, Result, Topics};
 pub async fn ensure_topics(kafka: &baton_config::Kafka, lanes: &[String], retry_tiers_ms: &[u64]) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = base_config(kafka, "baton-admin").create().map_err(Error::Client)?;
     let topics = Topics::new(&kafka.topic_prefix);
-    let mut names = vec![topics.events()];
-    names.extend(lanes.iter().map(|l| topics.tasks(l)));
-    names.extend(retry_tiers_ms.iter().map(|t| topics.retry(&baton_core::retry::tier_label(*t))));
-    names.push(topics.dlq());
-    let new: Vec<NewTopic<'_>> = names
+    let (tasks, events, dlq) = (
+        kafka.task_retention_ms.to_string(),
+        kafka.events_retention_ms.to_string(),
+        kafka.dlq_retention_ms.to_string(),
+    );
+    let mut wanted = vec![(topics.events(), &events)];
+    wanted.extend(lanes.iter().map(|l| (topics.tasks(l), &tasks)));
+    wanted.extend(retry_tiers_ms.iter().map(|t| (topics.retry(&baton_core::retry::tier_label(*t)), &tasks)));
+    wanted.push((topics.dlq(), &dlq));
+    let names: Vec<String> = wanted.iter().map(|(name, _)| name.clone()).collect();
+    let new: Vec<NewTopic<'_>> = wanted
         .iter()
-        .map(|n| NewTopic::new(n, kafka.partitions, TopicReplication::Fixed(kafka.replication_factor)))
+        .map(|(name, retention)| {
+            NewTopic::new(name, kafka.partitions, TopicReplication::Fixed(kafka.replication_factor))
+                .set("cleanup.policy", "delete")
+                .set("retention.ms", retention)
+        })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin

@@ -31,6 +31,14 @@ pub struct Kafka {
     /// A consumer that received nothing for this long pauses its partitions (no fetches) until
     /// a wake-up: what an idle fleet costs the broker.
     pub idle_pause_ms: u64,
+    /// `retention.ms` of the task and retry-tier topics Baton creates: a task is a hint (the
+    /// in-flight index re-dispatches one that is gone), so this only bounds the broker's disk.
+    pub task_retention_ms: u64,
+    /// `retention.ms` of the events topic Baton creates: how long a consumer of `baton.events`
+    /// may fall behind (each run's own events stay in Redis for the run's retention).
+    pub events_retention_ms: u64,
+    /// `retention.ms` of the dead-letter topic Baton creates.
+    pub dlq_retention_ms: u64,
 }
 
 impl Default for Kafka {
@@ -47,6 +55,9 @@ impl Default for Kafka {
             linger_ms: 2,
             fetch_wait_max_ms: 10,
             idle_pause_ms: 2_000,
+            task_retention_ms: 24 * 3_600_000,
+            events_retention_ms: 7 * 24 * 3_600_000,
+            dlq_retention_ms: 30 * 24 * 3_600_000,
         }
     }
 }

@@ -62,6 +62,10 @@ fn inconsistent_values_are_refused() {
     let e = load(&Sources { overrides: vec!["kafka.assignment_strategy=sticky".into()], ..Default::default() })
         .unwrap_err();
     assert!(e.to_string().starts_with("kafka.assignment_strategy:"), "{e}");
+    // A retry record waiting 10 min in its tier topic must not expire first.
+    let e = load(&Sources { overrides: vec!["kafka.task_retention_ms=1000000".into()], ..Default::default() })
+        .unwrap_err();
+    assert!(e.to_string().starts_with("kafka.task_retention_ms:"), "{e}");
 }
 
 #[test]

@@ -77,6 +77,16 @@ impl Config {
             return Err(invalid("kafka.max_poll_interval_ms", "must be at least kafka.session_timeout_ms"));
         }
         positive("kafka.idle_pause_ms", k.idle_pause_ms)?;
+        positive("kafka.events_retention_ms", k.events_retention_ms)?;
+        positive("kafka.dlq_retention_ms", k.dlq_retention_ms)?;
+        // A retry record waits in its tier topic until due: it must not expire first.
+        let longest_tier = self.scheduler.retry_tiers_ms.iter().copied().max().unwrap_or(0);
+        if k.task_retention_ms <= longest_tier.saturating_mul(2) {
+            return Err(invalid(
+                "kafka.task_retention_ms",
+                format!("must be more than twice the longest retry tier ({longest_tier} ms)"),
+            ));
+        }
         if !self.redis.url.starts_with("redis://") && !self.redis.url.starts_with("rediss://") {
             return Err(invalid("redis.url", format!("{:?} must start with redis:// or rediss://", self.redis.url)));
         }

@@ -254,7 +254,7 @@ fn ports_env_and_health_probes_match_the_config_defaults() {
     assert!(otel["service"]["pipelines"]["traces"]["receivers"].as_sequence().unwrap().contains(&"otlp".into()));
     // The entrypoint knows every program the compose file starts.
     let entrypoint = std::fs::read_to_string(repo().join("docker/baton-entrypoint")).unwrap();
-    for program in ["gateway|worker|scheduler|reaper)", "batonctl)", "loadtest)", "ready)"] {
+    for program in ["worker)", "gateway|scheduler|reaper)", "batonctl)", "loadtest)", "ready)"] {
         assert!(entrypoint.contains(program), "docker/baton-entrypoint has no case {program}");
     }
 }
@@ -291,6 +291,16 @@ fn the_topic_job_creates_the_topics_the_services_use() {
         }
         let (names, script) = init_topics(&compose);
         assert_eq!(names, expected, "{file}: kafka-init topics");
+        // Each topic with the retention the services create it with.
+        for (topic, retention) in [
+            (topics.events(), config.kafka.events_retention_ms),
+            (topics.dlq(), config.kafka.dlq_retention_ms),
+            ("*".into(), config.kafka.task_retention_ms),
+        ] {
+            let case = format!("{topic}) retention={retention} ;;");
+            assert!(script.contains(&case), "{file}: kafka-init must set {case}: {script}");
+        }
+        assert!(script.contains("--config cleanup.policy=delete --config retention.ms=\"$$retention\""), "{file}");
         let partitions = format!("--partitions {}", config.kafka.partitions);
         assert!(script.contains(&partitions), "{file}: kafka-init must use {partitions}: {script}");
         if file == "docker-compose.yml" {
