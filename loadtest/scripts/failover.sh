@@ -7,13 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS="${1:-3000}"
 KILL_AFTER="${2:-2}"
-case "${BATON_PROFILE:-release}" in debug|dev) DIR=debug ;; *) DIR="${BATON_PROFILE:-release}" ;; esac
-BIN="target/$DIR"
-STATE=.baton
-# The dev stack's addresses (scripts/stack.sh), unless the environment names others.
-export BATON_REDIS_URL="${BATON_REDIS_URL:-redis://127.0.0.1:${BATON_DEV_REDIS_PORT:-16379}}"
-export BATON_KAFKA_BROKERS="${BATON_KAFKA_BROKERS:-127.0.0.1:${BATON_DEV_BROKER_PORT:-19092}}"
-[ -f "$STATE/worker.pid" ] || { echo "start the stack first: BATON_PROFILE=release scripts/stack.sh up" >&2; exit 2; }
+. loadtest/scripts/dev-stack.sh
 BATON_WORKER_OPS_LISTEN=127.0.0.1:9464 "$BIN/baton-worker" >>"$STATE/worker-2.log" 2>&1 &
 SECOND=$!
 trap 'kill $SECOND 2>/dev/null || true' EXIT
@@ -33,21 +27,4 @@ KILLED_AT=$(date +%s%3N)
 echo "SIGKILLed the second worker (pid $SECOND) at $KILLED_AT"
 wait $LOAD || true
 grep RESULT "$STATE/failover-w1.txt"
-python3 - "$BIN/batonctl" "$TENANT" "$KILLED_AT" <<'PY'
-import json, subprocess, sys
-ctl, tenant, killed = sys.argv[1], sys.argv[2], int(sys.argv[3])
-token, runs = "", []
-while True:
-    args = [ctl, "--tenant", tenant, "--json", "list", "--page-size", "500"] + (["--page-token", token] if token else [])
-    page = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
-    runs += page["runs"]
-    token = page["next_page_token"]
-    if not token:
-        break
-slow = sorted(r["updated_at_ms"] - r["created_at_ms"] for r in runs if r["updated_at_ms"] - r["created_at_ms"] > 1000)
-done = sum(1 for r in runs if r["status"] == "succeeded")
-print(f"runs={len(runs)} succeeded={done} affected(>1s)={len(slow)}")
-if slow:
-    pick = lambda p: slow[min(len(slow) - 1, round(p * (len(slow) - 1)))]
-    print(f"affected run latency ms: p50={pick(0.5)} p99={pick(0.99)} max={slow[-1]}")
-PY
+python3 loadtest/scripts/run-latency.py "$BIN/batonctl" "$TENANT"

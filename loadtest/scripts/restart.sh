@@ -11,13 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 KILLS="${1:-20}"
 RUNS="${2:-8}"
-case "${BATON_PROFILE:-release}" in debug|dev) DIR=debug ;; *) DIR="${BATON_PROFILE:-release}" ;; esac
-BIN="target/$DIR"
-STATE=.baton
-export BATON_REDIS_URL="${BATON_REDIS_URL:-redis://127.0.0.1:${BATON_DEV_REDIS_PORT:-16379}}"
-export BATON_KAFKA_BROKERS="${BATON_KAFKA_BROKERS:-127.0.0.1:${BATON_DEV_BROKER_PORT:-19092}}"
-export BATON_TELEMETRY_LOG_LEVEL="${BATON_TELEMETRY_LOG_LEVEL:-info,librdkafka=warn,rdkafka=warn}"
-[ -f "$STATE/worker.pid" ] || { echo "start the stack first: BATON_PROFILE=release scripts/stack.sh up" >&2; exit 2; }
+. loadtest/scripts/dev-stack.sh
 python3 - "$BIN" "$STATE" "$KILLS" "$RUNS" "${RESTART_AS-worker-1}" <<'PY'
 import json, os, signal, subprocess, sys, time
 bin_dir, state, kills, per_kill, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
