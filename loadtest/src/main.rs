@@ -6,6 +6,7 @@
 
 mod chaos;
 mod grpc;
+mod parked;
 mod report;
 mod w1;
 mod w2;
@@ -21,6 +22,8 @@ use clap::{Parser, ValueEnum};
 const W1_RUNS: u64 = 2000;
 /// `--runs` in chaos mode when not given (50 s of submissions at the default 4/s).
 const CHAOS_RUNS: u64 = 200;
+/// `--runs` in parked mode when not given.
+const PARKED_RUNS: u64 = 10_000;
 /// `--steps` in w1 mode when not given.
 const W1_STEPS: u32 = 10;
 /// `--steps` in w2 mode when not given.
@@ -45,6 +48,9 @@ enum Mode {
     W3,
     /// SubmitRun and GetRun latency against --addr with no watch open, then with --watches open.
     Watch,
+    /// Runs parked on a timer against --addr: Redis memory per parked run at the peak, then how
+    /// late each run ends after its wake-up (needs --redis-url).
+    Parked,
     /// Start a private stack (redis-server, tansu, the service binaries next to this executable),
     /// break it while runs go on, then audit every run.
     Chaos,
@@ -91,7 +97,13 @@ struct Args {
     /// [w3] The model endpoint's history_max_steps (also what a claim reads).
     #[arg(long, value_name = "N", default_value_t = baton_config::DEFAULT_HISTORY_MAX_STEPS)]
     history_max_steps: u32,
-    /// [w2] Redis of the stack, to report the run's memory (e.g. redis://127.0.0.1:16379).
+    /// [parked] Submissions per second.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    rate: u64,
+    /// [parked] How long each run waits on its timer; must outlast the submissions.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    park_secs: u64,
+    /// [w2, parked] Redis of the stack, to report memory (e.g. redis://127.0.0.1:16379).
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,
     /// [watch] Runs parked on a timer, one WatchRun open on each.
@@ -223,6 +235,20 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         println!("{}", report.render());
         return Ok(report.passed());
     }
+    if args.mode == Mode::Parked {
+        let redis_url = args.redis_url.clone().ok_or_else(|| anyhow::anyhow!("parked mode needs --redis-url"))?;
+        anyhow::ensure!(args.rate > 0 && args.park_secs > 0, "--rate and --park-secs must be at least 1");
+        let workload = parked::Parked {
+            runs: args.runs.unwrap_or(PARKED_RUNS),
+            rate: args.rate,
+            park: Duration::from_secs(args.park_secs),
+            redis_url,
+            timeout: Duration::from_secs(args.timeout_secs),
+        };
+        let report = parked::run(&target, &workload).await?;
+        println!("{}", report.render());
+        return Ok(report.passed());
+    }
     let runs = args.runs.unwrap_or(W1_RUNS);
     let steps = args.steps.unwrap_or(W1_STEPS);
     anyhow::ensure!(runs > 0, "--runs must be at least 1");
@@ -266,6 +292,15 @@ mod tests {
     fn watch_defaults_are_bounded() {
         let args = Args::try_parse_from(["baton-loadtest", "--mode", "watch"]).expect("parses");
         assert_eq!((args.mode, args.watches, args.samples), (Mode::Watch, 1000, 200));
+    }
+
+    #[test]
+    fn parked_defaults_are_bounded() {
+        let args = Args::try_parse_from(["baton-loadtest", "--mode", "parked"]).expect("parses");
+        assert_eq!(
+            (args.mode, args.runs.unwrap_or(PARKED_RUNS), args.rate, args.park_secs),
+            (Mode::Parked, 10_000, 500, 60)
+        );
     }
 
     #[test]

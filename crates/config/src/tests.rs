@@ -63,8 +63,8 @@ fn inconsistent_values_are_refused() {
         .unwrap_err();
     assert!(e.to_string().starts_with("kafka.assignment_strategy:"), "{e}");
     // A retry record waiting 10 min in its tier topic must not expire first.
-    let e = load(&Sources { overrides: vec!["kafka.task_retention_ms=1000000".into()], ..Default::default() })
-        .unwrap_err();
+    let e =
+        load(&Sources { overrides: vec!["kafka.task_retention_ms=1000000".into()], ..Default::default() }).unwrap_err();
     assert!(e.to_string().starts_with("kafka.task_retention_ms:"), "{e}");
 }
 

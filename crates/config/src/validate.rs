@@ -154,7 +154,10 @@ impl Config {
         }
         let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         if w.name.len() > 253 || !w.name.chars().all(name_ok) {
-            return Err(invalid("worker.name", "must be at most 253 letters, digits, '-', '_' or '.' (a pod name fits)"));
+            return Err(invalid(
+                "worker.name",
+                "must be at most 253 letters, digits, '-', '_' or '.' (a pod name fits)",
+            ));
         }
         addr("worker.ops_listen", &w.ops_listen)?;
         positive("worker.concurrency", w.concurrency as u64)?;

@@ -213,7 +213,6 @@ async fn a_run_written_late_by_a_slowed_submit_is_still_dispatched() {
     assert!(ended.is_ok(), "the late run was never dispatched: {ended:?}\n{}", stack.logs());
 }
 
-
 /// Keys of the records on baton.tasks.dlq, read from the start for at most `within`.
 fn dlq_record_keys(brokers: &str, within: Duration) -> Vec<String> {
     use baton_bus::rdkafka::consumer::{BaseConsumer, Consumer as _};

@@ -1,7 +1,7 @@
 //! The timer sweeper: wakes waiting runs whose time has come — a sleep ends, or an approval
 //! request expires (denied or escalated, per `[approvals]`). Shaped like mini-redis's
 //! `purge_expired_tasks`: sleep until the next timer or a bounded interval, then handle what
-//! is due. Every entry is re-checked against the run before acting.
+//! is due, several runs at a time (half the Redis pool). Every entry is re-checked against the run before acting.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use baton_service::control::Control;
 use baton_service::shards::ShardShare;
 use baton_store::{Index, Store};
 use baton_telemetry::{now_ms, LoopTicker};
+use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 /// Sweeps this scheduler's share of the timers index shards until `shutdown` (`member`: this
@@ -59,11 +60,17 @@ async fn sweep(
     shard: u16,
 ) -> anyhow::Result<Option<i64>> {
     let due = store.index_due(Index::Timers, shard, now_ms(), config.scheduler.timer_batch).await?;
-    for (run_id, at) in &due {
-        if let Err(e) = wake_one(config, store, control, run_id, *at).await {
-            tracing::warn!(run_id = %run_id, error = %e, "cannot wake run yet");
-        }
-    }
+    // Runs are independent (each wake is a compare-and-set on its own run), so a batch wakes
+    // concurrently: one at a time, a wake's round trips (Redis, then the broker's ack of the
+    // task) capped a scheduler at a few hundred timers a second and made a burst fire late.
+    futures::stream::iter(&due)
+        // Half the pool: each wake holds a Redis connection at a time, the sweep needs the rest.
+        .for_each_concurrent((config.redis.pool_size / 2).max(1), |(run_id, at)| async move {
+            if let Err(e) = wake_one(config, store, control, run_id, *at).await {
+                tracing::warn!(run_id = %run_id, error = %e, "cannot wake run yet");
+            }
+        })
+        .await;
     if due.len() >= config.scheduler.timer_batch {
         return Ok(Some(now_ms()));
     }
