@@ -33,7 +33,12 @@ SERVICES="gateway worker scheduler reaper"
 declare -A OPS=([gateway]=9460 [worker]=9461 [scheduler]=9462 [reaper]=9463)
 
 log() { printf '==> %s\n' "$*" >&2; }
-alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+# A process killed a moment ago can linger as a zombie, which `kill -0` still finds: not alive.
+alive() {
+  [ -f "$STATE/$1.pid" ] || return 1
+  local pid; pid=$(cat "$STATE/$1.pid")
+  kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" | grep -q '^Z'
+}
 
 wait_port() { # name port
   for _ in $(seq 1 100); do
