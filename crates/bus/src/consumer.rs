@@ -108,7 +108,9 @@ pub fn consumer(kafka: &baton_config::Kafka, group: &str, client_id: &str, topic
         .set("partition.assignment.strategy", &kafka.assignment_strategy)
         .set("session.timeout.ms", kafka.session_timeout_ms.to_string())
         .set("max.poll.interval.ms", kafka.max_poll_interval_ms.to_string())
-        .set("heartbeat.interval.ms", (kafka.session_timeout_ms / 4).max(250).to_string())
+        // Members learn of a rebalance at their next heartbeat: often, so partitions stay unowned
+        // briefly when a member joins or leaves (docs/reliability.md, rolling restart).
+        .set("heartbeat.interval.ms", (kafka.session_timeout_ms / 10).clamp(250, 1_000).to_string())
         .set("fetch.wait.max.ms", kafka.fetch_wait_max_ms.to_string())
         // For the member id only (see `RebalanceLog`'s `log`): debug lines of the group context.
         .set("debug", "cgrp")

@@ -16,7 +16,8 @@ pub struct Kafka {
     pub replication_factor: i32,
     /// Consumer-group partition assignment: `range`, `roundrobin` or `cooperative-sticky`.
     pub assignment_strategy: String,
-    /// Consumer session timeout: how long a dead worker keeps its partitions.
+    /// Consumer session timeout: how long a dead worker keeps its partitions. Consumers heartbeat
+    /// every tenth of it, at most every second: members learn of a rebalance within that.
     pub session_timeout_ms: u32,
     /// Consumer `max.poll.interval.ms`, also the rebalance timeout: how long a rebalance waits
     /// for members to rejoin.
