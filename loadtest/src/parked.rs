@@ -82,15 +82,17 @@ impl ParkedReport {
     }
 }
 
-fn spec(park: Duration) -> RunSpec {
+/// A run of `[wait park, echo]`: parked on a timer, holding no worker, for `workload` (its label
+/// and goal). Also the watch workload's parked runs.
+pub fn spec(park: Duration, workload: &str) -> RunSpec {
     let steps = vec![
         ToolCall { tool: "wait".to_string(), args_json: format!(r#"{{"ms":{}}}"#, park.as_millis()) },
         ToolCall { tool: "echo".to_string(), args_json: "{}".to_string() },
     ];
     RunSpec {
-        goal: "baton-loadtest parked".to_string(),
+        goal: format!("baton-loadtest {workload}: parked"),
         planner: Some(Planner { kind: Some(planner::Kind::Script(ScriptPlan { steps })) }),
-        labels: [("loadtest".to_string(), "parked".to_string())].into(),
+        labels: [("loadtest".to_string(), workload.to_string())].into(),
         ..RunSpec::default()
     }
 }
@@ -129,7 +131,7 @@ pub async fn run(target: &Client, w: &Parked) -> anyhow::Result<ParkedReport> {
     let per_submitter = w.runs.div_ceil(SUBMITTERS as u64);
     let interval = Duration::from_secs_f64(SUBMITTERS as f64 / w.rate.max(1) as f64);
     for s in 0..SUBMITTERS as u64 {
-        let (target, spec) = (target.clone(), spec(w.park));
+        let (target, spec) = (target.clone(), spec(w.park, "parked"));
         let count = per_submitter.min(w.runs.saturating_sub(s * per_submitter));
         submitters.spawn(async move {
             let mut rpc = target.rpc.clone();

@@ -99,19 +99,6 @@ impl WatchReport {
     }
 }
 
-fn parked_spec() -> RunSpec {
-    let steps = vec![
-        ToolCall { tool: "wait".to_string(), args_json: r#"{"ms":3600000}"#.to_string() },
-        ToolCall { tool: "echo".to_string(), args_json: "{}".to_string() },
-    ];
-    RunSpec {
-        goal: "baton-loadtest watch: parked".to_string(),
-        planner: Some(Planner { kind: Some(planner::Kind::Script(ScriptPlan { steps })) }),
-        labels: [("loadtest".to_string(), "watch".to_string())].into(),
-        ..RunSpec::default()
-    }
-}
-
 fn short_spec() -> RunSpec {
     let steps = vec![ToolCall { tool: "echo".to_string(), args_json: "{}".to_string() }];
     RunSpec {
@@ -151,7 +138,10 @@ async fn park(target: &Client, n: usize) -> anyhow::Result<Vec<String>> {
         tasks.spawn(async move {
             let mut ids = Vec::new();
             for _ in (part..n).step_by(SETUP_CONCURRENCY) {
-                let request = SubmitRunRequest { spec: Some(parked_spec()), idempotency_key: String::new() };
+                let request = SubmitRunRequest {
+                    spec: Some(crate::parked::spec(Duration::from_secs(3600), "watch")),
+                    idempotency_key: String::new(),
+                };
                 let mut rpc = target.rpc.clone();
                 ids.push(rpc.submit_run(target.request(request)).await?.into_inner().run_id);
             }

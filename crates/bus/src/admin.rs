@@ -25,7 +25,6 @@ pub async fn ensure_topics(kafka: &baton_config::Kafka, lanes: &[String], retry_
     wanted.extend(lanes.iter().map(|l| (topics.tasks(l), &tasks)));
     wanted.extend(retry_tiers_ms.iter().map(|t| (topics.retry(&baton_core::retry::tier_label(*t)), &tasks)));
     wanted.push((topics.dlq(), &dlq));
-    let names: Vec<String> = wanted.iter().map(|(name, _)| name.clone()).collect();
     let new: Vec<NewTopic<'_>> = wanted
         .iter()
         .map(|(name, retention)| {
@@ -35,10 +34,10 @@ pub async fn ensure_topics(kafka: &baton_config::Kafka, lanes: &[String], retry_
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .create_topics(&new, &opts)
-        .await
-        .map_err(|e| Error::Admin { topic: names.join(","), reason: e.to_string() })?;
+    let results = admin.create_topics(&new, &opts).await.map_err(|e| {
+        let names: Vec<&str> = wanted.iter().map(|(name, _)| name.as_str()).collect();
+        Error::Admin { topic: names.join(","), reason: e.to_string() }
+    })?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}

@@ -32,8 +32,8 @@ pub struct Owners {
     last_check: Instant,
     orphaned_since: HashMap<i32, Instant>,
     partitions: PartitionCount,
-    /// The member id last recorded in Redis.
-    member_recorded: String,
+    /// The group generation (`RebalanceLog::generation`) whose member id is recorded in Redis.
+    member_generation: u64,
 }
 
 /// The topic's partition count and when it was read, refreshed in the background.
@@ -55,7 +55,7 @@ impl Owners {
             last_check: Instant::now(),
             orphaned_since: HashMap::new(),
             partitions: PartitionCount::default(),
-            member_recorded: String::new(),
+            member_generation: 0,
         }
     }
 
@@ -63,12 +63,15 @@ impl Owners {
     /// evict it by) and rejoins the group if one is orphaned. Cheap to call often: it acts at
     /// most every two seconds.
     pub async fn check(&mut self, store: &Store, consumer: &Arc<BatonConsumer>) {
-        // As soon as the group gave one: a worker killed right after it joined is evicted too.
-        let member = consumer.context().member_id();
-        if !member.is_empty() && member != self.member_recorded {
-            match store.worker_member_set(&self.worker, &member).await {
-                Ok(()) => self.member_recorded = member,
-                Err(e) => tracing::debug!(error = %e, "cannot record the group member id"),
+        // As soon as the group gave one (a join ends in an assignment, which moves the
+        // generation): a worker killed right after it joined is evicted too. One atomic load per
+        // call otherwise.
+        let generation = consumer.context().generation();
+        if generation != self.member_generation {
+            let member = consumer.context().member_id();
+            let recorded = member.is_empty() || store.worker_member_set(&self.worker, &member).await.is_ok();
+            if recorded {
+                self.member_generation = generation;
             }
         }
         if self.last_check.elapsed() < self.every {
