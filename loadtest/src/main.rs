@@ -6,6 +6,7 @@
 
 mod chaos;
 mod grpc;
+mod netns;
 mod parked;
 mod report;
 mod w1;
@@ -24,6 +25,8 @@ const W1_RUNS: u64 = 2000;
 const CHAOS_RUNS: u64 = 200;
 /// `--runs` in parked mode when not given.
 const PARKED_RUNS: u64 = 10_000;
+/// `--runs` per W1 series in netns mode when not given.
+const NETNS_RUNS: u64 = 400;
 /// `--steps` in w1 mode when not given.
 const W1_STEPS: u32 = 10;
 /// `--steps` in w2 mode when not given.
@@ -54,6 +57,10 @@ enum Mode {
     /// Start a private stack (redis-server, tansu, the service binaries next to this executable),
     /// break it while runs go on, then audit every run.
     Chaos,
+    /// Start the fleet across Linux network namespaces (needs root), cut links between hosts and
+    /// check what must hold, then W1 without faults and with latency and loss between the
+    /// workers and Redis (--runs, --steps, --concurrency, --delay-ms, --loss-percent).
+    Netns,
 }
 
 /// Load generator over Baton's gRPC API.
@@ -121,6 +128,12 @@ struct Args {
     /// [w1, w3] Overall bound: stop and report after this long, finished or not (w3: fail).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     timeout_secs: u64,
+    /// [netns] Latency added each way between the workers and Redis, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10)]
+    delay_ms: u64,
+    /// [netns] Percentage of the packets between the workers and Redis dropped.
+    #[arg(long, value_name = "P", default_value_t = 1)]
+    loss_percent: u8,
     /// Chaos mode's flags.
     #[command(flatten)]
     chaos: chaos::ChaosArgs,
@@ -134,6 +147,9 @@ async fn main() -> ExitCode {
     }
     if args.mode == Mode::W3 {
         return run_w3(args).await;
+    }
+    if args.mode == Mode::Netns {
+        return run_netns(args).await;
     }
     match run(args).await {
         Ok(true) => ExitCode::SUCCESS,
@@ -168,6 +184,33 @@ async fn run_chaos(args: Args) -> ExitCode {
         Err(chaos::Failure::Interrupted) => {
             eprintln!("interrupted: the chaos stack was stopped");
             ExitCode::from(130)
+        }
+    }
+}
+
+/// Runs the network-fault scenarios and W1 across namespaces; maps the outcome to the exit status.
+async fn run_netns(args: Args) -> ExitCode {
+    let workload = netns::Netns {
+        runs: args.runs.unwrap_or(NETNS_RUNS) as usize,
+        steps: args.steps.unwrap_or(W1_STEPS) as usize,
+        concurrency: args.concurrency.max(1),
+        delay: Duration::from_millis(args.delay_ms),
+        loss_percent: args.loss_percent.min(100),
+    };
+    let outcome = tokio::select! {
+        outcome = netns::run(&workload) => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping the fleet SIGKILLs its processes and removes its namespaces.
+            eprintln!("interrupted: the fleet was stopped");
+            return ExitCode::from(130);
+        }
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

@@ -12,13 +12,14 @@ pub mod cluster;
 pub mod events_audit;
 pub mod grpc_server;
 pub mod model_server;
+pub mod netns;
 pub mod otlp;
 mod process;
 pub mod runs;
 mod stack;
 pub mod tool_server;
 
-pub use process::{bin_path, find_executable, free_port, http_get, wait_for_port, Proc};
+pub use process::{bin_path, find_executable, free_port, http_get, http_get_at, wait_for_addr, wait_for_port, Proc};
 pub use stack::{Broker, Redis, Stack, StackOptions};
 
 /// Milliseconds since the Unix epoch.

@@ -86,9 +86,15 @@ pub fn free_port() -> u16 {
 
 /// Waits until something accepts TCP connections on `port`, at most `within`.
 pub async fn wait_for_port(port: u16, within: Duration) -> bool {
+    wait_for_addr((std::net::Ipv4Addr::LOCALHOST, port).into(), within).await
+}
+
+/// Waits until something accepts TCP connections at `addr`, at most `within`.
+pub async fn wait_for_addr(addr: std::net::SocketAddr, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        let attempt = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr));
+        if attempt.await.is_ok_and(|c| c.is_ok()) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -98,7 +104,13 @@ pub async fn wait_for_port(port: u16, within: Duration) -> bool {
 
 /// `GET path` on a loopback port: the status and the body, or `None` if nothing answered.
 pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    http_get_at((std::net::Ipv4Addr::LOCALHOST, port).into(), path).await
+}
+
+/// `GET path` at `addr`: the status and the body, or `None` if nothing answered within 2 s.
+pub async fn http_get_at(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    let connect = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr));
+    let mut s = connect.await.ok()?.ok()?;
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::any;
 use axum::Router;
@@ -58,6 +58,8 @@ pub struct RecordedCall {
     pub query: String,
     /// The `Baton-Fence` header, if any.
     pub fence: Option<u64>,
+    /// The caller's address (which host called, when hosts are network namespaces).
+    pub peer: std::net::SocketAddr,
 }
 
 /// What became of one call: it took effect, or it was refused as a stale caller's.
@@ -86,8 +88,9 @@ struct Tools {
 
 /// The running server; stops when dropped.
 pub struct ToolServer {
-    /// Its port on 127.0.0.1.
+    /// Its port.
     pub port: u16,
+    ip: std::net::IpAddr,
     tools: Arc<Mutex<Tools>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -95,20 +98,26 @@ pub struct ToolServer {
 impl ToolServer {
     /// Starts on a free loopback port (`port` 0) or on `port`.
     pub async fn start(port: u16) -> std::io::Result<Self> {
+        Self::start_at(std::net::Ipv4Addr::LOCALHOST.into(), port).await
+    }
+
+    /// Starts on `ip` (a free port when `port` is 0).
+    pub async fn start_at(ip: std::net::IpAddr, port: u16) -> std::io::Result<Self> {
         let tools = Arc::new(Mutex::new(Tools::default()));
         let app = Router::new().route("/tools/{name}", any(call)).with_state(tools.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let listener = tokio::net::TcpListener::bind((ip, port)).await?;
         let port = listener.local_addr()?.port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, app).with_graceful_shutdown(async move { drop(stopped.await) }).await;
         });
-        Ok(Self { port, tools, _stop: stop })
+        Ok(Self { port, ip, tools, _stop: stop })
     }
 
-    /// `http://127.0.0.1:<port>/tools/<name>`.
+    /// `http://<ip>:<port>/tools/<name>`.
     pub fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/tools/{name}", self.port)
+        format!("http://{}:{}/tools/{name}", self.ip, self.port)
     }
 
     /// Sets how `name` answers (the default is [`Behavior::Ok`]).
@@ -150,6 +159,7 @@ fn fence_check(tools: &Mutex<Tools>, name: &str, run: &str, record: &RecordedCal
 async fn call(
     State(tools): State<Arc<Mutex<Tools>>>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -167,6 +177,7 @@ async fn call(
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         query: uri.query().unwrap_or_default().to_string(),
         fence: header("baton-fence").and_then(|f| f.parse().ok()),
+        peer,
     };
     let run = header("x-baton-run-id").unwrap_or_default();
     let (behavior, n) = {
