@@ -15,6 +15,8 @@ STATE="$ROOT/.baton"
 # the last second) or always (nothing acknowledged is lost); see docs/failure-model.md.
 # BATON_DEV_REDIS_REPLICA=1: also start a replica of that Redis (port + 1), so that
 # BATON_REDIS_MIN_REPLICAS_ACKED=1 has a replica to wait for (docs/benchmarks.md, WAIT cost).
+# BATON_DEV_BROKER_INDEX=0: leave tansu's database without the header index (index_broker_db),
+# to measure what it is for (loadtest/scripts/series.sh).
 # BATON_PROFILE: debug (or dev, the default) or release; cargo calls the debug profile "dev".
 case "${BATON_PROFILE:-debug}" in
   debug|dev) CARGO_PROFILE=dev; PROFILE_DIR=debug ;;
@@ -60,6 +62,28 @@ wait_ready() { # service port
   log "$1 not ready after 30 s; see $STATE/$1.log"; exit 1
 }
 
+# tansu 0.6.0's SQLite schema has no index on a record's headers (table `header`, looked up by
+# topition and offset for every record fetched): each fetch scans every header ever written, and
+# the broker slows as its database grows (docs/benchmarks.md, consecutive series). This adds the
+# index once tansu has made its tables; a schema change is safe while it runs (SQLite re-prepares).
+index_broker_db() { # path of tansu's database
+  python3 - "$1" <<'PY' || { log "cannot index the broker's database $1"; exit 1; }
+import sqlite3, sys, time
+for _ in range(100):
+    try:
+        db = sqlite3.connect(sys.argv[1], timeout=5)
+        if db.execute("select 1 from sqlite_master where type = 'table' and name = 'header'").fetchone():
+            db.execute("create index if not exists baton_header_record on header (topition, offset_id)")
+            db.commit()
+            sys.exit(0)
+        db.close()
+    except sqlite3.OperationalError:
+        pass
+    time.sleep(0.1)
+sys.exit("no header table after 10 s")
+PY
+}
+
 start() { # name command...
   local name=$1; shift
   if alive "$name"; then log "$name already running"; return; fi
@@ -92,6 +116,7 @@ up() {
     start broker tansu broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
       --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" --storage-engine sqlite://tansu.db
     wait_port broker "$BROKER_PORT"
+    [ "${BATON_DEV_BROKER_INDEX:-1}" = 0 ] || index_broker_db "$STATE/tansu.db"
   fi
   for s in $SERVICES; do
     upper=$(echo "$s" | tr a-z A-Z)

@@ -32,13 +32,13 @@ pub async fn run(w: &Netns) -> anyhow::Result<bool> {
         scenarios::worker_cut_from_broker(&fleet).await,
         scenarios::gateway_cut_from_broker(&fleet).await,
     ] {
-        print!("{report}");
+        show(&report);
         reports.push(report);
     }
     drop(fleet);
     let fleet = start("netns-w1", FleetOptions::default()).await?;
     let report = scenarios::w1(&fleet, "no faults", w.runs, w.steps, w.concurrency).await;
-    print!("{report}");
+    show(&report);
     reports.push(report);
     drop(fleet);
     let fleet = start("netns-lossy", FleetOptions { worker_redis_delay: w.delay, ..FleetOptions::default() }).await?;
@@ -51,9 +51,16 @@ pub async fn run(w: &Netns) -> anyhow::Result<bool> {
     }
     let label = format!("+{} ms each way, {} % loss, workers to Redis", w.delay.as_millis(), w.loss_percent);
     let report = scenarios::w1(&fleet, &label, w.runs, w.steps, w.concurrency).await;
-    print!("{report}");
+    show(&report);
     reports.push(report);
     Ok(reports.iter().all(|r| r.problems.is_empty()))
+}
+
+/// Prints a report at once (stdout to a file is block-buffered).
+fn show(report: &Report) {
+    use std::io::Write as _;
+    print!("{report}");
+    let _ = std::io::stdout().flush();
 }
 
 async fn start(label: &str, opts: FleetOptions) -> anyhow::Result<Fleet> {

@@ -118,7 +118,31 @@ impl Fleet {
         }
         let scheduler = base.start(&mut hosts, "scheduler", "scheduler").await?;
         let reaper = base.start(&mut hosts, "reaper", "reaper").await?;
-        Ok(Self { dir, tools, redis, broker, gateway, workers, scheduler, reaper, relay, hosts })
+        let fleet = Self { dir, tools, redis, broker, gateway, workers, scheduler, reaper, relay, hosts };
+        fleet.settle().await?;
+        Ok(fleet)
+    }
+
+    /// Waits (at most 60 s) until every worker owns a partition of lane `main`, as the workers
+    /// publish it (`baton:owners:main`): a scenario starts from a settled group.
+    async fn settle(&self) -> Result<(), String> {
+        let mut conn = self.redis_conn().await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let owners: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(baton_store::keys::owners("main"))
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            let owns = |w: &Member| owners.values().any(|v| v.starts_with(&format!("{}@", w.host.name)));
+            if self.workers.iter().all(owns) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("the workers did not all get partitions: {owners:?}\n{}", self.logs()));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// The hosts, to cut and heal links.

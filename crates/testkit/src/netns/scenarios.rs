@@ -77,7 +77,8 @@ pub async fn worker_cut_from_redis(fleet: &Fleet) -> Report {
     let spec = script(&[("effect", r#"{"order":"N-1"}"#), ("echo", "{}")]);
     let run = submit(&mut client, spec, "netns-redis-cut").await;
     if !eventually(RUN_WITHIN, || !fleet.tools.calls("effect").is_empty()).await {
-        return report.fail(format!("the effect was never called\n{}", fleet.logs()));
+        let run = client.get_run(baton_proto::v1::GetRunRequest { run_id: run.clone(), latest_steps: 5 }).await;
+        return report.fail(format!("the effect was never called; the run: {run:?}\n{}", fleet.logs()));
     }
     let first = fleet.tools.calls("effect")[0].clone();
     let Some(cut) = fleet.worker_at(ip4(first.peer)) else {
@@ -228,13 +229,15 @@ pub async fn w1(fleet: &Fleet, label: &str, runs: usize, steps: usize, in_flight
     use futures::StreamExt as _;
     let mut report = Report::new(&format!("W1 {label}: {runs} runs x {steps} echo steps, {in_flight} in flight"));
     let Ok(client) = fleet.client().await else { return report.fail("no gateway".into()) };
+    // Idempotency keys allow no spaces; the label may have some.
+    let key: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
     let started = Instant::now();
     let results: Vec<Result<Duration, String>> = futures::stream::iter(0..runs)
         .map(|i| {
-            let mut client = client.clone();
+            let (mut client, key) = (client.clone(), key.clone());
             async move {
                 let t = Instant::now();
-                let run = submit(&mut client, echoes(steps), &format!("netns-w1-{label}-{i}")).await;
+                let run = submit(&mut client, echoes(steps), &format!("netns-w1-{key}-{i}")).await;
                 let events = watch_to_end(&mut client, &run, RUN_WITHIN).await?;
                 match final_status(&events) {
                     RunStatus::Succeeded => Ok(t.elapsed()),
