@@ -16,8 +16,13 @@ use crate::Gateway;
 
 /// Entries of an active list checked per prune.
 const PRUNE_BATCH: usize = 500;
-/// An active list is pruned once it holds this many entries, cap or not.
+/// An active list is pruned once it holds this many entries, cap or not, at most once per
+/// [`PRUNE_LARGE_EVERY`] per gateway: a listing can be that large with every run in it still
+/// going (100,000 runs parked on timers), and pruning it on every submit then cost each submit
+/// 500 status reads per listing for nothing. The reaper's listings sweep removes ended runs too.
 const PRUNE_AT: u64 = 10_000;
+/// How often one gateway prunes a large listing that is not at its cap.
+const PRUNE_LARGE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// A lag reading older than this is not trusted (the reaper is down): the queue limit is not
 /// applied rather than applied to stale figures.
 const LAG_FRESH_MS: i64 = 30_000;
@@ -98,10 +103,11 @@ pub async fn admit_under_caps(gw: &Gateway, tenant: &str, lane: &str, run_id: &s
     let counts = gw.store.active_admit(&sets, run_id, now_ms).await.map_err(store_error)?;
     for ((set, cap, limit, who), count) in caps.iter().zip(counts) {
         let cap = u64::from(*cap);
-        if (cap == 0 || count <= cap) && count < PRUNE_AT {
+        let over_cap = cap > 0 && count > cap;
+        if !over_cap && (count < PRUNE_AT || !gw.prunes.due(set, std::time::Instant::now())) {
             continue;
         }
-        // At the cap (or the listing is large): drop the runs that ended, then count again.
+        // Over the cap (or the listing is large): drop the runs that ended, then count again.
         let (ended, _) = drop_ended(gw, set, (cap as usize).max(PRUNE_BATCH), run_id).await?;
         let others = count.saturating_sub(ended + 1);
         if cap > 0 && others >= cap {
@@ -118,6 +124,25 @@ pub async fn admit_under_caps(gw: &Gateway, tenant: &str, lane: &str, run_id: &s
         }
     }
     Ok(())
+}
+
+/// When this gateway last pruned each large listing (not at its cap): such a prune is due once
+/// per [`PRUNE_LARGE_EVERY`] per listing.
+#[derive(Default)]
+pub struct PruneClock(std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>);
+
+impl PruneClock {
+    /// Whether listing `set` is due a prune at `now`; if so, records it as pruned now.
+    pub fn due(&self, set: &str, now: std::time::Instant) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match last.get(set) {
+            Some(at) if now.duration_since(*at) < PRUNE_LARGE_EVERY => false,
+            _ => {
+                last.insert(set.to_string(), now);
+                true
+            }
+        }
+    }
 }
 
 /// Drops the runs that ended from the active set `set` (its first `limit` entries, `except`
@@ -147,4 +172,19 @@ fn refuse(limit: &'static str, message: String, retry_after_ms: u64) -> Status {
         status.metadata_mut().insert("retry-after-ms", value);
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_listing_is_pruned_once_per_interval_each() {
+        let clock = PruneClock::default();
+        let start = std::time::Instant::now();
+        assert!(clock.due("baton:active:a", start), "never pruned: due");
+        assert!(!clock.due("baton:active:a", start + PRUNE_LARGE_EVERY / 2), "pruned a moment ago");
+        assert!(clock.due("baton:active:b", start + PRUNE_LARGE_EVERY / 2), "another listing has its own clock");
+        assert!(clock.due("baton:active:a", start + PRUNE_LARGE_EVERY), "the interval passed");
+    }
 }

@@ -51,6 +51,8 @@ pub(crate) struct Gateway {
     pub switches: Arc<baton_service::switches::LiveSwitches>,
     /// Stops and resumes runs nobody is executing (cancel, approvals, reconciliation, requeue).
     pub control: baton_service::control::Control,
+    /// When each large active listing was last pruned by this gateway.
+    pub prunes: admission::PruneClock,
 }
 
 /// Runs the gateway until `shutdown` fires, then stops accepting calls and drains within
@@ -103,6 +105,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         config,
         store: infra.store.clone(),
         producer: infra.producer.clone(),
+        prunes: admission::PruneClock::default(),
     });
     let service = RunServiceServer::new(api::Api(gateway.clone())).max_decoding_message_size(max_request);
     let admin = AdminServiceServer::new(admin::Admin(gateway.clone())).max_decoding_message_size(max_request);

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs parked at scale: on a fresh release dev stack, first the scheduler's and reaper's CPU with
+# nothing parked (20 s), then `baton-loadtest --mode parked` (RUNS runs of `wait PARK_SECS → echo`
+# submitted at RATE per second; Redis memory per parked run, how late each ends after its wake-up)
+# while this script prints every 10 s: the scheduler's and the reaper's CPU over the last 10 s
+# (ms of CPU per second: their sweeps' cost) and Redis's used memory. Flat sweep cost means the
+# same CPU per second with 0 and with RUNS runs parked. The stack is stopped at the end.
+#   loadtest/scripts/parked.sh [runs] [rate] [park-secs]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS="${1:-100000}"
+RATE="${2:-500}"
+PARK="${3:-$((RUNS / RATE + 60))}"
+export BATON_PROFILE="${BATON_PROFILE:-release}"
+case "$BATON_PROFILE" in debug|dev) DIR=debug ;; *) DIR="$BATON_PROFILE" ;; esac
+BIN="${CARGO_TARGET_DIR:-target}/$DIR"
+STATE=.baton
+REDIS="redis://127.0.0.1:${BATON_DEV_REDIS_PORT:-16379}"
+TICK_MS=$((1000 / $(getconf CLK_TCK)))
+SAMPLER=""
+stop_all() {
+  [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null || true
+  scripts/stack.sh down >/dev/null 2>&1 || true
+}
+trap stop_all EXIT
+scripts/stack.sh down >/dev/null 2>&1 || true
+rm -rf "$STATE"
+scripts/stack.sh up >/dev/null 2>&1
+sched=$(cat "$STATE/scheduler.pid") reaper=$(cat "$STATE/reaper.pid")
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sample() { # every 10 s: elapsed, scheduler and reaper ms of CPU per s, Redis used memory
+  local start=$SECONDS s0 r0 s1 r1 mem
+  s0=$(ticks "$sched"); r0=$(ticks "$reaper")
+  while sleep 10; do
+    s1=$(ticks "$sched"); r1=$(ticks "$reaper")
+    mem=$(redis-cli -u "$REDIS" info memory | tr -d '\r' | awk -F: '/^used_memory:/{print $2}')
+    printf 'sample t=%ss scheduler_cpu_ms_per_s=%s reaper_cpu_ms_per_s=%s redis_used_mb=%s\n' \
+      "$((SECONDS - start))" "$(((s1 - s0) * TICK_MS / 10))" "$(((r1 - r0) * TICK_MS / 10))" "$((mem / 1048576))"
+    s0=$s1; r0=$r1
+  done
+}
+sample & SAMPLER=$!
+sleep 21 # two samples with nothing parked
+"$BIN/baton-loadtest" --mode parked --runs "$RUNS" --rate "$RATE" --park-secs "$PARK" --redis-url "$REDIS" \
+  --timeout-secs $((PARK * 3 + 300)) --tenant "parked-$RUNS"
