@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.."
 RUNS="${1:-3000}"
 KILL_AFTER="${2:-2}"
 . loadtest/scripts/dev-stack.sh
+require_stack
 BATON_WORKER_OPS_LISTEN=127.0.0.1:9464 "$BIN/baton-worker" >>"$STATE/worker-2.log" 2>&1 &
 SECOND=$!
 trap 'kill $SECOND 2>/dev/null || true' EXIT

@@ -11,11 +11,8 @@ cd "$(dirname "$0")/../.."
 RUNS="${1:-100000}"
 RATE="${2:-500}"
 PARK="${3:-$((RUNS / RATE + 60))}"
-export BATON_PROFILE="${BATON_PROFILE:-release}"
-case "$BATON_PROFILE" in debug|dev) DIR=debug ;; *) DIR="$BATON_PROFILE" ;; esac
-BIN="${CARGO_TARGET_DIR:-target}/$DIR"
-STATE=.baton
-REDIS="redis://127.0.0.1:${BATON_DEV_REDIS_PORT:-16379}"
+. loadtest/scripts/dev-stack.sh
+REDIS="$BATON_REDIS_URL"
 TICK_MS=$((1000 / $(getconf CLK_TCK)))
 SAMPLER=""
 stop_all() {
@@ -23,9 +20,7 @@ stop_all() {
   scripts/stack.sh down >/dev/null 2>&1 || true
 }
 trap stop_all EXIT
-scripts/stack.sh down >/dev/null 2>&1 || true
-rm -rf "$STATE"
-scripts/stack.sh up >/dev/null 2>&1
+fresh_stack
 sched=$(cat "$STATE/scheduler.pid") reaper=$(cat "$STATE/reaper.pid")
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sample() { # every 10 s: elapsed, scheduler and reaper ms of CPU per s, Redis used memory

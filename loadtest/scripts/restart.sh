@@ -12,6 +12,7 @@ cd "$(dirname "$0")/../.."
 KILLS="${1:-20}"
 RUNS="${2:-8}"
 . loadtest/scripts/dev-stack.sh
+require_stack
 python3 - "$BIN" "$STATE" "$KILLS" "$RUNS" "${RESTART_AS-worker-1}" <<'PY'
 import json, os, signal, subprocess, sys, time
 bin_dir, state, kills, per_kill, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]

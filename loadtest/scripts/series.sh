@@ -10,15 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SERIES="${1:-5}"
 RUNS="${2:-2000}"
-export BATON_PROFILE="${BATON_PROFILE:-release}"
-case "$BATON_PROFILE" in debug|dev) DIR=debug ;; *) DIR="$BATON_PROFILE" ;; esac
-BIN="${CARGO_TARGET_DIR:-target}/$DIR"
-STATE=.baton
+. loadtest/scripts/dev-stack.sh
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
-scripts/stack.sh down >/dev/null 2>&1 || true
-rm -rf "$STATE"
-scripts/stack.sh up >/dev/null 2>&1
+fresh_stack
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 names=(broker redis gateway worker)
 pids=()

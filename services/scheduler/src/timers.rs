@@ -1,7 +1,8 @@
 //! The timer sweeper: wakes waiting runs whose time has come — a sleep ends, or an approval
 //! request expires (denied or escalated, per `[approvals]`). Shaped like mini-redis's
 //! `purge_expired_tasks`: sleep until the next timer or a bounded interval, then handle what
-//! is due, several runs at a time (half the Redis pool). Every entry is re-checked against the run before acting.
+//! is due, several runs at a time (half the Redis pool). Every entry is re-checked against the
+//! run before acting.
 
 use std::time::Duration;
 

@@ -50,6 +50,12 @@ impl Member {
         (self.host.ip, OPS_PORT).into()
     }
 
+    /// Whether worker instance `id` (`<name>@<pid>-<n>`: in leases, owner records, events) is
+    /// this member's.
+    pub fn is_instance(&self, id: &str) -> bool {
+        id.strip_prefix(self.host.name.as_str()).is_some_and(|rest| rest.starts_with('@'))
+    }
+
     /// The body of its `GET /metrics`.
     pub async fn metrics(&self) -> String {
         http_get_at(self.ops(), "/metrics").await.map(|(_, body)| body).unwrap_or_default()
@@ -134,7 +140,7 @@ impl Fleet {
                 .query_async(&mut conn)
                 .await
                 .unwrap_or_default();
-            let owns = |w: &Member| owners.values().any(|v| v.starts_with(&format!("{}@", w.host.name)));
+            let owns = |w: &Member| owners.values().any(|v| w.is_instance(v));
             if self.workers.iter().all(owns) {
                 return Ok(());
             }
@@ -178,13 +184,14 @@ impl Fleet {
         self.workers.iter().position(|w| w.host.ip == ip)
     }
 
-    /// The worker that holds run `run_id`'s lease now (its name is the lease owner's prefix).
-    pub async fn lease_holder(&self, run_id: &str) -> Option<usize> {
-        let mut conn = self.redis_conn().await.ok()?;
-        let lease: Option<String> =
-            redis::cmd("GET").arg(baton_store::keys::lease(run_id)).query_async(&mut conn).await.ok()?;
-        let owner = lease?;
-        self.workers.iter().position(|w| owner.starts_with(&format!("{}@", w.host.name)))
+    /// For each run, the worker that holds its lease now, if any (one Redis round trip).
+    pub async fn lease_holders(&self, run_ids: &[String]) -> Vec<Option<usize>> {
+        let Ok(mut conn) = self.redis_conn().await else { return vec![None; run_ids.len()] };
+        let keys: Vec<String> = run_ids.iter().map(|r| baton_store::keys::lease(r)).collect();
+        let leases: Vec<Option<String>> =
+            redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.unwrap_or_else(|_| vec![None; keys.len()]);
+        let holder = |owner: &str| self.workers.iter().position(|w| w.is_instance(owner));
+        leases.iter().map(|lease| lease.as_deref().and_then(holder)).collect()
     }
 
     /// Every service's log, for failure messages.

@@ -84,7 +84,8 @@ pub async fn worker_cut_from_redis(fleet: &Fleet) -> Report {
     let Some(cut) = fleet.worker_at(ip4(first.peer)) else {
         return report.fail(format!("the effect was called from {}, not a worker", first.peer));
     };
-    let cut_name = fleet.workers[cut].host.name.clone();
+    let cut_worker = &fleet.workers[cut];
+    let cut_name = cut_worker.host.name.clone();
     if let Err(e) = fleet.hosts().cut(&fleet.workers[cut].host, fleet.redis_ip()) {
         return report.fail(e);
     }
@@ -104,7 +105,7 @@ pub async fn worker_cut_from_redis(fleet: &Fleet) -> Report {
     }
     report.check(final_status(&events) == RunStatus::Succeeded, || format!("run ended {:?}", final_status(&events)));
     report.check(check_history(&events).is_ok(), || format!("history: {:?}", check_history(&events)));
-    report.check(step0.is_some_and(|s| !s.worker.starts_with(&format!("{cut_name}@"))), || {
+    report.check(step0.is_some_and(|s| !cut_worker.is_instance(&s.worker)), || {
         format!("step 0 was not committed by another worker: {step0:?}")
     });
     let calls = fleet.tools.calls("effect");
@@ -124,7 +125,7 @@ pub async fn worker_cut_from_redis(fleet: &Fleet) -> Report {
     tokio::time::sleep(Duration::from_secs(5)).await;
     match watch_to_end(&mut client, &run, RUN_WITHIN).await {
         Ok(after) => {
-            let by_cut = after.iter().filter(|e| e.worker.starts_with(&format!("{cut_name}@")));
+            let by_cut = after.iter().filter(|e| cut_worker.is_instance(&e.worker));
             let committed_by_cut = by_cut.filter(|e| e.kind() == EventKind::StepCompleted).count();
             report.check(after.len() == events.len(), || {
                 format!("the history changed after the heal: {} events, then {}", events.len(), after.len())
@@ -150,8 +151,8 @@ pub async fn worker_cut_from_broker(fleet: &Fleet) -> Report {
     let mut holders = vec![Vec::new(); fleet.workers.len()];
     let deadline = Instant::now() + Duration::from_secs(30);
     while holders.iter().all(Vec::is_empty) && Instant::now() < deadline {
-        for run in &before {
-            if let Some(w) = fleet.lease_holder(run).await {
+        for (run, holder) in before.iter().zip(fleet.lease_holders(&before).await) {
+            if let Some(w) = holder {
                 holders[w].push(run.clone());
             }
         }
@@ -163,7 +164,8 @@ pub async fn worker_cut_from_broker(fleet: &Fleet) -> Report {
     if held.is_empty() {
         return report.fail(format!("no worker claimed a run within 30 s\n{}", fleet.logs()));
     }
-    let cut_name = fleet.workers[cut].host.name.clone();
+    let cut_worker = &fleet.workers[cut];
+    let cut_name = cut_worker.host.name.clone();
     if let Err(e) = fleet.hosts().cut(&fleet.workers[cut].host, fleet.broker_ip()) {
         return report.fail(e);
     }
@@ -179,7 +181,7 @@ pub async fn worker_cut_from_broker(fleet: &Fleet) -> Report {
     report.figure(format!("runs submitted after the cut: {}", ends(&new_ended, cut_ms)));
     let _ = end_all(&mut client, &before, &mut report).await;
     let by_cut = new_ended.iter().flatten().filter(|e| e.kind() == EventKind::StepCompleted);
-    let stepped_by_cut = by_cut.filter(|e| e.worker.starts_with(&format!("{cut_name}@"))).count();
+    let stepped_by_cut = by_cut.filter(|e| cut_worker.is_instance(&e.worker)).count();
     report.check(stepped_by_cut == 0, || {
         format!("{cut_name} stepped {stepped_by_cut} steps of runs submitted after the cut")
     });
