@@ -5,7 +5,9 @@
 # while this script prints every 10 s: the scheduler's and the reaper's CPU over the last 10 s
 # (ms of CPU per second: their sweeps' cost) and Redis's used memory. Flat sweep cost means the
 # same CPU per second with 0 and with RUNS runs parked. The stack is stopped at the end.
-#   loadtest/scripts/parked.sh [runs] [rate] [park-secs]
+# PARK_ON=approval parks the runs on an approval instead (`baton-loadtest --mode approvals`: Redis
+# memory per parked run, then ListApprovals paged through all of them; park-secs is unused).
+#   [PARK_ON=approval] loadtest/scripts/parked.sh [runs] [rate] [park-secs]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS="${1:-100000}"
@@ -36,5 +38,10 @@ sample() { # every 10 s: elapsed, scheduler and reaper ms of CPU per s, Redis us
 }
 sample & SAMPLER=$!
 sleep 21 # two samples with nothing parked
-"$BIN/baton-loadtest" --mode parked --runs "$RUNS" --rate "$RATE" --park-secs "$PARK" --redis-url "$REDIS" \
-  --timeout-secs $((PARK * 3 + 300)) --tenant "parked-$RUNS"
+if [ "${PARK_ON:-timer}" = approval ]; then
+  "$BIN/baton-loadtest" --mode approvals --runs "$RUNS" --rate "$RATE" --redis-url "$REDIS" \
+    --timeout-secs $((RUNS / RATE * 2 + 300)) --tenant "approvals-$RUNS"
+else
+  "$BIN/baton-loadtest" --mode parked --runs "$RUNS" --rate "$RATE" --park-secs "$PARK" --redis-url "$REDIS" \
+    --timeout-secs $((PARK * 3 + 300)) --tenant "parked-$RUNS"
+fi

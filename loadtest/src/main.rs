@@ -4,6 +4,7 @@
 //! model) or the chaos scenario; print the report; the exit status says whether the mode's check
 //! passed.
 
+mod approvals;
 mod chaos;
 mod grpc;
 mod netns;
@@ -54,6 +55,10 @@ enum Mode {
     /// Runs parked on a timer against --addr: Redis memory per parked run at the peak, then how
     /// late each run ends after its wake-up (needs --redis-url).
     Parked,
+    /// Runs parked on an approval against --addr (the `ledger` tool made to require one):
+    /// Redis memory per parked run, then ListApprovals paged through all of them (needs
+    /// --redis-url).
+    Approvals,
     /// Start a private stack (redis-server, tansu, the service binaries next to this executable),
     /// break it while runs go on, then audit every run.
     Chaos,
@@ -104,13 +109,13 @@ struct Args {
     /// [w3] The model endpoint's history_max_steps (also what a claim reads).
     #[arg(long, value_name = "N", default_value_t = baton_config::DEFAULT_HISTORY_MAX_STEPS)]
     history_max_steps: u32,
-    /// [parked] Submissions per second.
+    /// [parked, approvals] Submissions per second.
     #[arg(long, value_name = "N", default_value_t = 500)]
     rate: u64,
     /// [parked] How long each run waits on its timer; must outlast the submissions.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     park_secs: u64,
-    /// [w2, parked] Redis of the stack, to report memory (e.g. redis://127.0.0.1:16379).
+    /// [w2, parked, approvals] Redis of the stack, to report memory (e.g. redis://127.0.0.1:16379).
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,
     /// [watch] Runs parked on a timer, one WatchRun open on each.
@@ -275,6 +280,19 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             samples: args.samples,
         };
         let report = watch::run(&target, &workload).await?;
+        println!("{}", report.render());
+        return Ok(report.passed());
+    }
+    if args.mode == Mode::Approvals {
+        let redis_url = args.redis_url.clone().ok_or_else(|| anyhow::anyhow!("approvals mode needs --redis-url"))?;
+        anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
+        let workload = approvals::Approvals {
+            runs: args.runs.unwrap_or(PARKED_RUNS),
+            rate: args.rate,
+            redis_url,
+            timeout: Duration::from_secs(args.timeout_secs),
+        };
+        let report = approvals::run(&target, &workload).await?;
         println!("{}", report.render());
         return Ok(report.passed());
     }

@@ -97,8 +97,38 @@ pub fn spec(park: Duration, workload: &str) -> RunSpec {
     }
 }
 
+/// Submits `runs` copies of `spec` at `rate` per second from [`SUBMITTERS`] tasks; returns the
+/// errors of the submits that failed.
+pub async fn submit_at_rate(target: &Client, runs: u64, rate: u64, spec: &RunSpec) -> anyhow::Result<Vec<String>> {
+    let mut submitters = JoinSet::new();
+    let per_submitter = runs.div_ceil(SUBMITTERS as u64);
+    let interval = Duration::from_secs_f64(SUBMITTERS as f64 / rate.max(1) as f64);
+    for s in 0..SUBMITTERS as u64 {
+        let (target, spec) = (target.clone(), spec.clone());
+        let count = per_submitter.min(runs.saturating_sub(s * per_submitter));
+        submitters.spawn(async move {
+            let mut rpc = target.rpc.clone();
+            let mut tick = tokio::time::interval(interval);
+            let mut failed = Vec::new();
+            for _ in 0..count {
+                tick.tick().await;
+                let request = SubmitRunRequest { spec: Some(spec.clone()), idempotency_key: String::new() };
+                if let Err(e) = rpc.submit_run(target.request(request)).await {
+                    failed.push(e.to_string());
+                }
+            }
+            failed
+        });
+    }
+    let mut errors = Vec::new();
+    while let Some(done) = submitters.join_next().await {
+        errors.extend(done?);
+    }
+    Ok(errors)
+}
+
 /// Redis's `used_memory`, bytes.
-async fn used_memory(url: &str) -> anyhow::Result<u64> {
+pub async fn used_memory(url: &str) -> anyhow::Result<u64> {
     let client = redis::Client::open(url)?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
@@ -109,7 +139,7 @@ async fn used_memory(url: &str) -> anyhow::Result<u64> {
 }
 
 /// Every run of the tenant: (admitted ms, last update ms, status).
-async fn list_all(target: &Client) -> anyhow::Result<Vec<(i64, i64, RunStatus)>> {
+pub async fn list_all(target: &Client) -> anyhow::Result<Vec<(i64, i64, RunStatus)>> {
     let (mut rpc, mut token, mut out) = (target.rpc.clone(), String::new(), Vec::new());
     loop {
         let request = ListRunsRequest { page_size: PAGE, page_token: token.clone(), ..ListRunsRequest::default() };
@@ -127,29 +157,7 @@ pub async fn run(target: &Client, w: &Parked) -> anyhow::Result<ParkedReport> {
     let started = Instant::now();
     let before = used_memory(&w.redis_url).await?;
     let mut errors = Vec::new();
-    let mut submitters = JoinSet::new();
-    let per_submitter = w.runs.div_ceil(SUBMITTERS as u64);
-    let interval = Duration::from_secs_f64(SUBMITTERS as f64 / w.rate.max(1) as f64);
-    for s in 0..SUBMITTERS as u64 {
-        let (target, spec) = (target.clone(), spec(w.park, "parked"));
-        let count = per_submitter.min(w.runs.saturating_sub(s * per_submitter));
-        submitters.spawn(async move {
-            let mut rpc = target.rpc.clone();
-            let mut tick = tokio::time::interval(interval);
-            let mut failed = Vec::new();
-            for _ in 0..count {
-                tick.tick().await;
-                let request = SubmitRunRequest { spec: Some(spec.clone()), idempotency_key: String::new() };
-                if let Err(e) = rpc.submit_run(target.request(request)).await {
-                    failed.push(e.to_string());
-                }
-            }
-            failed
-        });
-    }
-    while let Some(done) = submitters.join_next().await {
-        errors.extend(done?);
-    }
+    errors.extend(submit_at_rate(target, w.runs, w.rate, &spec(w.park, "parked")).await?);
     let submitted_in = started.elapsed();
     eprintln!("submitted {} runs in {submitted_in:.1?}", w.runs);
     anyhow::ensure!(

@@ -2,7 +2,7 @@
 //! broker busy with fetches (with brokers that answer a fetch only when its wait expires, a
 //! 10 ms wait is ~100 fetches a second per consumer). After `idle_after` without a record, every
 //! assigned partition is paused; a wake-up for one of the consumer's topics (see
-//! `baton_store::subscribe_wakes`) resumes them at once, and so does a rebalance. As a safety
+//! `baton_store::subscribe_wakes`) resumes them at once, and so does a new assignment. As a safety
 //! net against a lost wake-up, paused partitions are resumed briefly every `recheck_every`.
 //! An operator's lane pause *holds* the consumer: paused, with no wake-up or recheck resuming
 //! it, until the hold is lifted; records stay on the topic. Nothing here waits on the broker on
@@ -112,9 +112,13 @@ impl IdlePause {
             return;
         }
         if generation != self.generation {
-            // A rebalance: the new assignment is fetching; treat it as fresh activity.
+            // A new assignment: what it added is fetching, and what it kept may be paused (an
+            // incremental assignment keeps the partitions' state); resume and treat it as fresh
+            // activity.
             self.generation = generation;
-            self.paused_since = None;
+            if self.paused_since.take().is_some() {
+                self.resume_at.resume(&self.consumer);
+            }
             self.last_activity = Instant::now();
             return;
         }

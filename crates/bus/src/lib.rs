@@ -1,21 +1,18 @@
 //! Baton's Kafka layer (DESIGN §3): [`Topics`] names, the one [`Producer`] wrapper (which wakes
-//! idle consumers of the topics it writes), [`consumer`] construction with the
-//! lease-owns-the-work offset policy, [`IdlePause`] for consumers with nothing to do, [`LagProbe`]
-//! for a lane group's consumer lag, [`evict_members`] for a restarted worker's earlier
-//! instance, and [`admin`] topic setup.
+//! idle consumers of the topics it writes), [`consumer`] and [`assigned_consumer`] construction
+//! with the lease-owns-the-work offset policy, [`IdlePause`] for consumers with nothing to do,
+//! [`LagProbe`] for a lane group's consumer lag, and [`admin`] topic setup.
 
 pub mod admin;
 mod consumer;
 mod delivery;
-mod evict;
 mod idle;
 mod lag;
 pub mod metric_definitions;
 mod producer;
 mod topics;
 
-pub use consumer::{consumer, traceparent_of, BatonConsumer};
-pub use evict::evict_members;
+pub use consumer::{assign, assigned_consumer, consumer, traceparent_of, BatonConsumer};
 pub use idle::IdlePause;
 pub use lag::{LagProbe, PartitionLag};
 pub use producer::{Pending, Producer, Route, Wake, LANE_HEADER, NOT_BEFORE_HEADER};

@@ -14,10 +14,12 @@ pub struct Kafka {
     pub partitions: i32,
     /// Replication factor of topics Baton creates.
     pub replication_factor: i32,
-    /// Consumer-group partition assignment: `range`, `roundrobin` or `cooperative-sticky`.
+    /// Consumer-group partition assignment of the schedulers' retry tiers: `range`, `roundrobin`
+    /// or `cooperative-sticky` (workers share their lane's partitions under Redis leases).
     pub assignment_strategy: String,
-    /// Consumer session timeout: how long a dead worker keeps its partitions. Consumers heartbeat
-    /// every tenth of it, at most every second: members learn of a rebalance within that.
+    /// Consumer session timeout of the schedulers' group: how long a dead scheduler keeps its
+    /// retry-tier partitions. Consumers heartbeat every tenth of it, at most every second:
+    /// members learn of a rebalance within that.
     pub session_timeout_ms: u32,
     /// Consumer `max.poll.interval.ms`, also the rebalance timeout: how long a rebalance waits
     /// for members to rejoin.

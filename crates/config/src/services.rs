@@ -56,9 +56,9 @@ pub struct Worker {
     pub lane: String,
     /// A stable name that survives restarts (e.g. the pod name, `BATON_WORKER_NAME`); empty:
     /// none. A worker started under a name treats every earlier instance of that name as dead:
-    /// it removes it from the lane's consumer group and has its leases broken at once, so its
-    /// runs resume in seconds instead of after the session timeout. Names must be unique in the
-    /// fleet (two live workers sharing one would keep evicting each other).
+    /// it takes its partitions and has its leases broken at once, so its runs resume in seconds
+    /// instead of after the liveness TTL. Names must be unique in the fleet (two live workers
+    /// sharing one would keep declaring each other dead).
     pub name: String,
     /// HTTP address for /healthz, /readyz, /metrics.
     pub ops_listen: String,
@@ -70,6 +70,8 @@ pub struct Worker {
     pub heartbeat_ms: u64,
     /// A worker that has not beaten for this long is dead: the reaper breaks its leases and its
     /// runs resume at once, without waiting for the lease TTL (it beats every third of this).
+    /// Also the lease on each partition a worker consumes: a dead worker's partitions move to
+    /// the others within this.
     pub liveness_ttl_ms: u64,
     /// Longest one tool call may take.
     pub step_timeout_ms: u64,

@@ -88,13 +88,13 @@ pub fn dead_letter(r: &str) -> String {
 /// removed, for upgrades only).
 pub const LEGACY_DEAD_LETTERS: &str = "baton:dlq";
 
-/// The lease on index shard `shard` of a control-plane role (`reaper`, `scheduler`): the id of
-/// the member that sweeps it.
+/// The lease on shard `shard` of a role: an index shard for `reaper` and `scheduler` (the member
+/// that sweeps it), a partition of lane L's task topic for `worker-L` (the worker that consumes it).
 pub fn shard_owner(shard: u16, role: &str) -> String {
     format!("baton:{{idx:{shard:02}}}:owner:{role}")
 }
 
-/// Live members of a control-plane role: member id → last beat (ms, the Redis server's clock).
+/// Live members of a role (`reaper`, `scheduler`, `worker-<lane>`): member id → last beat (ms, the Redis server's clock).
 pub fn members(role: &str) -> String {
     format!("baton:{{fleet}}:members:{role}")
 }
@@ -110,10 +110,6 @@ pub const TOOLS_RELOAD: &str = "baton:{fleet}:tools:reload";
 
 /// Live workers: id → last beat (ms, the Redis server's clock).
 pub const WORKERS: &str = "baton:{fleet}:workers";
-
-/// Hash: worker id → its consumer-group member id, so a restart under the same name can remove
-/// the killed instance from the group (set once the worker joined, removed with the worker).
-pub const WORKER_MEMBERS: &str = "baton:{fleet}:worker-members";
 
 /// The runs worker `id` holds.
 pub fn worker_runs(id: &str) -> String {

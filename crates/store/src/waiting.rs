@@ -24,10 +24,41 @@ impl Store {
         Ok(())
     }
 
-    /// The tenant's runs listed as waiting for an approval, oldest request first.
-    pub async fn approvals_list(&self, tenant: &str, limit: usize) -> Result<Vec<String>> {
+    /// Up to `count` of the tenant's runs listed as waiting for an approval, oldest request
+    /// first, with the time each was requested; after the entry `after` (a request time and run
+    /// id returned before) if given. Entries requested in the same millisecond come in run id order.
+    pub async fn approvals_list(
+        &self,
+        tenant: &str,
+        after: Option<(i64, &str)>,
+        count: usize,
+    ) -> Result<Vec<(String, i64)>> {
         let mut conn = self.conn().await?;
-        Ok(conn.zrange(keys::approvals(tenant), 0, limit.max(1) as isize - 1).await?)
+        let min = after.map_or("-inf".to_string(), |(at, _)| at.to_string());
+        let mut skip = 0;
+        loop {
+            // From the cursor's millisecond on; entries of that millisecond up to the cursor's
+            // run id were listed before.
+            let chunk: Vec<(String, i64)> = redis::cmd("ZRANGEBYSCORE")
+                .arg(keys::approvals(tenant))
+                .arg(&min)
+                .arg("+inf")
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(skip)
+                .arg(count.max(1))
+                .query_async(&mut conn)
+                .await?;
+            let full = chunk.len() == count.max(1);
+            let fresh: Vec<(String, i64)> = chunk
+                .into_iter()
+                .filter(|(id, at)| after.is_none_or(|(a, last)| *at > a || (*at == a && id.as_str() > last)))
+                .collect();
+            if !fresh.is_empty() || !full {
+                return Ok(fresh);
+            }
+            skip += count.max(1);
+        }
     }
 
     /// Lists run `run_id` in each of the active sets `sets`; returns how many each lists now, it

@@ -1,7 +1,6 @@
 //! Worker liveness, so a dead worker's runs resume in seconds instead of after their lease TTL.
 //! Each worker beats into `baton:workers` (a sorted set: worker id → last beat, ms) and keeps
-//! the runs it holds in `baton:worker-runs:<id>`, and its consumer-group member id in
-//! `baton:{fleet}:worker-members`. The reaper finds workers whose beat is older
+//! the runs it holds in `baton:worker-runs:<id>`. The reaper finds workers whose beat is older
 //! than the liveness TTL, breaks the leases they still hold, and recovers those runs at once.
 //! The lease TTL still guards against a worker that is alive but stuck. Every beat and every
 //! test of death uses the Redis server's clock, never a host's: a worker whose clock is seconds
@@ -23,7 +22,6 @@ impl Store {
         let mut conn = self.conn().await?;
         let mut pipe = redis::pipe();
         pipe.zrem(keys::WORKERS, id).ignore().del(keys::worker_runs(id)).ignore();
-        pipe.hdel(keys::WORKER_MEMBERS, id).ignore();
         let _: () = pipe.query_async(&mut conn).await?;
         Ok(())
     }
@@ -35,24 +33,6 @@ impl Store {
         let mut conn = self.conn().await?;
         let _: i64 = redis::cmd("ZADD").arg(keys::WORKERS).arg("XX").arg(0).arg(id).query_async(&mut conn).await?;
         Ok(())
-    }
-
-    /// Records worker `id`'s member id in its lane's consumer group.
-    pub async fn worker_member_set(&self, id: &str, member_id: &str) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let () = conn.hset(keys::WORKER_MEMBERS, id, member_id).await?;
-        Ok(())
-    }
-
-    /// The consumer-group member ids recorded for `ids` (those without one are left out).
-    pub async fn worker_members(&self, ids: &[String]) -> Result<Vec<String>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.conn().await?;
-        let members: Vec<Option<String>> =
-            redis::cmd("HMGET").arg(keys::WORKER_MEMBERS).arg(ids).query_async(&mut conn).await?;
-        Ok(members.into_iter().flatten().collect())
     }
 
     /// Registered workers whose id begins with `prefix`.

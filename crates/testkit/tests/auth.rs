@@ -241,7 +241,11 @@ async fn tenants_see_only_their_own_runs_whatever_credential_or_header() {
     for b in [&b_op, &b_jwt] {
         assert_code(rpc.resolve_approval(authed(resolve("mallory"), b)).await, Code::NotFound, "B approves A's run");
         assert_code(rpc.reconcile_run(authed(reconcile.clone(), b)).await, Code::NotFound, "B reconciles A's run");
-        let listed = rpc.list_approvals(authed(ListApprovalsRequest { limit: 0 }, b)).await.unwrap().into_inner();
+        let listed = rpc
+            .list_approvals(authed(ListApprovalsRequest { limit: 0, ..Default::default() }, b))
+            .await
+            .unwrap()
+            .into_inner();
         assert!(listed.approvals.is_empty(), "{listed:?}");
     }
     // Per-run admin RPCs need a fleet credential: B's are refused the same way for A's run and
@@ -287,7 +291,12 @@ async fn tenants_see_only_their_own_runs_whatever_credential_or_header() {
     for (what, result) in [
         ("approve", rpc.resolve_approval(authed(resolve("alice"), &a_sub)).await.map(|_| ())),
         ("reconcile", rpc.reconcile_run(authed(reconcile.clone(), &a_sub)).await.map(|_| ())),
-        ("list approvals", rpc.list_approvals(authed(ListApprovalsRequest { limit: 0 }, &a_sub)).await.map(|_| ())),
+        (
+            "list approvals",
+            rpc.list_approvals(authed(ListApprovalsRequest { limit: 0, ..Default::default() }, &a_sub))
+                .await
+                .map(|_| ()),
+        ),
         ("list tools", admin.list_tools(authed(ListToolsRequest {}, &a_sub)).await.map(|_| ())),
     ] {
         let s = assert_code(result, Code::PermissionDenied, what);
@@ -304,7 +313,11 @@ async fn tenants_see_only_their_own_runs_whatever_credential_or_header() {
     // A's operator approves A's run, which then finishes.
     let resolved = rpc.resolve_approval(authed(resolve("alice"), &a_op)).await.unwrap().into_inner();
     assert!(resolved.approval.is_some());
-    let listed = rpc.list_approvals(authed(ListApprovalsRequest { limit: 0 }, &a_op)).await.unwrap().into_inner();
+    let listed = rpc
+        .list_approvals(authed(ListApprovalsRequest { limit: 0, ..Default::default() }, &a_op))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(listed.approvals.iter().all(|p| p.run_id != a_wait));
 
     // JWTs: B's token (HS256 or ES256) sees B's runs only; bad tokens are refused.

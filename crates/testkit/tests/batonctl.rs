@@ -192,9 +192,16 @@ async fn every_subcommand_works_as_a_process_against_the_real_stack() {
     assert_eq!(pending.lines().filter(|l| l.contains("tool=ship_order")).count(), 2, "{pending}");
     assert_eq!(pending.lines().filter(|l| l.contains(" required_by=operator pending")).count(), 2, "{pending}");
     let pending = ctl.json(&["approvals", "list", "--limit", "1"]).await;
-    assert_eq!(pending.len(), 1);
+    assert_eq!(pending.len(), 2, "one approval, then the next page's token: {pending:?}");
     assert_eq!(pending[0]["call"]["tool"], "ship_order");
     assert_eq!(pending[0]["approval"]["action_hash"].as_str().map(str::len), Some(64));
+    let token = pending[1]["next_page_token"].as_str().expect("a next page").to_string();
+    let rest = ctl.json(&["approvals", "list", "--limit", "1", "--page-token", &token]).await;
+    assert_eq!(rest.len(), 1, "the last page has no token: {rest:?}");
+    assert_ne!(rest[0]["run_id"], pending[0]["run_id"]);
+    let all = ctl.ok(&["approvals", "list", "--limit", "1", "--all"]).await;
+    assert_eq!(all.lines().filter(|l| l.contains("tool=ship_order")).count(), 2, "{all}");
+    assert!(!all.contains("next_page_token"), "{all}");
     let out = ctl.run(&["approvals", "approve", &approved, "--comment", "checked"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stderr.starts_with("action: step=0 tool=ship_order"), "the action is shown first: {out:?}");

@@ -74,7 +74,12 @@ async fn an_approval_runs_exactly_the_action_it_was_given_for() {
         assert!(Instant::now() < deadline, "the fleet gauge never showed the waiting approval");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let listed = client.list_approvals(ListApprovalsRequest { limit: 0 }).await.unwrap().into_inner().approvals;
+    let listed = client
+        .list_approvals(ListApprovalsRequest { limit: 0, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .approvals;
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].run_id.as_str(), listed[0].approval.as_ref().unwrap()), (id.as_str(), &first));
     assert_eq!(listed[0].call.as_ref().unwrap().tool, "refund");
@@ -164,7 +169,13 @@ async fn an_approval_runs_exactly_the_action_it_was_given_for() {
     assert_eq!(resolved, vec![("bob", "approval_denied"), ("alice", "approved")]);
     let again = client.resolve_approval(resolve(&id, &second, ApprovalDecision::Approve, "alice")).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition, "the run is not waiting any more");
-    assert!(client.list_approvals(ListApprovalsRequest { limit: 0 }).await.unwrap().into_inner().approvals.is_empty());
+    assert!(client
+        .list_approvals(ListApprovalsRequest { limit: 0, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .approvals
+        .is_empty());
     let deadline = Instant::now() + WITHIN;
     while approvals_waiting(&a.stack.metrics(reaper).await) != Some(0.0) {
         assert!(Instant::now() < deadline, "the fleet gauge kept an answered approval");

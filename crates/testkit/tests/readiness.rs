@@ -76,7 +76,12 @@ async fn readiness_reflects_what_each_signal_names() {
     tokio::time::sleep(Duration::from_millis(500)).await; // every service's switches refresh
     let gated = submit(&mut client, script(&[("echo", r#"{"x":1}"#)]), "").await;
     wait_for_status(&mut client, &gated, RunStatus::Waiting, WITHIN).await.unwrap();
-    let pending = client.list_approvals(ListApprovalsRequest { limit: 0 }).await.unwrap().into_inner().approvals;
+    let pending = client
+        .list_approvals(ListApprovalsRequest { limit: 0, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .approvals;
     let approval = pending[0].approval.clone().unwrap();
     client.resolve_approval(approve(&gated, &approval, "alice", "drill")).await.unwrap();
     // The switch goes back; the decision and the change stay on record.

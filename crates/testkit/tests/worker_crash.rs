@@ -93,8 +93,8 @@ async fn a_dead_workers_runs_resume_long_before_its_leases_expire() {
 }
 
 /// A worker restarted under its name (what a pod restart is) takes its runs back without waiting
-/// for its liveness TTL, its leases or its consumer-group session, all a minute or more here: the
-/// new instance declares the old one dead and removes it from the lane's group as it starts.
+/// for its liveness TTL or its leases (run and partition leases), all a minute or more here: the
+/// new instance declares the old one dead and takes its partitions as it starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_restarted_under_its_name_takes_its_runs_back_at_once() {
     let mut opts = StackOptions::default();
@@ -135,7 +135,7 @@ async fn a_worker_restarted_under_its_name_takes_its_runs_back_at_once() {
     let killed_at = std::time::Instant::now();
     let replacement = stack.start("worker").await;
     // Every run commits its next step; with the earlier instance waited out, none could for a
-    // minute (liveness 60 s, session 60 s, lease 120 s).
+    // minute (liveness and partition leases 60 s, run leases 120 s).
     for id in &ids {
         let mut stepped = false;
         while killed_at.elapsed() < Duration::from_secs(40) && !stepped {
@@ -151,7 +151,7 @@ async fn a_worker_restarted_under_its_name_takes_its_runs_back_at_once() {
         assert_eq!(events.last().unwrap().status(), RunStatus::Succeeded);
     }
     let metrics = stack.metrics(replacement).await;
-    assert!(metrics.contains("baton_worker_predecessors_evicted_total 1"), "{metrics}");
+    assert!(metrics.contains("baton_worker_predecessors_taken_over_total 1"), "{metrics}");
     let metrics = stack.metrics(stack.find("reaper")).await;
     assert!(metrics.contains("baton_reaper_dead_workers_total 1"), "{metrics}");
 }

@@ -83,8 +83,9 @@ pub async fn resolve(
     Ok(ResolveApprovalResponse { status: t.state.status, approval: decided })
 }
 
-/// The tenant's runs waiting for an approval, oldest request first. Entries of runs that ended
-/// are dropped from the listing as they are found.
+/// A page of `tenant`'s runs waiting for an approval, oldest request first. The page token is
+/// the last entry looked at (`<requested at ms>:<run id>`), so approvals resolved between pages
+/// shift nothing: the next page starts after it.
 pub async fn list(gw: &Gateway, tenant: &str, req: ListApprovalsRequest) -> Result<ListApprovalsResponse, Status> {
     let max = gw.config.gateway.max_page_size;
     let limit = match req.limit {
@@ -92,28 +93,51 @@ pub async fn list(gw: &Gateway, tenant: &str, req: ListApprovalsRequest) -> Resu
         n if n > max => return Err(Status::invalid_argument(format!("limit: {n} is above the limit {max}"))),
         n => n,
     } as usize;
+    let mut cursor = match req.page_token.as_str() {
+        "" => None,
+        token => Some(page_cursor(token)?),
+    };
+    let mut approvals = Vec::new();
     // Entries of ended runs are dropped, of runs not waiting now skipped; reading a little past
     // the limit keeps a page full when a few are.
-    let ids = gw.store.approvals_list(tenant, limit * 2 + 16).await.map_err(store_error)?;
-    let mut approvals = Vec::new();
-    for run_id in &ids {
-        let state = gw.store.load_run(run_id).await.map_err(store_error)?;
-        if approval::listing_is_stale(state.as_ref()) {
-            gw.store.approvals_drop(tenant, run_id).await.map_err(store_error)?;
-            continue;
+    let chunk = limit + 16;
+    loop {
+        let after = cursor.as_ref().map(|(at, id): &(i64, String)| (*at, id.as_str()));
+        let entries = gw.store.approvals_list(tenant, after, chunk).await.map_err(store_error)?;
+        let exhausted = entries.len() < chunk;
+        for (run_id, at) in entries {
+            if approvals.len() == limit {
+                let next_page_token = cursor.map(|(at, id)| format!("{at}:{id}")).unwrap_or_default();
+                return Ok(ListApprovalsResponse { approvals, next_page_token });
+            }
+            cursor = Some((at, run_id.clone()));
+            let state = gw.store.load_run(&run_id).await.map_err(store_error)?;
+            if approval::listing_is_stale(state.as_ref()) {
+                gw.store.approvals_drop(tenant, &run_id).await.map_err(store_error)?;
+                continue;
+            }
+            let Some(state) = state else { continue };
+            let Some(waiting) = approval::waiting_on(&state).cloned() else { continue };
+            approvals.push(PendingApproval {
+                run_id,
+                step: state.next_step,
+                call: state.pending.as_ref().and_then(|p| p.call.clone()),
+                approval: Some(waiting),
+                goal: state.spec.as_ref().map(|s| s.goal.clone()).unwrap_or_default(),
+            });
         }
-        let Some(state) = state else { continue };
-        let Some(waiting) = approval::waiting_on(&state).cloned() else { continue };
-        if approvals.len() == limit {
-            break;
+        if exhausted {
+            return Ok(ListApprovalsResponse { approvals, next_page_token: String::new() });
         }
-        approvals.push(PendingApproval {
-            run_id: run_id.clone(),
-            step: state.next_step,
-            call: state.pending.as_ref().and_then(|p| p.call.clone()),
-            approval: Some(waiting),
-            goal: state.spec.as_ref().map(|s| s.goal.clone()).unwrap_or_default(),
-        });
     }
-    Ok(ListApprovalsResponse { approvals })
+}
+
+/// The cursor a ListApprovals page token carries: the request time and run id of the last entry
+/// the previous page looked at.
+fn page_cursor(token: &str) -> Result<(i64, String), Status> {
+    let bad = || Status::invalid_argument("page_token: not a token returned by ListApprovals");
+    let (at, run_id) = token.split_once(':').ok_or_else(bad)?;
+    let at = at.parse::<i64>().map_err(|_| bad())?;
+    run_id_arg(run_id).map_err(|_| bad())?;
+    Ok((at, run_id.to_string()))
 }

@@ -1,6 +1,7 @@
-//! The consumer loop: take a permit, receive a task, and on its own task claim it, store its
-//! offset once every earlier record of the partition is decided (the lease now owns the work),
-//! and run the claimed run's slice through [`crate::pipeline`]. Claims of different runs run
+//! The consumer loop: keep this worker's share of the lane's partitions ([`crate::partitions`]),
+//! take a permit, receive a task, and on its own task claim it, store its offset once every
+//! earlier record of the partition is decided (the lease now owns the work), and run the
+//! claimed run's slice through [`crate::pipeline`]. Claims of different runs run
 //! concurrently, bounded by the permits (`worker.concurrency`). Readiness watches the loop as
 //! the "consume loop": waiting for a permit while every holder is within a slice's bound is
 //! busy, not stuck ([`crate::permits`]).
@@ -8,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_bus::rdkafka::consumer::{CommitMode, Consumer as _};
+use baton_bus::rdkafka::consumer::Consumer as _;
 use baton_bus::rdkafka::Message as _;
 use baton_bus::IdlePause;
 use baton_proto::v1::Task;
@@ -25,13 +26,19 @@ use crate::{pipeline, Worker};
 /// The consume loop counts as stuck after this long without going round.
 const LOOP_STALE_MS: i64 = 10_000;
 
-/// Consumes the lane's tasks until `shutdown`, then drains in-flight steps.
-pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Consumes the lane's tasks until `shutdown`, then gives its partitions back and drains
+/// in-flight steps. `earlier` is the id prefix of instances this worker replaces.
+pub async fn consume(
+    worker: Arc<Worker>,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+    earlier: Option<String>,
+) -> anyhow::Result<()> {
     let cfg = &worker.config;
     let topics = worker.producer.topics().clone();
     let topic = topics.tasks(&cfg.worker.lane);
-    let consumer =
-        Arc::new(baton_bus::consumer(&cfg.kafka, &topics.worker_group(&cfg.worker.lane), &worker.id, &[&topic])?);
+    let group = topics.worker_group(&cfg.worker.lane);
+    let consumer = Arc::new(baton_bus::assigned_consumer(&cfg.kafka, &group, &worker.id)?);
     let offsets = Arc::new(crate::offsets::Offsets::default());
     let permits = Permits::new(
         cfg.worker.concurrency,
@@ -43,15 +50,16 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
     let steps = TaskTracker::new();
     // Fired only when the drain grace runs out: in-flight steps stop and are handed back.
     let abandon = CancellationToken::new();
-    let orphan_after = Duration::from_millis(u64::from(cfg.kafka.session_timeout_ms) * 3 / 2);
-    let mut owners = crate::owners::Owners::new(&cfg.worker.lane, &topic, &worker.id, orphan_after);
+    let lease = Duration::from_millis(cfg.worker.liveness_ttl_ms);
+    let mut partitions =
+        crate::partitions::Partitions::new(worker.store.clone(), &cfg.worker.lane, &topic, &worker.id, lease, earlier);
     // An idle worker pauses its partitions; a wake-up for its lane's topic resumes them.
     let mut idle =
         IdlePause::new(consumer.clone(), Duration::from_millis(cfg.kafka.idle_pause_ms), Duration::from_secs(60));
     let mut wakes = baton_store::subscribe_wakes(&cfg.redis.url)?;
     'consume: loop {
         ticker.tick();
-        owners.check(&worker.store, &consumer).await;
+        partitions.tick(&consumer).await;
         // An operator's lane pause holds the partitions; tasks wait on the topic.
         idle.hold(worker.switches.lane_paused(&cfg.worker.lane));
         idle.tick(true);
@@ -59,10 +67,12 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
             tokio::select! {
                 p = permits.acquire() => break p?,
                 _ = shutdown.cancelled() => break 'consume,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                    // Every permit is held: busy, not stuck, while each holder is within bound.
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                    // Every permit is held: busy, not stuck, while each holder is within bound;
+                    // the partitions stay this worker's meanwhile.
                     if permits.holders_within_bound() {
                         ticker.tick();
+                        partitions.tick(&consumer).await;
                     }
                 }
             }
@@ -150,6 +160,8 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
         });
     }
     readiness.set_draining();
+    // Whoever takes the partitions starts where this worker's decided records end.
+    partitions.release(&consumer).await;
     steps.close();
     tracing::info!(in_flight = steps.len(), "draining worker");
     let grace = Duration::from_millis(worker.config.worker.drain_grace_ms);
@@ -157,13 +169,6 @@ pub async fn consume(worker: Arc<Worker>, readiness: Readiness, shutdown: Cancel
         // Stop the remaining steps; each hands its run back to the lane.
         abandon.cancel();
         steps.wait().await;
-    }
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(())
-        | Err(baton_bus::rdkafka::error::KafkaError::ConsumerCommit(
-            baton_bus::rdkafka::types::RDKafkaErrorCode::NoOffset,
-        )) => {}
-        Err(e) => tracing::warn!(error = %e, "final offset commit failed"),
     }
     Ok(())
 }

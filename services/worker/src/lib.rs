@@ -1,5 +1,6 @@
-//! The worker service: consumes `baton.tasks.<lane>` in the lane's consumer group, claims each
-//! task's step in Redis, and runs claimed steps concurrently (bounded) through [`pipeline`].
+//! The worker service: consumes its share of `baton.tasks.<lane>`'s partitions ([`partitions`]),
+//! claims each task's step in Redis, and runs claimed steps concurrently (bounded) through
+//! [`pipeline`].
 
 mod breakers;
 mod consume;
@@ -8,7 +9,7 @@ mod heartbeat;
 mod ledger;
 pub mod metric_definitions;
 mod offsets;
-mod owners;
+mod partitions;
 mod permits;
 mod pipeline;
 mod restart;
@@ -130,9 +131,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         draining: shutdown.clone(),
         config,
     });
-    restart::take_over(&worker).await;
+    let earlier = restart::take_over(&worker).await;
     spawn_liveness(&worker, infra.stopping())?;
-    let result = consume::consume(worker.clone(), infra.readiness.clone(), shutdown).await;
+    let result = consume::consume(worker.clone(), infra.readiness.clone(), shutdown, earlier).await;
     if let Err(e) = worker.store.worker_gone(&worker.id).await {
         tracing::warn!(error = %e, "cannot leave the worker registry; the reaper will");
     }

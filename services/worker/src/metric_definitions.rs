@@ -40,11 +40,15 @@ pub const LEASES_RELEASED: &str = "baton_worker_leases_released_total";
 /// Task records that were not a Task (copied to the DLQ topic with the reason, then skipped).
 pub const TASKS_UNDECODABLE: &str = "baton_worker_tasks_undecodable_total";
 
-/// Consumer-group rejoins forced by an orphaned partition.
-pub const REJOINS: &str = "baton_worker_rejoins_total";
+/// Earlier instances of this worker's name taken over at start (declared dead, their
+/// partitions taken).
+pub const PREDECESSORS_TAKEN_OVER: &str = "baton_worker_predecessors_taken_over_total";
 
-/// Earlier instances of this worker's name removed from the consumer group at start.
-pub const PREDECESSORS_EVICTED: &str = "baton_worker_predecessors_evicted_total";
+/// Times this worker gave its partitions back because the broker did not answer.
+pub const PARTITIONS_GIVEN_UP: &str = "baton_worker_partitions_given_up_total";
+
+/// Partitions of the lane's task topic this worker consumes now.
+pub const PARTITIONS_HELD: &str = "baton_worker_partitions_held";
 
 /// A manifest tool's circuit breaker as this worker last saw it: 0 closed, 1 half open, 2 open.
 pub const BREAKER_STATE: &str = "baton_tool_breaker_state";
@@ -83,15 +87,22 @@ pub fn describe() {
         Unit::Count,
         "Task records that were not a Task (copied to the DLQ topic, skipped)."
     );
-    describe_counter!(REJOINS, Unit::Count, "Consumer-group rejoins forced by an orphaned partition.");
     describe_counter!(
-        PREDECESSORS_EVICTED,
+        PREDECESSORS_TAKEN_OVER,
         Unit::Count,
-        "Earlier instances of this worker's name removed from the consumer group at start."
+        "Earlier instances of this worker's name taken over at start (declared dead, their partitions taken)."
     );
+    describe_counter!(
+        PARTITIONS_GIVEN_UP,
+        Unit::Count,
+        "Times this worker gave its partitions back because the broker did not answer."
+    );
+    describe_gauge!(PARTITIONS_HELD, "Partitions of the lane's task topic this worker consumes now.");
     describe_gauge!(BREAKER_STATE, "A manifest tool's circuit breaker as last seen: 0 closed, 1 half open, 2 open.");
     describe_counter!(BREAKER_REJECTIONS, Unit::Count, "Calls held because their tool's circuit breaker was open.");
-    for name in [DEAD_LETTERS, LEASES_LOST, LEASES_RELEASED, TASKS_UNDECODABLE, REJOINS, PREDECESSORS_EVICTED] {
+    for name in
+        [DEAD_LETTERS, LEASES_LOST, LEASES_RELEASED, TASKS_UNDECODABLE, PREDECESSORS_TAKEN_OVER, PARTITIONS_GIVEN_UP]
+    {
         metrics::counter!(name).absolute(0);
     }
     for result in ["granted", "stale", "leased", "terminal", "waiting", "ahead", "missing", "newer_schema"] {

@@ -26,8 +26,9 @@ pub async fn approvals(
     command: ApprovalsCommand,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        ApprovalsCommand::List { limit } => {
-            let resp = client.rpc.list_approvals(client.request(ListApprovalsRequest { limit })).await?.into_inner();
+        ApprovalsCommand::List { limit, mut page_token, all } => loop {
+            let req = ListApprovalsRequest { limit, page_token };
+            let resp = client.rpc.list_approvals(client.request(req)).await?.into_inner();
             for p in &resp.approvals {
                 let call = p.call.clone().unwrap_or_default();
                 let json = || {
@@ -40,7 +41,16 @@ pub async fn approvals(
                 };
                 printer.emit(json, text)?;
             }
-        }
+            if resp.next_page_token.is_empty() {
+                break;
+            }
+            if !all {
+                let token = resp.next_page_token;
+                printer.emit(|| json!({ "next_page_token": &token }), || format!("next_page_token={token}"))?;
+                break;
+            }
+            page_token = resp.next_page_token;
+        },
         ApprovalsCommand::Approve(args) => resolve(client, printer, actor, args, ApprovalDecision::Approve).await?,
         ApprovalsCommand::Deny(args) => resolve(client, printer, actor, args, ApprovalDecision::Deny).await?,
     }

@@ -139,7 +139,7 @@ fn spawn_approver(
     tokio::spawn(async move {
         let mut granted = 0;
         while !stop.is_cancelled() {
-            if let Ok(page) = client.list_approvals(ListApprovalsRequest { limit: 100 }).await {
+            if let Ok(page) = client.list_approvals(ListApprovalsRequest { limit: 100, ..Default::default() }).await {
                 for p in page.into_inner().approvals {
                     let Some(a) = p.approval else { continue };
                     if client.resolve_approval(crate::runs::approve(&p.run_id, &a, "chaos-approver", "")).await.is_ok()

@@ -7,9 +7,15 @@ use clap::{Args, Subcommand};
 pub enum ApprovalsCommand {
     /// The tenant's runs waiting for an approval, oldest first, with the action and its hash.
     List {
-        /// Most to list (0: 100).
+        /// Most to list per page (0: 100).
         #[arg(long, value_name = "N", default_value_t = 0)]
         limit: u32,
+        /// Start after the page that printed this `next_page_token`.
+        #[arg(long, value_name = "TOKEN", default_value = "", hide_default_value = true)]
+        page_token: String,
+        /// Every page, one after the other (no `next_page_token` printed).
+        #[arg(long)]
+        all: bool,
     },
     /// Show the run's pending action and its hash, then approve exactly that action.
     Approve(ResolveArgs),
